@@ -25,7 +25,7 @@
 
 struct dt_region {
 	char label[DT_LABEL_MAX]; /* unique; `label` property or node name, "-N" for reg pair N */
-	char *path;               /* node path, e.g. "/reserved-memory/reserved@42000000" */
+	char *path;               /* node path, e.g. "/reserved-memory/reserved@42000000"; owned */
 	uint64_t base;            /* physical address of the first byte */
 	uint64_t size;            /* bytes, > 0; base + size - 1 does not overflow */
 	enum smh_reg_attr attr;
@@ -41,9 +41,9 @@ struct dt_config {
  * Reads the blob in the file at @path into a new buffer (free() it), sized by the header's
  * totalsize: bytes past it (the padding of /sys/firmware/fdt) are not read. A missing or
  * unreadable file, a bad magic, a totalsize below the header's size or above DT_BLOB_MAX, and a
- * file shorter than totalsize are errors reported to @diag.
+ * file shorter than totalsize are errors reported to @diag; *blobp is then left untouched.
  * Returns 0 or a negative errno (-EBADMSG for a malformed or truncated blob, -EFBIG when too
- * large, the system's errno when the file cannot be read).
+ * large, -ENOMEM, the system's errno when the file cannot be read).
  */
 int dt_blob_read(const char *path, void **blobp, size_t *sizep, const struct diag *diag);
 
@@ -53,7 +53,10 @@ int dt_blob_read(const char *path, void **blobp, size_t *sizep, const struct dia
  * reported, not only the first. Nodes without `capability` and nodes whose `status` is neither
  * "okay" nor "ok" are skipped with a warning. A blob without /reserved-memory or without
  * matching nodes is valid and gives zero regions: whether that is acceptable is the caller's call.
- * On failure @cfg is left empty.
+ * On failure @cfg is left empty. @blob need not be aligned (an unaligned one is copied) and is
+ * not referenced after the call: labels are copied and paths allocated, owned by @cfg.
+ * A problem in /reserved-memory itself (#address-cells or #size-cells not 1 or 2, a non-empty
+ * `ranges`) is an error on it and on each child that would otherwise have given regions.
  * Returns 0 or a negative errno (-EBADMSG for a corrupt blob, -EINVAL for an invalid
  * configuration, -ENOMEM).
  */
