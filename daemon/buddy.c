@@ -215,6 +215,9 @@ size_t buddy_metadata_size(uint64_t base, uint64_t size, uint64_t granule)
 	end_g = (last >> floor_log2(granule)) + ((last & mask) == mask);
 	if (end_g <= first_g || end_g - first_g >= UINT32_MAX)
 		return 0;
+	/* Where size_t is 32 bits the metadata of a large range does not fit in memory at all. */
+	if (end_g - first_g > (SIZE_MAX - sizeof(struct buddy)) / BUDDY_META_PER_GRANULE)
+		return 0;
 	return sizeof(struct buddy) + (size_t)(end_g - first_g) * BUDDY_META_PER_GRANULE;
 }
 
@@ -235,7 +238,7 @@ int buddy_create(uint64_t base, uint64_t size, uint64_t granule, struct buddy **
 	end_g = (last >> shift) + ((last & mask) == mask);
 	if (end_g <= first_g)
 		return -EINVAL;
-	if (end_g - first_g >= UINT32_MAX)
+	if (end_g - first_g >= UINT32_MAX || buddy_metadata_size(base, size, granule) == 0)
 		return -E2BIG;
 
 	b = calloc(1, buddy_metadata_size(base, size, granule));

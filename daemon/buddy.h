@@ -8,9 +8,11 @@
  * The range is cut into granules (a power of two, the smallest block) and carved into maximal
  * blocks that are naturally aligned in the address space: a block of granule << k bytes starts
  * at an address that is a multiple of granule << k. An allocation takes the smallest free block
- * that holds it (and satisfies its alignment), then gives the unused tail back to the free
- * lists, so it keeps only its size rounded up to the granule. Freed memory coalesces with free
- * buddies at once.
+ * that holds it, then gives the unused tail back to the free lists, so it keeps only its size
+ * rounded up to the granule. An alignment larger than the size is met by taking a block of at
+ * least the alignment (as the Linux buddy does): a smaller free block that happens to start at
+ * an aligned address is not searched for, which keeps every call bounded. Freed memory
+ * coalesces with free buddies at once.
  *
  * Cost: alloc, free and resize take O(log n) list operations for n granules; nothing scans
  * the region (buddy_walk() and buddy_check() excepted, which are for pictures and tests).
@@ -71,8 +73,8 @@ size_t buddy_metadata_size(uint64_t base, uint64_t size, uint64_t granule);
  * Creates an allocator for the bytes [base, base + size). @granule must be a power of two of
  * at least BUDDY_MIN_GRANULE. Partial granules at either end of the range are not used.
  * Returns 0 or a negative errno: -EINVAL for a bad granule, an empty or wrapping range, or a
- * range without one whole granule; -E2BIG when it has UINT32_MAX granules or more (choose a
- * larger granule); -ENOMEM.
+ * range without one whole granule; -E2BIG when it has UINT32_MAX granules or more, or more
+ * metadata than size_t can count (choose a larger granule); -ENOMEM.
  */
 int buddy_create(uint64_t base, uint64_t size, uint64_t granule, struct buddy **buddyp);
 
@@ -84,7 +86,8 @@ void buddy_destroy(struct buddy *buddy);
  * up to the granule means no constraint beyond the granule). Sets *addrp and, if @sizep is not
  * NULL, *sizep to the usable size: @size rounded up to the granule.
  * Returns 0 or a negative errno: -EINVAL for size 0 or an alignment that is not a power of
- * two; -ENOMEM when no free block can hold it.
+ * two; -ENOMEM when no free block of max(size rounded up to a power of two, align) bytes
+ * exists.
  */
 int buddy_alloc(struct buddy *buddy, uint64_t size, uint64_t align, uint64_t *addrp,
 		uint64_t *sizep);

@@ -17,12 +17,12 @@ struct pool {
 	struct pool_hooks hooks;
 };
 
-/* The smallest granule (a power of two) that cuts @size into fewer than UINT32_MAX pieces. */
-static uint64_t granule_for_size(uint64_t size)
+/* The smallest granule (a power of two) the allocator accepts for a region of @size bytes. */
+static uint64_t granule_for(uint64_t base, uint64_t size)
 {
 	uint64_t g = BUDDY_MIN_GRANULE;
 
-	while (size / g >= UINT32_MAX)
+	while (g < (UINT64_C(1) << 62) && buddy_metadata_size(base, size, g) == 0)
 		g <<= 1;
 	return g;
 }
@@ -47,7 +47,7 @@ static int region_init(struct pool_region *r, const struct dt_region *src, uint6
 			diag, DIAG_ERROR,
 			"Region %s (%s): too large for a granule of %llu bytes; use %llu or more",
 			r->label, src->path, (unsigned long long)granule,
-			(unsigned long long)granule_for_size(r->size));
+			(unsigned long long)granule_for(r->base, r->size));
 	else if (ret < 0)
 		diag_report(diag, DIAG_ERROR, "Could not create the allocator of region %s: %s",
 			    r->label, strerror(-ret));

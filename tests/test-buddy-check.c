@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The invariant checker is the oracle of every allocator test, so it is tested too: this file
+ * compiles daemon/buddy.c itself to reach its state, breaks one invariant at a time by hand,
+ * and expects buddy_check() to report it (-EUCLEAN and a description), and buddy_walk() to
+ * refuse a state it cannot walk.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/buddy.c"
+
+/* A 4 KiB range of 64-byte granules: one free block of order 6. */
+static struct buddy *fresh(void)
+{
+	struct buddy *b = NULL;
+
+	assert_int_equal(buddy_create(0x42000000, 0x1000, 64, &b), 0);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	return b;
+}
+
+static void expect_broken(struct buddy *b, const char *words)
+{
+	char why[256] = "";
+
+	assert_int_equal(buddy_check(b, why, sizeof(why)), -EUCLEAN);
+	if (!strstr(why, words))
+		fail_msg("expected \"%s\" in \"%s\"", words, why);
+	buddy_destroy(b);
+}
+
+static void test_free_buddies_unmerged(void **state)
+{
+	struct buddy *b = fresh();
+
+	unlink_block(b, 0, 6);
+	push(b, 0, 5);
+	push(b, 32, 5);
+	b->free_granules = 64;
+	expect_broken(b, "free buddies");
+}
+
+static void test_misaligned_free_block(void **state)
+{
+	struct buddy *b = fresh();
+
+	unlink_block(b, 0, 6);
+	push(b, 0, 0);
+	push(b, 1, 1); /* order 1 at an odd granule */
+	push(b, 3, 0);
+	for (uint32_t i = 4; i < 64; i += 4)
+		push(b, i, 2);
+	expect_broken(b, "misplaced");
+}
+
+static void test_order_too_large(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->state[0] = ST_FREE | 7;
+	expect_broken(b, "misplaced");
+}
+
+static void test_interior_not_none(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->state[5] = ST_ALLOC;
+	expect_broken(b, "inside the extent");
+}
+
+static void test_bad_allocation_length(void **state)
+{
+	struct buddy *b = fresh();
+	uint64_t addr;
+
+	assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+	b->link[0].next = 0;
+	expect_broken(b, "bad length");
+	b = fresh();
+	assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+	b->link[0].next = 65;
+	expect_broken(b, "bad length");
+}
+
+static void test_garbage_head(void **state)
+{
+	struct buddy *b = fresh();
+	int count = 0;
+
+	b->state[0] = ST_NONE;
+	assert_int_equal(buddy_walk(b, NULL, &count), -EUCLEAN);
+	expect_broken(b, "where an extent should start");
+}
+
+static void test_list_links(void **state)
+{
+	struct buddy *b = fresh();
+	uint64_t addr;
+
+	/* granules 0 and 2 free and not buddies (1 and 3 are allocated): a list of two */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+	assert_int_equal(buddy_free(b, 0x42000000, 64), 0);
+	assert_int_equal(buddy_free(b, 0x42000080, 64), 0);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	assert_int_equal(b->n_free[0], 2);
+	b->link[b->link[b->head[0]].next].prev = NIL;
+	expect_broken(b, "free list 0 holds granule");
+}
+
+/* A list that loops back is caught (by its back links) instead of walked forever. */
+static void test_list_cycle_terminates(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->link[0].next = 0;
+	expect_broken(b, "free list 6");
+}
+
+static void test_list_member_wrong_order(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->head[3] = 0; /* the order-6 block also listed under order 3 */
+	b->n_free[3] = 1;
+	b->order_mask |= 1u << 3;
+	expect_broken(b, "free list 3");
+}
+
+static void test_counters(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->free_granules++;
+	expect_broken(b, "counters");
+	b = fresh();
+	b->n_allocs = 3;
+	expect_broken(b, "counters");
+	b = fresh();
+	b->n_free[6] = 2;
+	expect_broken(b, "order 6");
+	b = fresh();
+	b->order_mask |= 1u << 2;
+	expect_broken(b, "mask");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_free_buddies_unmerged),
+		cmocka_unit_test(test_misaligned_free_block),
+		cmocka_unit_test(test_order_too_large),
+		cmocka_unit_test(test_interior_not_none),
+		cmocka_unit_test(test_bad_allocation_length),
+		cmocka_unit_test(test_garbage_head),
+		cmocka_unit_test(test_list_links),
+		cmocka_unit_test(test_list_cycle_terminates),
+		cmocka_unit_test(test_list_member_wrong_order),
+		cmocka_unit_test(test_counters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
