@@ -437,7 +437,7 @@ static void test_resize(void **state)
 	walk(b, &x);
 	assert_int_equal(buddy_resize(b, a, 0x940, &s), -ENOMEM);
 	assert_unchanged(b, &x);
-	/* past the end of the range */
+	/* larger than the whole range */
 	assert_int_equal(buddy_free(b, c, 64), 0);
 	assert_int_equal(buddy_resize(b, a, 0x1040, &s), -ENOMEM);
 	/* to exactly the whole range, then the same size (no-op), then free */
@@ -447,6 +447,18 @@ static void test_resize(void **state)
 	assert_int_equal(buddy_free(b, a, 0x1000), 0);
 	walk(b, &x);
 	assert_same_walk(&initial, &x);
+
+	/* past the end of the range, from the last quarter, with half the range free before it */
+	assert_int_equal(buddy_alloc(b, 0x800, 0, &a, NULL), 0);
+	assert_int_equal(buddy_alloc(b, 0x400, 0, &c, NULL), 0);
+	assert_int_equal(buddy_alloc(b, 0x400, 0, &a, NULL), 0);
+	assert_int_equal(a, BASE + 0xc00);
+	assert_int_equal(buddy_free(b, BASE, 0x800), 0);
+	walk(b, &x);
+	assert_int_equal(buddy_resize(b, a, 0x800, &s), -ENOMEM);
+	assert_unchanged(b, &x);
+	assert_int_equal(buddy_resize(b, c, 0x800, &s), -ENOMEM); /* blocked by a */
+	assert_unchanged(b, &x);
 	buddy_destroy(b);
 }
 
@@ -474,6 +486,13 @@ static void test_stats_fragmentation(void **state)
 	/* 32 free granules could form a 2 KiB block; the largest is 64 B */
 	assert_int_equal(st.fragmentation, 1000 - 64 * 1000 / 2048);
 	assert_int_equal(st.n_allocs, 32);
+	buddy_destroy(b);
+
+	/* a range at 0x40 has 4 KiB free but no block above 2 KiB: still as merged as can be */
+	b = make(0x40, 0x1000, 64);
+	buddy_stats(b, &st);
+	assert_int_equal(st.largest_free, 0x800);
+	assert_int_equal(st.fragmentation, 0);
 	buddy_destroy(b);
 
 	/* a fresh 12 KiB range (8 KiB + 4 KiB blocks) is as merged as it can be */
@@ -555,6 +574,32 @@ static uint64_t random_size(struct rng *r, uint64_t max)
 	return size > max ? max : size;
 }
 
+static unsigned order_of(uint64_t v) /* ceil(log2(v)) */
+{
+	unsigned o = 0;
+
+	while ((UINT64_C(1) << o) < v)
+		o++;
+	return o;
+}
+
+/* A refusal is right only when no free block of the order the request needs exists. */
+static void assert_enomem_justified(const struct model *m, uint64_t size, uint64_t align)
+{
+	uint64_t granules = (size + m->granule - 1) / m->granule;
+	unsigned k = order_of(granules);
+	struct buddy_stats st;
+
+	if (align > m->granule && order_of(align / m->granule) > k)
+		k = order_of(align / m->granule);
+	buddy_stats(m->b, &st);
+	for (unsigned o = k; o < st.n_orders; o++) {
+		if (st.n_free_blocks[o])
+			fail_msg("alloc(%llu, align %llu) refused with a free block of order %u",
+				 (unsigned long long)size, (unsigned long long)align, o);
+	}
+}
+
 static void op_alloc(struct model *m, struct rng *r)
 {
 	uint64_t size = random_size(r, m->total_granules * m->granule);
@@ -563,6 +608,7 @@ static void op_alloc(struct model *m, struct rng *r)
 	int ret = buddy_alloc(m->b, size, align, &l.addr, &l.size);
 
 	if (ret == -ENOMEM) {
+		assert_enomem_justified(m, size, align);
 		m->enomem++;
 		return;
 	}
@@ -596,6 +642,16 @@ static void op_resize(struct model *m, struct rng *r)
 	int ret = buddy_resize(m->b, l->addr, size, &got);
 
 	if (ret == -ENOMEM) {
+		uint64_t start = gidx(m, l->addr),
+			 end = start + (size + m->granule - 1) / m->granule;
+		bool blocked = end > m->total_granules;
+
+		assert_true(size > l->size); /* shrinking never fails */
+		for (uint64_t g = gidx(m, l->addr + l->size); !blocked && g < end; g++)
+			blocked = m->owner[g] != 0;
+		if (!blocked)
+			fail_msg("resize to %llu refused though the memory after it is free",
+				 (unsigned long long)size);
 		m->resize_refused++;
 		return;
 	}

@@ -269,6 +269,9 @@ static void test_free_misuse(void **state)
 	bad = a;
 	bad.size = 512;
 	assert_int_equal(pool_free(f->pool, &bad), -EINVAL);
+	bad.size = 200; /* rounds to the same granules, but is not the size handed out */
+	assert_int_equal(pool_free(f->pool, &bad), -EINVAL);
+	assert_int_equal(pool_realloc(f->pool, &bad, 64, 0), -EINVAL);
 	bad = a;
 	bad.addr += 64;
 	assert_int_equal(pool_free(f->pool, &bad), -EINVAL);
@@ -345,12 +348,26 @@ static void test_realloc_failures_keep_old(void **state)
 	/* nothing can hold it */
 	assert_int_equal(pool_realloc(f->pool, &a, 0x4000, 0), -ENOMEM);
 	assert_memory_equal(&a, &copy, sizeof(a));
-	/* the copy hook fails: the new block is given back */
+	/* the copy hook fails: the new block is given back, the old one was only read */
+	f->rec.n = 0;
 	f->rec.fail_copy = -EIO;
 	assert_int_equal(pool_realloc(f->pool, &a, 0x2000, 0), -EIO);
 	assert_memory_equal(&a, &copy, sizeof(a));
 	assert_int_equal(used(f->pool, 2), 0);
+	assert_int_equal(f->rec.n, 1);
+	assert_int_equal(f->rec.calls[0].kind, 'c');
+	assert_int_equal(f->rec.calls[0].src, a.addr);
 	f->rec.fail_copy = 0;
+	/* the copy works but zeroing the new tail fails: never hand out unzeroed memory */
+	f->rec.n = 0;
+	f->rec.fail_zero = -EIO;
+	assert_int_equal(pool_realloc(f->pool, &a, 0x2000, 0), -EIO);
+	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_int_equal(used(f->pool, 2), 0);
+	assert_int_equal(f->rec.n, 2);
+	assert_int_equal(f->rec.calls[1].kind, 'z');
+	assert_int_equal(f->rec.calls[1].dst_region, 2);
+	f->rec.fail_zero = 0;
 	/* the zero hook fails while growing in place: the grown part is given back */
 	assert_int_equal(pool_free(f->pool, &blocker), 0);
 	f->rec.fail_zero = -EIO;
