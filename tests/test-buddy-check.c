@@ -7,13 +7,28 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+static bool fail_calloc; /* the next calloc() in buddy.c fails */
+
+static void *fallible_calloc(size_t n, size_t size)
+{
+	if (fail_calloc) {
+		fail_calloc = false;
+		return NULL;
+	}
+	return calloc(n, size);
+}
+
+#define calloc fallible_calloc
 #include "daemon/buddy.c"
+#undef calloc
 
 /* A 4 KiB range of 64-byte granules: one free block of order 6. */
 static struct buddy *fresh(void)
@@ -151,6 +166,43 @@ static void test_counters(void **state)
 	expect_broken(b, "mask");
 }
 
+static void test_create_out_of_memory(void **state)
+{
+	struct buddy *b = NULL;
+
+	fail_calloc = true;
+	assert_int_equal(buddy_create(0x42000000, 0x1000, 64, &b), -ENOMEM);
+	assert_null(b);
+}
+
+static void test_list_index_out_of_range(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->head[6] = b->n + 5;
+	expect_broken(b, "corrupt");
+}
+
+/* A free block the tiling finds but no list holds. */
+static void test_free_block_not_listed(void **state)
+{
+	struct buddy *b = fresh();
+
+	unlink_block(b, 0, 6);
+	b->state[0] = ST_FREE | 6;
+	expect_broken(b, "order 6: 0 in list, 0 counted, 1 found");
+}
+
+/* Without a buffer for the reason, a broken state is still reported. */
+static void test_check_without_reason(void **state)
+{
+	struct buddy *b = fresh();
+
+	b->n_allocs = 1;
+	assert_int_equal(buddy_check(b, NULL, 0), -EUCLEAN);
+	buddy_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +216,10 @@ int main(void)
 		cmocka_unit_test(test_list_cycle_terminates),
 		cmocka_unit_test(test_list_member_wrong_order),
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_create_out_of_memory),
+		cmocka_unit_test(test_list_index_out_of_range),
+		cmocka_unit_test(test_free_block_not_listed),
+		cmocka_unit_test(test_check_without_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,7 +98,12 @@ static void test_create_invalid(void **state)
 	/* 2^32 granules of 8 bytes */
 	assert_int_equal(buddy_create(0, UINT64_C(8) << 32, 8, &b), -E2BIG);
 	assert_null(b);
+	/* the metadata size is 0 for exactly the arguments buddy_create() refuses */
 	assert_int_equal(buddy_metadata_size(BASE, 0x1000, 48), 0);
+	assert_int_equal(buddy_metadata_size(BASE, 0x1000, 4), 0);
+	assert_int_equal(buddy_metadata_size(BASE, 0, 64), 0);
+	assert_int_equal(buddy_metadata_size(UINT64_MAX - 0xfff, 0x2000, 64), 0);
+	assert_int_equal(buddy_metadata_size(BASE + 32, 90, 64), 0);
 	assert_int_equal(buddy_metadata_size(0, UINT64_C(8) << 32, 8), 0);
 }
 

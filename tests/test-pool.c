@@ -132,6 +132,14 @@ static void assert_all_free(const struct pool *pool)
 	}
 }
 
+/* Field by field: the struct has padding, which memcmp would read. */
+static void assert_same_block(const struct pool_block *a, const struct pool_block *b)
+{
+	assert_int_equal(a->region, b->region);
+	assert_int_equal(a->addr, b->addr);
+	assert_int_equal(a->size, b->size);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 static void test_regions(void **state)
@@ -347,12 +355,12 @@ static void test_realloc_failures_keep_old(void **state)
 	copy = a;
 	/* nothing can hold it */
 	assert_int_equal(pool_realloc(f->pool, &a, 0x4000, 0), -ENOMEM);
-	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_same_block(&a, &copy);
 	/* the copy hook fails: the new block is given back, the old one was only read */
 	f->rec.n = 0;
 	f->rec.fail_copy = -EIO;
 	assert_int_equal(pool_realloc(f->pool, &a, 0x2000, 0), -EIO);
-	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_same_block(&a, &copy);
 	assert_int_equal(used(f->pool, 2), 0);
 	assert_int_equal(f->rec.n, 1);
 	assert_int_equal(f->rec.calls[0].kind, 'c');
@@ -362,7 +370,7 @@ static void test_realloc_failures_keep_old(void **state)
 	f->rec.n = 0;
 	f->rec.fail_zero = -EIO;
 	assert_int_equal(pool_realloc(f->pool, &a, 0x2000, 0), -EIO);
-	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_same_block(&a, &copy);
 	assert_int_equal(used(f->pool, 2), 0);
 	assert_int_equal(f->rec.n, 2);
 	assert_int_equal(f->rec.calls[1].kind, 'z');
@@ -372,7 +380,7 @@ static void test_realloc_failures_keep_old(void **state)
 	assert_int_equal(pool_free(f->pool, &blocker), 0);
 	f->rec.fail_zero = -EIO;
 	assert_int_equal(pool_realloc(f->pool, &a, 0x1000, 0), -EIO);
-	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_same_block(&a, &copy);
 	assert_int_equal(used(f->pool, 0), 0x800);
 	/* and while allocating: nothing stays allocated */
 	assert_int_equal(pool_alloc(f->pool, SMH_REG_ATTR_CACHEABLE, 64, 0, &blocker), -EIO);
