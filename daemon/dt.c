@@ -45,6 +45,9 @@ struct parser {
 	struct dt_config cfg;       /* regions found so far; moved to the caller on success */
 	size_t cap;                 /* allocated length of cfg.regions */
 	unsigned n_errors;          /* DIAG_ERRORs reported: the configuration is invalid if > 0 */
+	unsigned n_messages;        /* reported or, past DT_MESSAGES_MAX, counted only */
+	unsigned n_hidden_errors;   /* errors past DT_MESSAGES_MAX */
+	bool too_many_regions;      /* DT_REGIONS_MAX was passed (reported once) */
 };
 
 /* The node being read; strings point into the blob. */
@@ -204,6 +207,55 @@ static int fdt_error(const struct diag *diag, int err)
 	return blob_error(diag, fdt_strerror(err));
 }
 
+/* The longest property name accepted; the devicetree specification allows 31 characters. */
+#define PROP_NAME_MAX 255
+
+/* Whether the property tag at @offset names its property with a short, terminated string. */
+static bool prop_name_ok(const void *blob, int offset)
+{
+	const struct fdt_property *prop = fdt_offset_ptr(blob, offset, sizeof(*prop));
+	uint32_t n_strings = fdt_size_dt_strings(blob), nameoff;
+	size_t max;
+
+	if (!prop)
+		return false;
+	nameoff = fdt32_ld(&prop->nameoff);
+	if (nameoff >= n_strings)
+		return false;
+	max = n_strings - nameoff;
+	if (max > PROP_NAME_MAX + 1)
+		max = PROP_NAME_MAX + 1;
+	return strnlen((const char *)blob + fdt_off_dt_strings(blob) + nameoff, max) < max;
+}
+
+/*
+ * One linear walk over the structure block before libfdt's own full check, for two defects of
+ * libfdt 1.6.1 (Debian bookworm's): a property length near 2^32 makes fdt_next_tag() step
+ * backwards, so fdt_check_full() loops forever on an 86-byte blob; and every property lookup
+ * costs the length of each name it compares, so many properties sharing one huge name make the
+ * check and the walk quadratic. Tags must move forward and names must be short.
+ */
+static int check_tags(const void *blob, const struct diag *diag)
+{
+	int offset = 0, next;
+
+	for (;;) {
+		uint32_t tag = fdt_next_tag(blob, offset, &next);
+
+		if (next < 0)
+			return fdt_error(diag, next);
+		if (next <= offset)
+			return blob_error(diag, "a property length wraps around");
+		if (tag == FDT_END)
+			return 0;
+		if (tag == FDT_PROP && !prop_name_ok(blob, offset))
+			return blob_error(diag,
+					  "a property name is missing, unterminated or longer "
+					  "than 255 bytes");
+		offset = next;
+	}
+}
+
 /* Checks the blob in the order that lets each step trust what the previous ones checked. */
 static int check_blob(const void *blob, size_t size, const struct diag *diag)
 {
@@ -227,6 +279,12 @@ static int check_blob(const void *blob, size_t size, const struct diag *diag)
 	r = fdt_check_header(blob);
 	if (r < 0)
 		return fdt_error(diag, r);
+	/* libfdt 1.6.1 does not check this, then loads tags with plain 32-bit reads. */
+	if (fdt_off_dt_struct(blob) % sizeof(fdt32_t))
+		return blob_error(diag, "the structure block is not 4-byte aligned");
+	r = check_tags(blob, diag);
+	if (r < 0)
+		return r;
 #if HAVE_FDT_CHECK_FULL
 	r = fdt_check_full(blob, size);
 	if (r < 0)
@@ -275,7 +333,21 @@ static void node_report(struct parser *p, const struct node *n, enum diag_level 
 			*c = '?';
 	if (level == DIAG_ERROR)
 		p->n_errors++;
+	/* A hostile blob could hold millions of problems: say the first ones, count the rest. */
+	if (++p->n_messages > DT_MESSAGES_MAX) {
+		p->n_hidden_errors += level == DIAG_ERROR;
+		return;
+	}
 	diag_report(p->diag, level, "%s", msg);
+}
+
+static void report_hidden(const struct parser *p)
+{
+	if (p->n_messages <= DT_MESSAGES_MAX)
+		return;
+	diag_report(p->diag, p->n_hidden_errors ? DIAG_ERROR : DIAG_WARNING,
+		    "%u more problems not shown (%u of them errors)",
+		    p->n_messages - DT_MESSAGES_MAX, p->n_hidden_errors);
 }
 
 /* Looks up @name; *valp is NULL when it is absent. Returns 0 or -EBADMSG (corrupt blob). */
@@ -366,6 +438,9 @@ static int is_candidate(struct parser *p, int offset)
 	r = get_prop(p, offset, "compatible", &compat, &len);
 	if (r < 0 || !compat)
 		return r;
+	/* Unterminated, it is no string list (and libfdt would compare a byte past its end). */
+	if (len <= 0 || ((const char *)compat)[len - 1] != '\0')
+		return 0;
 	return fdt_stringlist_contains(compat, len, COMPATIBLE);
 }
 
@@ -593,7 +668,17 @@ static struct dt_region *new_region(struct parser *p)
 static int add_regions(struct parser *p, const struct node *n)
 {
 	for (size_t i = 0; i < n->n_pairs; i++) {
-		struct dt_region *reg = new_region(p);
+		struct dt_region *reg;
+
+		if (p->cfg.n_regions >= DT_REGIONS_MAX) {
+			if (!p->too_many_regions)
+				node_report(p, n, DIAG_ERROR,
+					    "more than %d shared-multi-heap regions in all",
+					    DT_REGIONS_MAX);
+			p->too_many_regions = true;
+			return 0;
+		}
+		reg = new_region(p);
 
 		if (!reg)
 			return -ENOMEM;
@@ -611,6 +696,24 @@ static int add_regions(struct parser *p, const struct node *n)
 	return 0;
 }
 
+/*
+ * The devicetree specification's node-name characters are the label's (and '@' before the unit
+ * address). A name from a hostile blob could carry escape sequences or invalid UTF-8 into
+ * terminals and JSON through the node path.
+ */
+static void check_node_name(struct parser *p, const struct node *n)
+{
+	const char *name = fdt_get_name(p->fdt, n->offset, NULL);
+
+	for (const char *c = name ? name : ""; *c; c++) {
+		if (!is_label_char(*c)) {
+			node_report(p, n, DIAG_ERROR, "node name has the invalid byte 0x%02x",
+				    (unsigned char)*c);
+			return;
+		}
+	}
+}
+
 /* A child of /reserved-memory: ignored unless compatible; its regions are added if valid. */
 static int parse_node(struct parser *p, int offset)
 {
@@ -624,6 +727,7 @@ static int parse_node(struct parser *p, int offset)
 	r = node_path(p, p->parent_path, offset, &n.path);
 	if (r < 0)
 		return r;
+	check_node_name(p, &n);
 	r = read_node(p, &n);
 	if (r == 0 && !n.skip && p->n_errors == n_errors)
 		r = add_regions(p, &n);
@@ -848,6 +952,7 @@ static int parse_aligned(const void *blob, size_t size, struct dt_config *cfg,
 		r = check_labels(&p);
 	if (r == 0)
 		r = check_overlaps(&p);
+	report_hidden(&p);
 	if (r == 0 && p.n_errors > 0)
 		r = -EINVAL;
 	if (r == -ENOMEM)

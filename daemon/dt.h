@@ -21,7 +21,13 @@
 #define DT_LABEL_MAX 32
 
 /* The largest blob dt_blob_read() accepts; real ones are a few KiB to a few hundred KiB. */
-#define DT_BLOB_MAX (64u << 20)
+#define DT_BLOB_MAX (16u << 20)
+
+/* More shared-multi-heap regions than this make the configuration invalid. */
+#define DT_REGIONS_MAX 1024
+
+/* Problems reported one by one; the rest of a hostile blob's are counted in one message. */
+#define DT_MESSAGES_MAX 100
 
 struct dt_region {
 	char label[DT_LABEL_MAX]; /* unique; `label` property or node name, "-N" for reg pair N */

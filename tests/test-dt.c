@@ -60,6 +60,9 @@ static struct good_case good_cases[] = {
 	  .regions = { { "dflt", RM "dflt@200000000", 0x200000000, 0x100000, C, false } } },
 	{ .name = "good-compat-list",
 	  .regions = { { "listed", RM "listed@42000000", 0x42000000, 0x1000, C, false } } },
+	{ .name = "good-compat-unterminated",
+	  .regions = { { "proper@43000000", RM "proper@43000000", 0x43000000, 0x1000, C,
+			 false } } },
 	{ .name = "good-disabled",
 	  .regions = { { "on", RM "on@43000000", 0x43000000, 0x1000, C, false },
 		       { "ok", RM "ok@44000000", 0x44000000, 0x1000, NC, false } },
@@ -513,6 +516,181 @@ static void test_random_mutations_fixtures(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------- hostile blobs */
+
+/*
+ * 86 bytes whose only property has length 0xfffffff4: libfdt 1.6.1's fdt_next_tag() steps
+ * backwards on it and fdt_check_full() never returns (found by fuzzing).
+ */
+static const uint8_t wrapping_property[] = {
+	0xd0, 0x0d, 0xfe, 0xed, 0x00, 0x00, 0x00, 0x56, 0x00, 0x00, 0x00, 0x38, 0x00, 0x00, 0x00,
+	0x54, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xff, 0xff, 0xff, 0xf4, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x09, 0x78, 0x00,
+};
+
+static void assert_blob_refused(const void *blob, size_t size, const char *word)
+{
+	struct dt_config cfg;
+	struct sink sink;
+	struct diag diag = sink_diag(&sink);
+
+	assert_int_equal(parse_copy(blob, size, 0, &cfg, &diag), -EBADMSG);
+	assert_config_empty(&cfg);
+	assert_reported(&sink, DIAG_ERROR, "Could not parse the device-tree blob: ", word);
+}
+
+static void test_wrapping_property_length(void **state)
+{
+	assert_int_equal(sizeof(wrapping_property), 86);
+	assert_blob_refused(wrapping_property, sizeof(wrapping_property), "wraps around");
+}
+
+static void test_unaligned_structure_block(void **state)
+{
+	size_t size;
+	char *blob = example_blob(&size);
+	fdt32_t off = cpu_to_fdt32(fdt_off_dt_struct(blob) + 2);
+
+	memcpy(blob + offsetof(struct fdt_header, off_dt_struct), &off, sizeof(off));
+	assert_blob_refused(blob, size, "not 4-byte aligned");
+	free(blob);
+}
+
+/*
+ * A blob made with libfdt's sequential-write API: /reserved-memory (1 address and 1 size cell)
+ * with @n_nodes shared-multi-heap children of 4 KiB each (size 0 when @zero_size), the first
+ * one with an extra property named @prop_name (none when NULL).
+ */
+static void *make_blob(unsigned n_nodes, bool zero_size, const char *prop_name, size_t *sizep)
+{
+	size_t cap = 4096 + n_nodes * 256u + (prop_name ? strlen(prop_name) : 0);
+	void *fdt = malloc(cap);
+	char name[32];
+
+	assert_non_null(fdt);
+	assert_int_equal(fdt_create(fdt, (int)cap), 0);
+	assert_int_equal(fdt_finish_reservemap(fdt), 0);
+	assert_int_equal(fdt_begin_node(fdt, ""), 0);
+	assert_int_equal(fdt_begin_node(fdt, "reserved-memory"), 0);
+	assert_int_equal(fdt_property_u32(fdt, "#address-cells", 1), 0);
+	assert_int_equal(fdt_property_u32(fdt, "#size-cells", 1), 0);
+	for (unsigned i = 0; i < n_nodes; i++) {
+		fdt32_t reg[2] = { cpu_to_fdt32(0x40000000 + i * 0x1000),
+				   cpu_to_fdt32(zero_size ? 0 : 0x1000) };
+
+		snprintf(name, sizeof(name), "r@%x", 0x40000000 + i * 0x1000);
+		assert_int_equal(fdt_begin_node(fdt, name), 0);
+		assert_int_equal(fdt_property_string(fdt, "compatible", "shared-multi-heap"), 0);
+		assert_int_equal(fdt_property(fdt, "reg", reg, sizeof(reg)), 0);
+		assert_int_equal(fdt_property_string(fdt, "capability", "cacheable"), 0);
+		if (i == 0 && prop_name)
+			assert_int_equal(fdt_property_u32(fdt, prop_name, 1), 0);
+		assert_int_equal(fdt_end_node(fdt), 0);
+	}
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_end_node(fdt), 0);
+	assert_int_equal(fdt_finish(fdt), 0);
+	*sizep = fdt_totalsize(fdt);
+	return fdt;
+}
+
+/* Names up to 255 bytes pass; longer ones would make every lookup cost their length. */
+static void test_property_name_length(void **state)
+{
+	char name[300];
+	struct dt_config cfg;
+	size_t size;
+	void *blob;
+
+	memset(name, 'n', sizeof(name));
+	name[255] = '\0';
+	blob = make_blob(1, false, name, &size);
+	assert_int_equal(parse_copy(blob, size, 0, &cfg, NULL), 0);
+	assert_int_equal(cfg.n_regions, 1);
+	dt_config_finish(&cfg);
+	free(blob);
+	name[255] = 'n';
+	name[256] = '\0';
+	blob = make_blob(1, false, name, &size);
+	assert_blob_refused(blob, size, "longer than 255 bytes");
+	free(blob);
+}
+
+static void test_region_limit(void **state)
+{
+	struct dt_config cfg;
+	struct sink sink;
+	struct diag diag = sink_diag(&sink);
+	size_t size;
+	void *blob = make_blob(DT_REGIONS_MAX, false, NULL, &size);
+
+	assert_int_equal(parse_copy(blob, size, 0, &cfg, &diag), 0);
+	assert_int_equal(cfg.n_regions, DT_REGIONS_MAX);
+	dt_config_finish(&cfg);
+	free(blob);
+	blob = make_blob(DT_REGIONS_MAX + 1, false, NULL, &size);
+	assert_int_equal(parse_copy(blob, size, 0, &cfg, &diag), -EINVAL);
+	assert_config_empty(&cfg);
+	assert_int_equal(sink.n_errors, 1);
+	assert_reported(&sink, DIAG_ERROR, "/reserved-memory/r@40400000: ", "more than 1024");
+	free(blob);
+}
+
+struct counter {
+	unsigned n;
+	char last[512];
+};
+
+static void count_message(void *data, enum diag_level level, const char *msg)
+{
+	struct counter *c = data;
+
+	c->n++;
+	snprintf(c->last, sizeof(c->last), "%s: %s", diag_level_name(level), msg);
+}
+
+/* 150 broken nodes: 100 messages, then one that counts the other 50. */
+static void test_message_cap(void **state)
+{
+	struct counter counter = { 0 };
+	struct diag diag = { count_message, &counter };
+	struct dt_config cfg;
+	size_t size;
+	void *blob = make_blob(150, true, NULL, &size);
+
+	assert_int_equal(parse_copy(blob, size, 0, &cfg, &diag), -EINVAL);
+	assert_int_equal(counter.n, DT_MESSAGES_MAX + 1);
+	assert_string_equal(counter.last, "error: 50 more problems not shown (50 of them errors)");
+	free(blob);
+}
+
+/* A node name with a byte outside the specification's set is an error, not printed raw. */
+static void test_node_name_bytes(void **state)
+{
+	static const char *const bad = "\x1b\xe9\"/";
+	size_t size;
+	char *blob = example_blob(&size);
+	char *name = memmem(blob + fdt_off_dt_struct(blob), fdt_size_dt_struct(blob),
+			    "reserved@43000000", 17);
+
+	assert_non_null(name);
+	for (const char *b = bad; *b; b++) {
+		struct dt_config cfg;
+		struct sink sink;
+		struct diag diag = sink_diag(&sink);
+		char byte[8];
+
+		name[3] = *b;
+		snprintf(byte, sizeof(byte), "0x%02x", (unsigned char)*b);
+		assert_int_equal(parse_copy(blob, size, 0, &cfg, &diag), -EINVAL);
+		assert_reported(&sink, DIAG_ERROR, "invalid byte", byte);
+	}
+	free(blob);
+}
+
 /* ---------------------------------------------------------------- whole load */
 
 static void test_load_example(void **state)
@@ -546,6 +724,12 @@ static const struct CMUnitTest other_tests[] = {
 	cmocka_unit_test(test_random_mutations),
 	cmocka_unit_test(test_random_mutations_fixtures),
 	cmocka_unit_test(test_load_example),
+	cmocka_unit_test(test_wrapping_property_length),
+	cmocka_unit_test(test_unaligned_structure_block),
+	cmocka_unit_test(test_property_name_length),
+	cmocka_unit_test(test_region_limit),
+	cmocka_unit_test(test_message_cap),
+	cmocka_unit_test(test_node_name_bytes),
 };
 
 int main(void)
