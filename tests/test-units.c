@@ -28,8 +28,13 @@ static void test_parse(void **state)
 		{ "0", 0 },
 		{ "12B", 12 },
 		{ "18446744073709551615", UINT64_MAX },
+		{ "010", 10 },
+		{ "0x10", 16 },
+		{ "0X1fK", 31 << 10 },
+		{ "0xffffffffffffffff", UINT64_MAX },
 	};
-	static const char *const bad[] = { "", "K", "-1", " 4", "4X", "4KiBs", "4 K B", "0x" };
+	static const char *const bad[] = { "",      "K",  "-1",   " 4",  "4X", "4KiBs",
+					   "4 K B", "0x", "0x-1", "0xg", "+4" };
 	uint64_t v;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -60,7 +65,15 @@ static void test_format(void **state)
 	units_format_size(UINT64_C(5) << 30, buf, sizeof(buf));
 	assert_string_equal(buf, "5 GiB");
 	units_format_size(UINT64_MAX, buf, sizeof(buf));
-	assert_string_equal(buf, "16.0 EiB");
+	assert_string_equal(buf, "~16.0 EiB");
+	/* exact in a smaller unit rather than a rounded "2.0 MiB" */
+	units_format_size(2052 << 10, buf, sizeof(buf));
+	assert_string_equal(buf, "2052 KiB");
+	/* too many digits to be exact: rounded, and marked so */
+	units_format_size((UINT64_C(20) << 30) + 12288, buf, sizeof(buf));
+	assert_string_equal(buf, "~20.0 GiB");
+	units_format_size((UINT64_C(3) << 30) + (UINT64_C(1) << 29), buf, sizeof(buf));
+	assert_string_equal(buf, "3.5 GiB");
 }
 
 int main(void)
