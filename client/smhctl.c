@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/units.h"
 #include "config.h"
 #include "daemon/pool.h"
 #include "daemon/report.h"
@@ -20,30 +21,52 @@ static void usage(FILE *f)
 		"Inspect shared multi-heap configurations.\n"
 		"\n"
 		"Commands:\n"
-		"  dt FILE        check a device tree blob offline (no daemon needed) and print\n"
-		"                 its shared-multi-heap regions\n"
+		"  dt [--granule SIZE] FILE\n"
+		"                 check a device tree blob offline (no daemon needed) and print\n"
+		"                 its shared-multi-heap regions; --granule as smhd's (default %d)\n"
 		"\n"
 		"Options:\n"
-		"  --json         print JSON instead of a table\n"
+		"  --json         print JSON instead of a table (also after the command)\n"
 		"  -h, --help     show this help and exit\n"
 		"  -V, --version  show the version and exit\n"
 		"\n"
-		"Exit status: 0 success, 1 invalid configuration or failure, 2 usage error.\n");
+		"Exit status: 0 success, 1 invalid configuration or failure, 2 usage error.\n",
+		POOL_DEFAULT_GRANULE);
 }
 
 static int cmd_dt(int argc, char **argv, bool json)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "granule", required_argument, NULL, 'g' },
+		{ 0 },
+	};
 	struct report_check_options check = {
 		.granule = POOL_DEFAULT_GRANULE,
-		.json = json,
 		.prog = "smhctl",
 	};
+	int c;
 
-	if (argc != 2) {
-		fprintf(stderr, "smhctl: usage: smhctl [--json] dt FILE\n");
+	/* 0, not 1: glibc then starts afresh, permuting options after FILE to the front. */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'j') {
+			json = true;
+		} else if (c == 'g') {
+			if (units_parse_size(optarg, &check.granule) < 0) {
+				fprintf(stderr, "smhctl: --granule %s: not a size\n", optarg);
+				return 2;
+			}
+		} else {
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "smhctl: usage: smhctl [--json] dt [--granule SIZE] FILE\n");
 		return 2;
 	}
-	check.dtb_path = argv[1];
+	check.json = json;
+	check.dtb_path = argv[optind];
 	return report_check(&check, stdout, stderr);
 }
 
@@ -81,11 +104,6 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	/* `smhctl dt FILE --json` reads naturally too. */
-	if (argc == 3 && strcmp(argv[2], "--json") == 0) {
-		json = true;
-		argc--;
-	}
 	if (strcmp(argv[0], "dt") == 0)
 		return cmd_dt(argc, argv, json);
 	fprintf(stderr, "smhctl: unknown command '%s' (this version has: dt)\n", argv[0]);

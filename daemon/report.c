@@ -186,8 +186,10 @@ int report_check(const struct report_check_options *opts, FILE *out, FILE *err)
 	if (opts->json) {
 		print_json(out, opts, &cfg, &s, valid);
 	} else if (valid) {
+		/* Regions do not overlap, but together they may cover all 2^64 bytes. */
 		for (size_t i = 0; i < cfg.n_regions; i++)
-			total += cfg.regions[i].size;
+			total = total + cfg.regions[i].size < total ? UINT64_MAX
+								    : total + cfg.regions[i].size;
 		units_format_size(total, size, sizeof(size));
 		report_regions_table(out, &cfg);
 		fprintf(out, "%zu region%s, %s in all, granule %llu bytes: configuration valid\n",
@@ -198,5 +200,11 @@ int report_check(const struct report_check_options *opts, FILE *out, FILE *err)
 	}
 	sink_finish(&s);
 	dt_config_finish(&cfg);
+	/* A script reading a truncated report must not take it for a success. */
+	if (fflush(out) != 0 || ferror(out)) {
+		fprintf(err, "%s: error: Could not write the report: %s\n", opts->prog,
+			strerror(errno));
+		return 1;
+	}
 	return valid ? 0 : 1;
 }

@@ -23,7 +23,8 @@ struct report_check_options {
  * Runs the check. Human mode: warnings and errors go to @err as "PROG: error: ...", the table
  * to @out. JSON mode: one document on @out with "valid", "regions", "warnings", "errors".
  * A configuration without any region is invalid (there would be nothing to serve).
- * Returns 0 when the configuration is valid, 1 when it is not or cannot be read.
+ * Returns 0 when the configuration is valid, 1 when it is not, cannot be read, or the report
+ * could not be written to @out (a full disk, a closed pipe).
  */
 int report_check(const struct report_check_options *opts, FILE *out, FILE *err);
 

@@ -292,7 +292,74 @@ static void test_smhctl_usage(void **state)
 	assert_int_equal(r->status, 2);
 	run(r, help);
 	assert_int_equal(r->status, 0);
-	assert_contains(r->out, "dt FILE");
+	assert_contains(r->out, "dt [--granule SIZE] FILE");
+	free(r);
+}
+
+/* Runs @argv with stdout on @out_path (opened write-only), or closed when NULL. */
+static int run_stdout(char *const argv[], const char *out_path, struct result *res)
+{
+	FILE *err = tmpfile();
+	int wstatus;
+	pid_t pid;
+
+	assert_non_null(err);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(STDOUT_FILENO);
+		if (out_path && open(out_path, O_WRONLY) != STDOUT_FILENO)
+			_exit(126);
+		dup2(fileno(err), STDERR_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+	assert_true(WIFEXITED(wstatus));
+	slurp(err, res->err, sizeof(res->err));
+	return WEXITSTATUS(wstatus);
+}
+
+/* A report that could not be written is a failure, not a silent success. */
+static void test_write_errors(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+	char *check[] = { env("SMH_SMHD"), "--check", "--dtb", env("SMH_EXAMPLE_DTB"), NULL };
+	char *dt[] = { env("SMH_SMHCTL"), "--json", "dt", env("SMH_EXAMPLE_DTB"), NULL };
+
+	assert_int_equal(run_stdout(check, "/dev/full", r), 1);
+	assert_contains(r->err, "Could not write the report");
+	assert_int_equal(run_stdout(dt, "/dev/full", r), 1);
+	assert_contains(r->err, "Could not write the report");
+	assert_int_equal(run_stdout(dt, NULL, r), 1);
+	assert_int_equal(run_stdout(check, "/dev/null", r), 0);
+	free(r);
+}
+
+/* smhctl dt takes --json and --granule before or after FILE. */
+static void test_smhctl_dt_options(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+	char *after[] = { env("SMH_SMHCTL"), "dt", env("SMH_EXAMPLE_DTB"), "--granule", "4K",
+			  "--json",          NULL };
+	char *before[] = { env("SMH_SMHCTL"), "dt", "--granule=8K", env("SMH_EXAMPLE_DTB"), NULL };
+	char *bad[] = {
+		env("SMH_SMHCTL"), "dt", "--granule", "lots", env("SMH_EXAMPLE_DTB"), NULL
+	};
+	char *octal[] = { env("SMH_SMHD"), "--check", "--granule", "010", NULL };
+
+	run(r, after);
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, "\"granule\": 4096");
+	run(r, before); /* res0 holds no 8 KiB granule */
+	assert_int_equal(r->status, 1);
+	assert_contains(r->err, "res0");
+	run(r, bad);
+	assert_int_equal(r->status, 2);
+	run(r, octal); /* ten bytes, not eight: no power of two */
+	assert_int_equal(r->status, 2);
+	assert_contains(r->err, "--granule 010");
 	free(r);
 }
 
@@ -307,6 +374,8 @@ int main(void)
 		cmocka_unit_test(test_smhd_usage),
 		cmocka_unit_test(test_smhctl_dt),
 		cmocka_unit_test(test_smhctl_usage),
+		cmocka_unit_test(test_write_errors),
+		cmocka_unit_test(test_smhctl_dt_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
