@@ -53,8 +53,12 @@ static int cmd_dt(int argc, char **argv, bool json)
 		if (c == 'j') {
 			json = true;
 		} else if (c == 'g') {
-			if (units_parse_size(optarg, &check.granule) < 0) {
-				fprintf(stderr, "smhctl: --granule %s: not a size\n", optarg);
+			if (units_parse_size(optarg, &check.granule) < 0 ||
+			    !buddy_granule_valid(check.granule)) {
+				fprintf(stderr,
+					"smhctl: --granule %s: not a power of two of at least %d "
+					"bytes\n",
+					optarg, BUDDY_MIN_GRANULE);
 				return 2;
 			}
 		} else {

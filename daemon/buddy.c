@@ -204,11 +204,16 @@ static void free_tail(struct buddy *b, uint32_t start, uint32_t end)
 	}
 }
 
+bool buddy_granule_valid(uint64_t granule)
+{
+	return is_pow2(granule) && granule >= BUDDY_MIN_GRANULE;
+}
+
 size_t buddy_metadata_size(uint64_t base, uint64_t size, uint64_t granule)
 {
 	uint64_t mask = granule - 1, last, first_g, end_g;
 
-	if (!is_pow2(granule) || granule < BUDDY_MIN_GRANULE || size == 0)
+	if (!buddy_granule_valid(granule) || size == 0)
 		return 0;
 	if (base + (size - 1) < base)
 		return 0;
@@ -229,7 +234,7 @@ int buddy_create(uint64_t base, uint64_t size, uint64_t granule, struct buddy **
 	uint64_t mask, last, first_g, end_g;
 	struct buddy *b;
 
-	if (!is_pow2(granule) || granule < BUDDY_MIN_GRANULE || size == 0)
+	if (!buddy_granule_valid(granule) || size == 0)
 		return -EINVAL;
 	if (base + (size - 1) < base)
 		return -EINVAL;
@@ -342,6 +347,20 @@ static bool range_free(const struct buddy *b, uint32_t start, uint32_t end)
 	return true;
 }
 
+/* Takes the free blocks covering [@start, @end) and gives back what the last one has beyond. */
+static void take_range(struct buddy *b, uint32_t start, uint32_t end)
+{
+	uint32_t t = start;
+
+	while (t < end) {
+		unsigned o = b->state[t] & ST_ORDER_MASK;
+
+		unlink_block(b, t, o);
+		t += UINT32_C(1) << o;
+	}
+	free_range(b, end, t);
+}
+
 /*
  * The common case of a free: the allocation still starts its block of order ceil(log2 m) and
  * the tail that alloc gave back is still free. Then the tail's blocks are taken back and the
@@ -357,12 +376,8 @@ static bool free_whole_block(struct buddy *b, uint32_t i, uint32_t m)
 	end = i + (UINT32_C(1) << k);
 	if (!range_free(b, i + m, end))
 		return false;
-	for (uint32_t t = i + m; t < end;) {
-		unsigned o = b->state[t] & ST_ORDER_MASK;
-
-		unlink_block(b, t, o);
-		t += UINT32_C(1) << o;
-	}
+	/* The tail's blocks cannot pass its end: nothing beyond it is given back. */
+	take_range(b, i + m, end);
 	merge_up(b, &i, &k);
 	push(b, i, k);
 	return true;
@@ -382,20 +397,6 @@ int buddy_free(struct buddy *b, uint64_t addr, uint64_t size)
 	b->free_granules += m;
 	b->n_allocs--;
 	return 0;
-}
-
-/* Takes the free blocks covering [@start, @end) and gives back what the last one has beyond. */
-static void take_range(struct buddy *b, uint32_t start, uint32_t end)
-{
-	uint32_t t = start;
-
-	while (t < end) {
-		unsigned o = b->state[t] & ST_ORDER_MASK;
-
-		unlink_block(b, t, o);
-		t += UINT32_C(1) << o;
-	}
-	free_range(b, end, t);
 }
 
 int buddy_resize(struct buddy *b, uint64_t addr, uint64_t size, uint64_t *sizep)

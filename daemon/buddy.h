@@ -63,6 +63,9 @@ struct buddy_extent {
 	unsigned order; /* free blocks: size is granule << order; allocations: 0 */
 };
 
+/* Whether @granule is one buddy_create() accepts: a power of two, at least BUDDY_MIN_GRANULE. */
+bool buddy_granule_valid(uint64_t granule);
+
 /*
  * Bytes of metadata buddy_create() allocates for this range, or 0 when the arguments are
  * invalid (see buddy_create()).

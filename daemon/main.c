@@ -56,7 +56,7 @@ static int parse_granule(const char *arg, uint64_t *granulep)
 {
 	uint64_t g;
 
-	if (units_parse_size(arg, &g) < 0 || g < BUDDY_MIN_GRANULE || (g & (g - 1))) {
+	if (units_parse_size(arg, &g) < 0 || !buddy_granule_valid(g)) {
 		fprintf(stderr, "smhd: --granule %s: not a power of two of at least %d bytes\n",
 			arg, BUDDY_MIN_GRANULE);
 		return -EINVAL;

@@ -60,7 +60,7 @@ int pool_create(const struct dt_config *cfg, uint64_t granule, const struct pool
 	struct pool *pool;
 	int ret = 0;
 
-	if (granule < BUDDY_MIN_GRANULE || (granule & (granule - 1))) {
+	if (!buddy_granule_valid(granule)) {
 		diag_report(diag, DIAG_ERROR,
 			    "Granule %llu is not a power of two of at least %d bytes",
 			    (unsigned long long)granule, BUDDY_MIN_GRANULE);

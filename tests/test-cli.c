@@ -357,6 +357,10 @@ static void test_smhctl_dt_options(void **state)
 	assert_contains(r->err, "res0");
 	run(r, bad);
 	assert_int_equal(r->status, 2);
+	bad[3] = "48"; /* a size, but no power of two: a usage error, as for smhd */
+	run(r, bad);
+	assert_int_equal(r->status, 2);
+	assert_contains(r->err, "power of two");
 	run(r, octal); /* ten bytes, not eight: no power of two */
 	assert_int_equal(r->status, 2);
 	assert_contains(r->err, "--granule 010");
