@@ -40,7 +40,8 @@ struct parser {
 	const struct diag *diag;
 	int addr_cells; /* of /reserved-memory, 1 or 2 */
 	int size_cells;
-	const char *parent_path;    /* of /reserved-memory */
+	const struct node *parent;  /* /reserved-memory */
+	bool parent_read;           /* its cells and ranges, read at the first candidate */
 	const char *parent_problem; /* why /reserved-memory makes its children unusable */
 	struct dt_config cfg;       /* regions found so far; moved to the caller on success */
 	size_t cap;                 /* allocated length of cfg.regions */
@@ -478,29 +479,6 @@ static void check_node_name(struct parser *p, const struct node *n)
 	}
 }
 
-/* A child of /reserved-memory: ignored unless compatible; its regions are added if valid. */
-static int parse_node(struct parser *p, int offset)
-{
-	struct node n = { .offset = offset };
-	unsigned n_errors = p->n_errors;
-	int r;
-
-	r = is_candidate(p, offset);
-	if (r <= 0)
-		return r;
-	r = node_path(p, p->parent_path, offset, &n.path);
-	if (r < 0)
-		return r;
-	check_node_name(p, &n);
-	r = read_node(p, &n);
-	if (r == 0 && !n.skip && p->n_errors == n_errors)
-		r = add_regions(p, &n);
-	free(n.path);
-	return r;
-}
-
-/* ---------------------------------------------------------------- /reserved-memory */
-
 /* The regions' reg is only physical when the parent maps its children 1:1. */
 static int check_ranges(struct parser *p, const struct node *parent)
 {
@@ -540,6 +518,36 @@ static int read_parent(struct parser *p, const struct node *parent)
 	return check_ranges(p, parent);
 }
 
+/* A child of /reserved-memory: ignored unless compatible; its regions are added if valid. */
+static int parse_node(struct parser *p, int offset)
+{
+	struct node n = { .offset = offset };
+	unsigned n_errors = p->n_errors;
+	int r;
+
+	r = is_candidate(p, offset);
+	if (r <= 0)
+		return r;
+	/* The parent's cells and ranges matter only to boards that have smh regions. */
+	if (!p->parent_read) {
+		p->parent_read = true;
+		r = read_parent(p, p->parent);
+		if (r < 0)
+			return r;
+	}
+	r = node_path(p, p->parent->path, offset, &n.path);
+	if (r < 0)
+		return r;
+	check_node_name(p, &n);
+	r = read_node(p, &n);
+	if (r == 0 && !n.skip && p->n_errors == n_errors)
+		r = add_regions(p, &n);
+	free(n.path);
+	return r;
+}
+
+/* ---------------------------------------------------------------- /reserved-memory */
+
 static int parse_children(struct parser *p, int parent)
 {
 	int node, r;
@@ -547,21 +555,6 @@ static int parse_children(struct parser *p, int parent)
 	fdt_for_each_subnode (node, p->fdt, parent) {
 		r = parse_node(p, node);
 		if (r < 0)
-			return r;
-	}
-	if (node != -FDT_ERR_NOTFOUND)
-		return dt_blob_fdt_error(p->diag, node);
-	return 0;
-}
-
-/* Returns 1 when a child of @parent is a shared-multi-heap node, 0, or a negative errno. */
-static int has_candidates(struct parser *p, int parent)
-{
-	int node, r;
-
-	fdt_for_each_subnode (node, p->fdt, parent) {
-		r = is_candidate(p, node);
-		if (r != 0)
 			return r;
 	}
 	if (node != -FDT_ERR_NOTFOUND)
@@ -583,13 +576,9 @@ static int parse_reserved_memory(struct parser *p)
 	r = node_path(p, "", parent.offset, &parent.path);
 	if (r < 0)
 		return r;
-	p->parent_path = parent.path;
-	/* The parent's cells and ranges matter only to boards that have smh regions. */
-	r = has_candidates(p, parent.offset);
-	if (r > 0)
-		r = read_parent(p, &parent);
-	if (r == 0)
-		r = parse_children(p, parent.offset);
+	p->parent = &parent;
+	r = parse_children(p, parent.offset);
+	p->parent = NULL;
 	free(parent.path);
 	return r;
 }
