@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsmh-client: buffers from the shared multi-heap daemon (smhd).
+ *
+ * A client is one connection to smhd. Every buffer it allocates or imports belongs to that
+ * connection and is released when it is freed, when the client disconnects, or when the
+ * process dies. A buffer reaches the client as an fd plus an offset: `buf->fd` is the fd of the
+ * buffer's region (one per region and connection, owned by the client) and `buf->offset` is
+ * where the buffer starts in it. smh_map() maps each region once per connection and points
+ * into that mapping, so mapping a buffer costs no system call after the first buffer of a
+ * region.
+ *
+ * Threads: every call on one client may be made from several threads at once; requests are
+ * serialised on the connection (one round trip at a time). A struct smh_buffer is plain data
+ * owned by the caller: do not free one buffer from two threads at once.
+ *
+ * fork(): a child must not use its parent's client (the connection and its buffers are the
+ * parent's). Calls on it from the child fail with -ECHILD; the child calls smh_connect() anew,
+ * and may still read and write, through the parent's mappings it inherited, the buffers the
+ * parent holds.
+ *
+ * The library prints nothing. smh_set_log_handler() receives its diagnostics.
+ *
+ * Every function returning int returns 0 or a negative errno (Linux numbering); the daemon's
+ * refusals come back as the errno it sent (smh_last_error() gives its message).
+ */
+#ifndef SMH_CLIENT_H
+#define SMH_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smh/attr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SMH_REGION_LABEL_MAX 32
+
+struct smh_client;
+
+struct smh_buffer {
+	uint64_t handle;    /* the daemon's id for the allocation */
+	int fd;             /* mmap this fd ... */
+	uint64_t offset;    /* ... at this offset: where the buffer starts in fd */
+	uint64_t size;      /* usable bytes, >= requested */
+	uint64_t phys_addr; /* physical address of the first byte */
+	enum smh_reg_attr attr;
+	char region[SMH_REGION_LABEL_MAX]; /* label of the region it came from */
+	void *addr;                        /* set by smh_map(), NULL before */
+};
+
+/*
+ * Connects to smhd at @socket_path (NULL: $SMH_SOCKET, else /run/smh/smhd.sock) and exchanges
+ * the hello. Sets *clientp.
+ * Returns 0 or a negative errno: -ENOENT/-ECONNREFUSED when no daemon listens there, -EACCES
+ * when the socket's permissions refuse us, -EPROTONOSUPPORT when the daemon speaks another
+ * protocol version, -ENOMEM.
+ */
+int smh_connect(const char *socket_path, struct smh_client **clientp);
+
+/*
+ * Closes the connection: the daemon releases every buffer it still holds. Region fds and
+ * mappings the library made are closed and unmapped. smh_disconnect(NULL) does nothing.
+ */
+void smh_disconnect(struct smh_client *client);
+
+/*
+ * Allocates @size bytes with attribute @attr aligned to @align (a power of two, 0 for none),
+ * from the first region of that attribute (device-tree order) that can hold it. The memory is
+ * zeroed. Fills @buf (buf->addr is NULL).
+ * Returns 0 or a negative errno: -EINVAL (size 0, attribute out of range, bad alignment),
+ * -ENOMEM (nothing fits), -EPIPE/-ECONNRESET (the daemon went away).
+ */
+int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
+	      struct smh_buffer *buf);
+
+/*
+ * Resizes @buf to @size bytes, in place when possible, else the daemon moves the contents to a
+ * new block of the same attribute (then buf->offset, buf->phys_addr and maybe buf->fd and
+ * buf->region change; buf->addr follows if the buffer was mapped). Bytes past the old size are
+ * zero. On failure @buf is unchanged.
+ * Returns 0 or a negative errno: -EINVAL (size 0, @buf not held), -ENOMEM.
+ */
+int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size);
+
+/*
+ * Releases @buf (for a shared buffer, this client's hold on it). Clears buf->addr and sets
+ * buf->fd to -1. Returns 0 or a negative errno: -EINVAL when this client does not hold it.
+ */
+int smh_free(struct smh_client *client, struct smh_buffer *buf);
+
+/*
+ * Sets buf->addr to the buffer's bytes, inside the mapping of its region (made at the first
+ * smh_map() of a buffer of that region, kept until disconnect). Read and write it directly;
+ * for a region whose memory may be Device memory (non-cacheable on arm64), use aligned accesses.
+ * Returns 0 or a negative errno: -EINVAL (buf->fd is not a region fd of a live client),
+ * mmap's errno.
+ */
+int smh_map(struct smh_buffer *buf);
+
+/* Clears buf->addr (the region mapping stays for other buffers). Returns 0 or -EINVAL. */
+int smh_unmap(struct smh_buffer *buf);
+
+/*
+ * Makes @buf importable by other connections: sets *tokenp to an unguessable token (the same
+ * for every export of one buffer). The buffer stays until its last holder releases it.
+ * Returns 0 or a negative errno: -EINVAL when this client does not hold @buf.
+ */
+int smh_export(struct smh_client *client, const struct smh_buffer *buf, uint64_t *tokenp);
+
+/*
+ * Takes a hold on the buffer exported as @token and fills @buf as smh_alloc() does. Importing
+ * a buffer already held adds a hold (free it as many times).
+ * Returns 0 or a negative errno: -ENOENT when no live buffer has that token.
+ */
+int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf);
+
+/* A description of @err (a negative errno from this library). Never NULL. */
+const char *smh_strerror(int err);
+
+/*
+ * The daemon's message for the last refusal on @client in this thread, or "" when there is
+ * none. Valid until the next call on @client from this thread.
+ */
+const char *smh_last_error(struct smh_client *client);
+
+/* Diagnostics: level 0 error, 1 warning, 2 info, 3 debug. NULL restores silence. */
+enum smh_log_level { SMH_LOG_ERROR, SMH_LOG_WARNING, SMH_LOG_INFO, SMH_LOG_DEBUG };
+void smh_set_log_handler(void (*handler)(enum smh_log_level level, const char *msg, void *data),
+			 void *data);
+
+/* ---------------------------------------------------------------- inspection (smhctl) */
+
+struct smh_region_info {
+	uint32_t index;
+	char label[SMH_REGION_LABEL_MAX];
+	uint64_t phys_addr;
+	uint64_t size;    /* bytes in the device tree */
+	uint64_t managed; /* bytes the allocator manages (whole granules) */
+	enum smh_reg_attr attr;
+	int no_map;        /* the node has no-map */
+	char backend[16];  /* "memfd" or "devmem" */
+	char mapping[64];  /* the attribute really obtained, e.g. "uncached (O_SYNC)" */
+};
+
+struct smh_region_stats {
+	uint32_t region;
+	uint64_t total, used, free, largest_free, n_allocs;
+	unsigned fragmentation; /* per mille */
+};
+
+struct smh_stats {
+	uint64_t granule;
+	uint32_t n_clients;
+	uint64_t n_allocs;
+	uint64_t n_shared;
+	size_t n_regions;
+	struct smh_region_stats *regions; /* n_regions entries */
+};
+
+struct smh_client_info {
+	uint64_t id;
+	int32_t pid;
+	uint32_t uid, gid;
+	char comm[32];
+	uint64_t n_buffers;
+	uint64_t bytes;
+};
+
+struct smh_alloc_info {
+	uint64_t handle;
+	uint32_t region;
+	uint64_t offset, size, phys_addr;
+	uint64_t owner; /* client id of the allocating connection */
+	int shared;
+	size_t n_holders;
+	uint64_t *holders; /* client ids */
+};
+
+/* This connection's client id, as smh_list_clients() and smh_list_allocs() name it. */
+uint64_t smh_client_id(const struct smh_client *client);
+
+/* The daemon's granule (smallest block). */
+uint64_t smh_granule(const struct smh_client *client);
+
+/* The regions; free *regionsp with free(). Returns 0 or a negative errno. */
+int smh_get_regions(struct smh_client *client, struct smh_region_info **regionsp, size_t *np);
+
+/* Statistics; release with smh_stats_finish(). Returns 0 or a negative errno. */
+int smh_get_stats(struct smh_client *client, struct smh_stats *stats);
+void smh_stats_finish(struct smh_stats *stats);
+
+/* Every connected client; free *clientsp with free(). Returns 0 or a negative errno. */
+int smh_list_clients(struct smh_client *client, struct smh_client_info **clientsp, size_t *np);
+
+/* Every live allocation; release with smh_allocs_free(). Returns 0 or a negative errno. */
+int smh_list_allocs(struct smh_client *client, struct smh_alloc_info **allocsp, size_t *np);
+void smh_allocs_free(struct smh_alloc_info *allocs, size_t n);
+
+/*
+ * Occupancy of region @region cut into @n_cells equal cells (1..4096): fills @permille with
+ * each cell's per mille in use and *cell_bytesp with the bytes per cell.
+ * Returns 0 or a negative errno: -EINVAL for a bad region or cell count.
+ */
+int smh_get_occupancy(struct smh_client *client, uint32_t region, uint32_t n_cells,
+		      uint16_t *permille, uint64_t *cell_bytesp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
