@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * smhd: the shared multi-heap daemon. This version validates a configuration (--check); the
- * memory backends and the socket server come next (see the README's roadmap).
+ * smhd: the shared multi-heap daemon. Reads the regions from the device tree, maps them through
+ * a backend, builds the pool and serves clients on a unix socket until SIGINT or SIGTERM.
+ * `--check` only validates the configuration.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,25 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/attr.h"
+#include "common/log.h"
 #include "common/units.h"
 #include "config.h"
+#include "daemon/backend.h"
+#include "daemon/broker.h"
 #include "daemon/buddy.h"
 #include "daemon/pool.h"
 #include "daemon/report.h"
-
-enum backend {
-	BACKEND_DEVMEM,
-	BACKEND_MEMFD,
-};
+#include "daemon/server.h"
+#include "proto/wire.h"
 
 struct options {
 	const char *dtb;
-	enum backend backend;
+	enum backend_kind backend;
 	const char *mem_path;
 	const char *socket;
 	uint64_t granule;
 	bool check;
 	bool json;
+	bool strict;
+	enum log_level log_level;
 };
 
 static void usage(FILE *f)
@@ -43,6 +47,10 @@ static void usage(FILE *f)
 		"  --mem-path FILE  memory device of the devmem backend (default /dev/mem)\n"
 		"  --socket PATH    listening socket (default /run/smh/smhd.sock)\n"
 		"  --granule SIZE   smallest block: a power of two >= %d (default %d), K/M suffix\n"
+		"  --strict         a region the kernel refuses to map is fatal (default: warn\n"
+		"                   and serve the other regions)\n"
+		"  --log-level L    error, warning, info (default) or debug\n"
+		"  -v, --verbose    the same as --log-level debug\n"
 		"  --check          validate the configuration, print the regions and exit\n"
 		"  --json           with --check: print the result as JSON\n"
 		"  -h, --help       show this help and exit\n"
@@ -65,7 +73,7 @@ static int parse_granule(const char *arg, uint64_t *granulep)
 	return 0;
 }
 
-static int parse_backend(const char *arg, enum backend *backendp)
+static int parse_backend(const char *arg, enum backend_kind *backendp)
 {
 	if (strcmp(arg, "devmem") == 0)
 		*backendp = BACKEND_DEVMEM;
@@ -89,7 +97,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_SOCKET,
 		OPT_GRANULE,
 		OPT_CHECK,
-		OPT_JSON
+		OPT_JSON,
+		OPT_STRICT,
+		OPT_LOG_LEVEL,
 	};
 	static const struct option longopts[] = {
 		{ "dtb", required_argument, NULL, OPT_DTB },
@@ -99,13 +109,16 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "granule", required_argument, NULL, OPT_GRANULE },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hVv", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DTB:
 			opts->dtb = optarg;
@@ -130,6 +143,21 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		case OPT_JSON:
 			opts->json = true;
 			break;
+		case OPT_STRICT:
+			opts->strict = true;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_from_name(optarg, &opts->log_level) < 0) {
+				fprintf(stderr,
+					"smhd: --log-level %s: unknown level (valid: error, "
+					"warning, info, debug)\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'v':
+			opts->log_level = LOG_DEBUG;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -152,14 +180,91 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	return 0;
 }
 
+static void log_diag(void *data, enum diag_level level, const char *msg)
+{
+	if (level == DIAG_ERROR)
+		log_error("%s", msg);
+	else
+		log_warning("%s", msg);
+}
+
+static void scrub_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
+{
+	backend_zero(data, region, addr, len);
+}
+
+static void log_regions(const struct pool *pool, const struct backend *backend)
+{
+	for (size_t i = 0; i < pool_n_regions(pool); i++) {
+		const struct pool_region *r = pool_region(pool, i);
+		char size[32];
+
+		units_format_size(r->size, size, sizeof(size));
+		log_info("Region %s: %s, 0x%llx-0x%llx (%s), %s%s", r->label, attr_name(r->attr),
+			 (unsigned long long)r->base, (unsigned long long)(r->base + r->size - 1),
+			 size, backend_region(backend, i)->mapping,
+			 r->disabled ? " (not served)" : "");
+	}
+}
+
+/* Loads the configuration, maps it, and serves. Returns the exit status. */
+static int serve(const struct options *opts)
+{
+	const struct diag diag = { .report = log_diag };
+	struct backend_options bopts = {
+		.kind = opts->backend,
+		.mem_path = opts->mem_path,
+		.strict = opts->strict,
+	};
+	struct dt_config cfg = { 0 };
+	struct backend *backend = NULL;
+	struct pool *pool = NULL;
+	struct server *server = NULL;
+	struct pool_hooks hooks;
+	struct broker broker;
+	int ret;
+
+	ret = dt_load(opts->dtb, &cfg, &diag);
+	if (ret == 0 && cfg.n_regions == 0) {
+		log_error("%s has no shared-multi-heap region: nothing to serve", opts->dtb);
+		ret = -ENODEV;
+	}
+	if (ret < 0)
+		goto out;
+	ret = backend_create(&bopts, &cfg, &diag, &backend);
+	if (ret < 0)
+		goto out;
+	hooks = backend_pool_hooks(backend);
+	ret = pool_create(&cfg, opts->granule, &hooks, &diag, &pool);
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < pool_n_regions(pool); i++)
+		if (!backend_region(backend, i)->usable)
+			pool_region_disable(pool, i);
+	log_regions(pool, backend);
+	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
+	ret = server_create(opts->socket, &broker, backend, &server);
+	if (ret == 0) {
+		ret = server_run(server);
+		server_destroy(server);
+	}
+	broker_finish(&broker);
+out:
+	pool_destroy(pool);
+	backend_destroy(backend);
+	dt_config_finish(&cfg);
+	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opts = {
 		.dtb = "/sys/firmware/fdt",
 		.backend = BACKEND_DEVMEM,
 		.mem_path = "/dev/mem",
-		.socket = "/run/smh/smhd.sock",
+		.socket = SMH_DEFAULT_SOCKET,
 		.granule = POOL_DEFAULT_GRANULE,
+		.log_level = LOG_INFO,
 	};
 	int r = parse_options(argc, argv, &opts);
 
@@ -174,7 +279,6 @@ int main(int argc, char **argv)
 		};
 		return report_check(&check, stdout, stderr);
 	}
-	fprintf(stderr, "smhd: serving clients is not available in this version yet; "
-			"use --check to validate a configuration\n");
-	return EXIT_FAILURE;
+	log_set_level(opts.log_level);
+	return serve(&opts);
 }

@@ -33,6 +33,7 @@ static int region_init(struct pool_region *r, const struct dt_region *src, uint6
 	int ret;
 
 	memcpy(r->label, src->label, sizeof(r->label));
+
 	r->base = src->base;
 	r->size = src->size;
 	r->attr = src->attr;
@@ -81,6 +82,7 @@ int pool_create(const struct dt_config *cfg, uint64_t granule, const struct pool
 	for (size_t i = 0; i < cfg->n_regions; i++) {
 		int r = region_init(&pool->regions[i], &cfg->regions[i], granule, diag);
 
+		pool->regions[i].index = (uint32_t)i;
 		if (r < 0 && ret == 0)
 			ret = r; /* go on: report every region that does not fit */
 	}
@@ -136,7 +138,7 @@ static int alloc_raw(struct pool *pool, enum smh_reg_attr attr, uint64_t size, u
 	for (size_t i = 0; i < pool->n_regions; i++) {
 		struct pool_region *r = &pool->regions[i];
 
-		if (r->attr != attr)
+		if (r->attr != attr || r->disabled)
 			continue;
 		if (buddy_alloc(r->buddy, size, align, &blk->addr, &blk->size) == 0) {
 			blk->region = (uint32_t)i;
@@ -233,6 +235,14 @@ int pool_realloc(struct pool *pool, struct pool_block *blk, uint64_t size, uint6
 		blk->size = old_size;
 	}
 	return ret;
+}
+
+int pool_region_disable(struct pool *pool, size_t index)
+{
+	if (index >= pool->n_regions)
+		return -EINVAL;
+	pool->regions[index].disabled = true;
+	return 0;
 }
 
 int pool_region_stats(const struct pool *pool, size_t index, struct buddy_stats *stats)

@@ -26,11 +26,13 @@
 struct buddy;
 
 struct pool_region {
+	uint32_t index; /* in the pool: device-tree order */
 	char label[DT_LABEL_MAX];
 	uint64_t base; /* physical address of the region's first byte */
 	uint64_t size; /* bytes in the device tree (the buddy may use fewer, see its stats) */
 	enum smh_reg_attr attr;
 	bool no_map;
+	bool disabled; /* not served (its memory could not be mapped) */
 	struct buddy *buddy;
 };
 
@@ -95,6 +97,9 @@ int pool_free(struct pool *pool, const struct pool_block *blk);
  * a hook's error.
  */
 int pool_realloc(struct pool *pool, struct pool_block *blk, uint64_t size, uint64_t align);
+
+/* Stops serving region @index (allocations skip it). Returns 0 or -EINVAL for a bad index. */
+int pool_region_disable(struct pool *pool, size_t index);
 
 /* Statistics of region @index. Returns 0 or -EINVAL for a bad index. */
 int pool_region_stats(const struct pool *pool, size_t index, struct buddy_stats *stats);

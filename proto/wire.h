@@ -23,7 +23,7 @@
 
 /* The default socket and the environment variable that overrides it for clients. */
 #define SMH_DEFAULT_SOCKET "/run/smh/smhd.sock"
-#define SMH_SOCKET_ENV "SMH_SOCKET"
+#define SMH_SOCKET_ENV     "SMH_SOCKET"
 
 /* Received fds; fds past WIRE_FDS_MAX, or all of them when the caller wants none, are closed. */
 struct wire_fds {

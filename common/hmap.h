@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A hash map from non-zero 64-bit keys to pointers: open addressing with linear probing and
+ * backward-shift deletion (no tombstones), so lookups stay short however many inserts and
+ * removals a long-running daemon makes. Keys are mixed before use, so sequential handles and
+ * random tokens both spread well.
+ */
+#ifndef COMMON_HMAP_H
+#define COMMON_HMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hmap_slot {
+	uint64_t key; /* 0: empty */
+	void *value;
+};
+
+struct hmap {
+	struct hmap_slot *slots;
+	size_t mask; /* capacity - 1; capacity is a power of two, or 0 before the first insert */
+	size_t n;
+};
+
+/* An empty map; hmap_finish() on it is a no-op. */
+void hmap_init(struct hmap *map);
+void hmap_finish(struct hmap *map);
+
+/* The value stored under @key, or NULL. */
+void *hmap_get(const struct hmap *map, uint64_t key);
+
+/*
+ * Stores @value under @key (non-zero), replacing any value there. Returns 0 or a negative errno
+ * (-EINVAL for key 0, -ENOMEM; the map is unchanged then).
+ */
+int hmap_put(struct hmap *map, uint64_t key, void *value);
+
+/* Removes @key. Returns its value, or NULL when it was not there. */
+void *hmap_remove(struct hmap *map, uint64_t key);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's log (see log.h). Each line is written with one call so lines never interleave. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static enum log_level threshold = LOG_INFO;
+static const char *prog_name = "smhd";
+
+static const char *const names[] = { "error", "warning", "info", "debug" };
+
+void log_set_level(enum log_level level)
+{
+	threshold = level;
+}
+
+void log_set_prog(const char *prog)
+{
+	prog_name = prog;
+}
+
+int log_level_from_name(const char *name, enum log_level *levelp)
+{
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) == 0) {
+			*levelp = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void log_write(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	int saved = errno;
+	char msg[1024];
+	const char *base = strrchr(file, '/');
+	va_list ap;
+
+	if (level > threshold)
+		goto out;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s: %s [%s:%d]\n", prog_name, names[level], msg,
+		base ? base + 1 : file, line);
+out:
+	errno = saved;
+}

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory backends (see backend.h).
+ *
+ * Notes on /dev/mem, measured on the kernels smh targets:
+ * - With CONFIG_STRICT_DEVMEM the kernel maps only memory it does not use itself: a reserved
+ *   region must be marked `no-map` in the device tree, else mmap() fails with EPERM.
+ * - On arm64, /dev/mem maps `no-map` memory as Device memory whatever O_SYNC says: nothing is
+ *   cached, and unaligned accesses (which libc's memset/memcpy make) fault on real hardware.
+ *   So the daemon touches devmem regions only with aligned 64-bit loads and stores, and
+ *   reports the attribute it really obtained.
+ * - On x86, O_SYNC gives an uncached mapping; without it the kernel picks the cache type, and a
+ *   second mapping of the same range with another type is refused or downgraded by PAT: each
+ *   region is mapped once here, and clients get the fd of that same open mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/attr.h"
+#include "daemon/backend.h"
+
+struct backend {
+	enum backend_kind kind;
+	struct backend_region *regions;
+	size_t n_regions;
+	int devmem_fds[2]; /* [0]: opened without O_SYNC, [1]: with; -1 when not opened */
+	bool mem_is_file;  /* --mem-path is a regular file (tests): no caching facts to report */
+};
+
+static uint64_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (uint64_t)p : 4096;
+}
+
+/* Whether [@base, @base + @size) rounded out to pages fits in a size_t mapping. */
+static int page_span(uint64_t base, uint64_t size, uint64_t *startp, size_t *lenp)
+{
+	uint64_t page = page_size();
+	uint64_t start = base & ~(page - 1);
+	uint64_t end = base + size;
+
+	if (end > UINT64_MAX - page)
+		return -EOVERFLOW;
+	end = (end + page - 1) & ~(page - 1);
+	if (end - start > SIZE_MAX)
+		return -EOVERFLOW;
+	*startp = start;
+	*lenp = (size_t)(end - start);
+	return 0;
+}
+
+static int map_memfd(struct backend_region *r, const struct dt_region *dr, const struct diag *diag)
+{
+	uint64_t start;
+	size_t len;
+	int ret = page_span(dr->base, dr->size, &start, &len);
+
+	if (ret < 0)
+		goto err;
+	r->fd = memfd_create(dr->label, MFD_CLOEXEC);
+	if (r->fd < 0 || ftruncate(r->fd, (off_t)len) < 0) {
+		ret = -errno;
+		goto err;
+	}
+	r->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	if (r->map == MAP_FAILED) {
+		ret = -errno;
+		r->map = NULL;
+		goto err;
+	}
+	r->map_len = len;
+	r->map_phys = start;
+	r->fd_phys_base = start;
+	r->device_memory = false;
+	snprintf(r->mapping, sizeof(r->mapping), "cached (memfd, not the board's memory)");
+	return 0;
+err:
+	diag_report(diag, DIAG_ERROR, "Could not create the memfd of region %s: %s", dr->label,
+		    strerror(-ret));
+	return ret;
+}
+
+static void describe_devmem(struct backend_region *r, const struct backend *b,
+			    enum attr_map_policy policy)
+{
+	const char *what;
+
+	if (b->mem_is_file)
+		what = policy == ATTR_MAP_SYNC ? "file opened O_SYNC (test stand-in)"
+					       : "file (test stand-in)";
+#if defined(__aarch64__) || defined(__arm__)
+	else
+		what = "device (arm: /dev/mem maps no-map memory uncached)";
+#else
+	else
+		what = policy == ATTR_MAP_SYNC ? "uncached (O_SYNC)"
+					       : "kernel's choice (no O_SYNC; PAT decides)";
+#endif
+	snprintf(r->mapping, sizeof(r->mapping), "%s", what);
+}
+
+static int devmem_fd(struct backend *b, const char *path, enum attr_map_policy policy,
+		     const struct diag *diag)
+{
+	int *fd = &b->devmem_fds[policy == ATTR_MAP_SYNC];
+
+	if (*fd >= 0)
+		return *fd;
+	*fd = open(path, O_RDWR | O_CLOEXEC | (policy == ATTR_MAP_SYNC ? O_SYNC : 0));
+	if (*fd < 0) {
+		int ret = -errno;
+
+		diag_report(diag, DIAG_ERROR, "Could not open %s%s: %s", path,
+			    policy == ATTR_MAP_SYNC ? " with O_SYNC" : "", strerror(errno));
+		return ret;
+	}
+	return *fd;
+}
+
+static void report_map_error(const struct dt_region *dr, const char *path, int err,
+			     const struct backend_options *opts, const struct diag *diag)
+{
+	enum diag_level level = opts->strict ? DIAG_ERROR : DIAG_WARNING;
+
+	if (err == EPERM && !dr->no_map)
+		diag_report(diag, level,
+			    "Region %s (%s): the kernel refused to map 0x%llx-0x%llx from %s "
+			    "(EPERM): the node lacks `no-map`, and a kernel with "
+			    "CONFIG_STRICT_DEVMEM maps only memory it does not use itself; add "
+			    "`no-map` to the node, or use a kernel without STRICT_DEVMEM",
+			    dr->label, dr->path, (unsigned long long)dr->base,
+			    (unsigned long long)(dr->base + dr->size - 1), path);
+	else
+		diag_report(diag, level, "Region %s (%s): could not map 0x%llx-0x%llx from %s: %s",
+			    dr->label, dr->path, (unsigned long long)dr->base,
+			    (unsigned long long)(dr->base + dr->size - 1), path, strerror(err));
+}
+
+static int map_devmem(struct backend *b, struct backend_region *r, const struct dt_region *dr,
+		      const struct backend_options *opts, const struct diag *diag)
+{
+	enum attr_map_policy policy = attr_info(dr->attr)->map;
+	uint64_t start;
+	size_t len;
+	int fd, ret;
+
+	ret = page_span(dr->base, dr->size, &start, &len);
+	if (ret < 0 || start > (uint64_t)INT64_MAX) {
+		report_map_error(dr, opts->mem_path, EOVERFLOW, opts, diag);
+		return -EOVERFLOW;
+	}
+	fd = devmem_fd(b, opts->mem_path, policy, diag);
+	if (fd < 0)
+		return fd;
+	r->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);
+	if (r->map == MAP_FAILED) {
+		ret = -errno;
+		r->map = NULL;
+		report_map_error(dr, opts->mem_path, -ret, opts, diag);
+		return ret;
+	}
+	r->fd = fd;
+	r->map_len = len;
+	r->map_phys = start;
+	r->fd_phys_base = 0;
+	r->device_memory = true;
+	describe_devmem(r, b, policy);
+	return 0;
+}
+
+static void zero_range(struct backend_region *r, uint64_t addr, uint64_t len);
+
+int backend_create(const struct backend_options *opts, const struct dt_config *cfg,
+		   const struct diag *diag, struct backend **backendp)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+	size_t n_usable = 0;
+	int ret = 0;
+
+	if (!b)
+		return -ENOMEM;
+	b->kind = opts->kind;
+	b->devmem_fds[0] = b->devmem_fds[1] = -1;
+	b->regions = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(*b->regions));
+	if (!b->regions) {
+		ret = -ENOMEM;
+		goto err_backend;
+	}
+	b->n_regions = cfg->n_regions;
+	if (opts->kind == BACKEND_DEVMEM) {
+		struct stat st;
+
+		b->mem_is_file = stat(opts->mem_path, &st) == 0 && S_ISREG(st.st_mode);
+	}
+	for (size_t i = 0; i < cfg->n_regions; i++) {
+		struct backend_region *r = &b->regions[i];
+		const struct dt_region *dr = &cfg->regions[i];
+		int rr;
+
+		r->fd = -1;
+		if (opts->kind == BACKEND_MEMFD)
+			rr = map_memfd(r, dr, diag);
+		else
+			rr = map_devmem(b, r, dr, opts, diag);
+		if (rr == 0) {
+			r->usable = true;
+			n_usable++;
+			if (opts->kind == BACKEND_DEVMEM)
+				zero_range(r, dr->base, dr->size);
+		} else if (opts->kind == BACKEND_MEMFD || opts->strict || rr == -ENOMEM) {
+			ret = ret ? ret : rr;
+		} else {
+			snprintf(r->mapping, sizeof(r->mapping), "not mapped: %s", strerror(-rr));
+		}
+	}
+	if (ret == 0 && n_usable == 0 && cfg->n_regions > 0) {
+		diag_report(diag, DIAG_ERROR, "No region could be mapped: nothing to serve");
+		ret = -ENODEV;
+	}
+	if (ret < 0)
+		goto err_backend;
+	*backendp = b;
+	return 0;
+
+err_backend:
+	backend_destroy(b);
+	return ret;
+}
+
+void backend_destroy(struct backend *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n_regions; i++) {
+		struct backend_region *r = &b->regions[i];
+
+		if (r->map)
+			munmap(r->map, r->map_len);
+		if (b->kind == BACKEND_MEMFD && r->fd >= 0)
+			close(r->fd);
+	}
+	for (int i = 0; i < 2; i++)
+		if (b->devmem_fds[i] >= 0)
+			close(b->devmem_fds[i]);
+	free(b->regions);
+	free(b);
+}
+
+const char *backend_name(const struct backend *b)
+{
+	return b->kind == BACKEND_MEMFD ? "memfd" : "devmem";
+}
+
+const struct backend_region *backend_region(const struct backend *b, size_t index)
+{
+	return index < b->n_regions ? &b->regions[index] : NULL;
+}
+
+/*
+ * Word loops for Device memory: every access is an aligned 64-bit one, and `volatile` keeps the
+ * compiler from merging them into a memset/memcpy call or into wider, possibly unaligned
+ * vector accesses.
+ */
+static void zero_words(volatile uint64_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = 0;
+}
+
+static void copy_words(volatile uint64_t *d, const volatile uint64_t *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] = s[i];
+}
+
+/* Zeroes whole region ranges too: the edges that are not 8-aligned take byte stores. */
+static void zero_range(struct backend_region *r, uint64_t addr, uint64_t len)
+{
+	volatile unsigned char *p = r->map + (addr - r->map_phys);
+
+	if (!r->device_memory) {
+		memset((void *)p, 0, len);
+		return;
+	}
+	while (len > 0 && ((uintptr_t)p & 7)) {
+		*p++ = 0;
+		len--;
+	}
+	zero_words((volatile uint64_t *)(void *)p, len / 8);
+	p += len & ~(uint64_t)7;
+	for (len &= 7; len > 0; len--)
+		*p++ = 0;
+}
+
+void backend_zero(struct backend *b, size_t index, uint64_t addr, uint64_t len)
+{
+	zero_range(&b->regions[index], addr, len);
+}
+
+void backend_copy(struct backend *b, size_t dst, uint64_t dst_addr, size_t src, uint64_t src_addr,
+		  uint64_t len)
+{
+	struct backend_region *d = &b->regions[dst], *s = &b->regions[src];
+	unsigned char *dp = d->map + (dst_addr - d->map_phys);
+	const unsigned char *sp = s->map + (src_addr - s->map_phys);
+
+	if (!d->device_memory && !s->device_memory)
+		memcpy(dp, sp, len);
+	else
+		copy_words((volatile uint64_t *)(void *)dp,
+			   (const volatile uint64_t *)(const void *)sp, len / 8);
+}
+
+static int hook_copy(void *data, const struct pool_region *dst, uint64_t dst_addr,
+		     const struct pool_region *src, uint64_t src_addr, uint64_t len)
+{
+	struct backend *b = data;
+
+	backend_copy(b, dst->index, dst_addr, src->index, src_addr, len);
+	return 0;
+}
+
+struct pool_hooks backend_pool_hooks(struct backend *backend)
+{
+	return (struct pool_hooks){ .copy = hook_copy, .data = backend };
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory backends: where the bytes of each region live, the fd clients map them through, and
+ * the daemon's own mapping of each region (for zeroing and for moving realloc'd contents).
+ *
+ * - memfd: each region is anonymous shared memory (memfd_create). The physical address is the
+ *   device tree's; nothing of the board is touched. For development machines, CI and demos.
+ * - devmem: each region is mapped from a memory device (default /dev/mem; a plain file in
+ *   tests). Non-cacheable regions go through an fd opened with O_SYNC, cacheable ones through
+ *   one opened without; the fd offset of a byte is its physical address. Each region is mapped
+ *   once, with one cache type (x86's PAT refuses or downgrades a second, different mapping).
+ *
+ * Either way the fd offset of physical address P of region r is P - r.fd_phys_base: clients
+ * map [offset of the region's first page, ...) and find a buffer at its offset.
+ */
+#ifndef DAEMON_BACKEND_H
+#define DAEMON_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/diag.h"
+#include "daemon/dt.h"
+#include "daemon/pool.h"
+
+enum backend_kind {
+	BACKEND_DEVMEM,
+	BACKEND_MEMFD,
+};
+
+struct backend_options {
+	enum backend_kind kind;
+	const char *mem_path; /* devmem: the memory device */
+	/* devmem: a region the kernel refuses is an error (default: warn, serve the others). */
+	bool strict;
+};
+
+struct backend_region {
+	bool usable;           /* mapped; false: refused, the pool must not serve it */
+	int fd;                /* handed to clients; -1 when not usable */
+	uint64_t fd_phys_base; /* physical address at fd offset 0 */
+	unsigned char *map;    /* daemon's mapping, starting at the region's first page */
+	size_t map_len;
+	uint64_t map_phys;  /* physical address of map[0] */
+	bool device_memory; /* accesses must be aligned words (no memset/memcpy) */
+	char mapping[64];   /* the attribute really obtained, for `smhctl regions` */
+};
+
+struct backend;
+
+/*
+ * Maps every region of @cfg (the pool numbers regions the same way). A region the backend cannot map is reported to @diag (with the
+ * reason and the fix) and left unusable, unless @opts->strict, which makes it an error.
+ * devmem regions are zeroed once here (memory left by firmware or a previous user); memfd
+ * regions start zeroed.
+ * Returns 0 or a negative errno (-ENODEV when no region at all is usable).
+ */
+int backend_create(const struct backend_options *opts, const struct dt_config *cfg,
+		   const struct diag *diag, struct backend **backendp);
+
+/* Unmaps and closes everything. backend_destroy(NULL) does nothing. */
+void backend_destroy(struct backend *backend);
+
+const char *backend_name(const struct backend *backend);
+
+/* The state of region @index (as numbered by the pool). */
+const struct backend_region *backend_region(const struct backend *backend, size_t index);
+
+/* Sets [@addr, @addr + @len) of region @index to zero. @addr and @len are multiples of 8. */
+void backend_zero(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
+
+/* Copies @len bytes (a multiple of 8, 8-aligned addresses) between regions. */
+void backend_copy(struct backend *backend, size_t dst, uint64_t dst_addr, size_t src,
+		  uint64_t src_addr, uint64_t len);
+
+/* Pool hooks that copy through the backend (zeroing is the caller's, see server). */
+struct pool_hooks backend_pool_hooks(struct backend *backend);
+
+#endif

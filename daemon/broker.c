@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker (see broker.h). Handles count up from 1 and are never reused, so a stale handle
+ * can only miss, never hit someone else's buffer; ownership is checked on every call anyway.
+ * Tokens come from getrandom(): knowing one's own tokens tells nothing about others'.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "daemon/broker.h"
+
+void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub *scrub)
+{
+	memset(b, 0, sizeof(*b));
+	b->pool = pool;
+	if (scrub)
+		b->scrub = *scrub;
+	hmap_init(&b->allocs);
+	hmap_init(&b->tokens);
+	list_init(&b->clients);
+	list_init(&b->alloc_list);
+	b->next_client_id = 1;
+	b->next_handle = 1;
+}
+
+void broker_finish(struct broker *b)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &b->clients)
+		broker_client_remove(b, list_entry(pos, struct broker_client, link));
+	hmap_finish(&b->allocs);
+	hmap_finish(&b->tokens);
+}
+
+bool broker_alloc_shared(const struct broker_alloc *a)
+{
+	return a->token != 0 || a->n_holders > 1;
+}
+
+int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const char *comm,
+		      struct broker_client **clientp)
+{
+	struct broker_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->id = b->next_client_id++;
+	c->pid = pid;
+	c->uid = uid;
+	c->gid = gid;
+	snprintf(c->comm, sizeof(c->comm), "%s", comm ? comm : "");
+	list_init(&c->holds);
+	list_insert_before(&b->clients, &c->link);
+	b->n_clients++;
+	*clientp = c;
+	return 0;
+}
+
+/* The allocation is gone from every table: scrub it and give it back to the pool. */
+static void release(struct broker *b, struct broker_alloc *a)
+{
+	if (broker_alloc_shared(a))
+		b->n_shared--;
+	hmap_remove(&b->allocs, a->handle);
+	if (a->token)
+		hmap_remove(&b->tokens, a->token);
+	list_remove(&a->link);
+	if (b->scrub.zero)
+		b->scrub.zero(b->scrub.data, a->blk.region, a->blk.addr, a->blk.size);
+	pool_free(b->pool, &a->blk);
+	free(a);
+}
+
+/* Drops @n of the hold's count; the hold and maybe the allocation go with the last. */
+static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
+{
+	struct broker_alloc *a = h->alloc;
+	bool was_shared = broker_alloc_shared(a);
+
+	h->count -= n;
+	h->client->n_buffers -= n;
+	h->client->bytes -= n * a->blk.size;
+	if (h->count > 0)
+		return;
+	list_remove(&h->alloc_link);
+	list_remove(&h->client_link);
+	free(h);
+	a->n_holders--;
+	if (a->n_holders == 0) {
+		release(b, a);
+		return;
+	}
+	if (was_shared && !broker_alloc_shared(a))
+		b->n_shared--;
+}
+
+void broker_client_remove(struct broker *b, struct broker_client *c)
+{
+	struct list *pos, *tmp;
+
+	if (!c)
+		return;
+	list_for_each_safe(pos, tmp, &c->holds)
+	{
+		struct broker_hold *h = list_entry(pos, struct broker_hold, client_link);
+
+		drop_hold(b, h, h->count);
+	}
+	list_remove(&c->link);
+	b->n_clients--;
+	free(c);
+}
+
+/* Adds one to @c's hold on @a, creating it. Returns 0 or -ENOMEM. */
+static int add_hold(struct broker *b, struct broker_client *c, struct broker_alloc *a)
+{
+	struct list *pos;
+	struct broker_hold *h = NULL;
+
+	list_for_each(pos, &a->holds)
+	{
+		struct broker_hold *x = list_entry(pos, struct broker_hold, alloc_link);
+
+		if (x->client == c) {
+			h = x;
+			break;
+		}
+	}
+	if (!h) {
+		bool was_shared = broker_alloc_shared(a);
+
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		h->alloc = a;
+		h->client = c;
+		list_insert_before(&a->holds, &h->alloc_link);
+		list_insert_before(&c->holds, &h->client_link);
+		a->n_holders++;
+		if (!was_shared && broker_alloc_shared(a))
+			b->n_shared++;
+	}
+	h->count++;
+	c->n_buffers++;
+	c->bytes += a->blk.size;
+	return 0;
+}
+
+/* @c's hold on @handle, or NULL. */
+static struct broker_hold *find_hold(struct broker *b, struct broker_client *c, uint64_t handle)
+{
+	struct broker_alloc *a = hmap_get(&b->allocs, handle);
+	struct list *pos;
+
+	if (!a)
+		return NULL;
+	list_for_each(pos, &a->holds)
+	{
+		struct broker_hold *h = list_entry(pos, struct broker_hold, alloc_link);
+
+		if (h->client == c)
+			return h;
+	}
+	return NULL;
+}
+
+int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
+		 uint64_t align, struct broker_alloc **allocp)
+{
+	struct broker_alloc *a = calloc(1, sizeof(*a));
+	int ret;
+
+	if (!a)
+		return -ENOMEM;
+	list_init(&a->holds);
+	ret = pool_alloc(b->pool, attr, size, align, &a->blk);
+	if (ret < 0)
+		goto err_alloc;
+	a->handle = b->next_handle;
+	a->owner = c->id;
+	ret = hmap_put(&b->allocs, a->handle, a);
+	if (ret < 0)
+		goto err_block;
+	ret = add_hold(b, c, a);
+	if (ret < 0)
+		goto err_table;
+	b->next_handle++;
+	list_insert_before(&b->alloc_list, &a->link);
+	*allocp = a;
+	return 0;
+
+err_table:
+	hmap_remove(&b->allocs, a->handle);
+err_block:
+	pool_free(b->pool, &a->blk); /* never written: still clean */
+err_alloc:
+	free(a);
+	return ret;
+}
+
+int broker_free(struct broker *b, struct broker_client *c, uint64_t handle)
+{
+	struct broker_hold *h = find_hold(b, c, handle);
+
+	if (!h)
+		return -EINVAL;
+	drop_hold(b, h, 1);
+	return 0;
+}
+
+int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
+		   struct broker_alloc **allocp)
+{
+	struct broker_hold *h = find_hold(b, c, handle);
+	struct pool_block old;
+	struct broker_alloc *a;
+	int ret;
+
+	if (!h)
+		return -EINVAL;
+	a = h->alloc;
+	if (broker_alloc_shared(a))
+		return -EBUSY;
+	old = a->blk;
+	ret = pool_realloc(b->pool, &a->blk, size, 0);
+	if (ret < 0)
+		return ret;
+	/* Keep free memory zero: what the old block gave back still holds the contents. */
+	if (b->scrub.zero) {
+		if (a->blk.region != old.region || a->blk.addr != old.addr)
+			b->scrub.zero(b->scrub.data, old.region, old.addr, old.size);
+		else if (a->blk.size < old.size)
+			b->scrub.zero(b->scrub.data, old.region, old.addr + a->blk.size,
+				      old.size - a->blk.size);
+	}
+	c->bytes = c->bytes - h->count * old.size + h->count * a->blk.size;
+	*allocp = a;
+	return 0;
+}
+
+static uint64_t random_token(void)
+{
+	uint64_t t = 0;
+
+	while (t == 0) {
+		if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
+			t = 0;
+	}
+	return t;
+}
+
+int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t *tokenp)
+{
+	struct broker_hold *h = find_hold(b, c, handle);
+	struct broker_alloc *a;
+	uint64_t t;
+	int ret;
+
+	if (!h)
+		return -EINVAL;
+	a = h->alloc;
+	if (a->token == 0) {
+		bool was_shared = broker_alloc_shared(a);
+
+		do
+			t = random_token();
+		while (hmap_get(&b->tokens, t));
+		ret = hmap_put(&b->tokens, t, a);
+		if (ret < 0)
+			return ret;
+		a->token = t;
+		if (!was_shared)
+			b->n_shared++;
+	}
+	*tokenp = a->token;
+	return 0;
+}
+
+int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
+		  struct broker_alloc **allocp)
+{
+	struct broker_alloc *a = token ? hmap_get(&b->tokens, token) : NULL;
+	int ret;
+
+	if (!a)
+		return -ENOENT;
+	ret = add_hold(b, c, a);
+	if (ret < 0)
+		return ret;
+	*allocp = a;
+	return 0;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker: who holds which allocation. It sits between the connections and the pool and
+ * knows nothing of sockets or protobuf.
+ *
+ * Every allocation has a handle (never reused while the daemon runs) and a list of holds; a
+ * hold ties it to one client with a count (importing a buffer one already holds adds to the
+ * count). The client that allocated is its owner. Export gives the allocation a random token
+ * that another client imports to take a hold. The allocation goes back to the pool when its
+ * last hold goes: on free, or when a client is removed (its connection closed, its process
+ * died).
+ *
+ * Free memory is always zero: an allocation is scrubbed (through the scrub callback) before
+ * its blocks go back to the pool, and the tail a shrinking realloc gives back is scrubbed too.
+ * So allocating never has to zero, and a new allocation never shows a previous owner's bytes.
+ */
+#ifndef DAEMON_BROKER_H
+#define DAEMON_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/hmap.h"
+#include "common/list.h"
+#include "daemon/pool.h"
+
+struct broker_scrub {
+	/* Sets [@addr, @addr + @len) of region @region to zero. */
+	void (*zero)(void *data, uint32_t region, uint64_t addr, uint64_t len);
+	void *data;
+};
+
+struct broker_client {
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char comm[32];
+	uint64_t n_buffers; /* holds, counted with their counts */
+	uint64_t bytes;     /* bytes of those holds, counted with their counts */
+	struct list holds;  /* struct broker_hold.client_link */
+	struct list link;   /* broker's clients, in id order */
+};
+
+struct broker_alloc {
+	uint64_t handle;
+	uint64_t token; /* 0 until exported */
+	uint64_t owner; /* id of the client that allocated it */
+	struct pool_block blk;
+	unsigned n_holders; /* clients holding it */
+	struct list holds;  /* struct broker_hold.alloc_link */
+	struct list link;   /* broker's allocations, in handle order */
+};
+
+struct broker_hold {
+	struct broker_alloc *alloc;
+	struct broker_client *client;
+	uint64_t count;
+	struct list alloc_link, client_link;
+};
+
+struct broker {
+	struct pool *pool;
+	struct broker_scrub scrub;
+	struct hmap allocs;     /* handle -> struct broker_alloc */
+	struct hmap tokens;     /* token -> struct broker_alloc */
+	struct list clients;    /* in id order */
+	struct list alloc_list; /* in handle order */
+	uint64_t next_client_id;
+	uint64_t next_handle;
+	size_t n_clients;
+	uint64_t n_shared;
+};
+
+/* @pool is borrowed and must outlive the broker. */
+void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub *scrub);
+/* Releases every client (and so every allocation). */
+void broker_finish(struct broker *b);
+
+/* A new client with the next id. Returns 0 or -ENOMEM. */
+int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const char *comm,
+		      struct broker_client **clientp);
+/* Releases every hold of @client, then frees it. */
+void broker_client_remove(struct broker *b, struct broker_client *client);
+
+/*
+ * Allocates for @c. Returns 0 and sets *allocp, or a negative errno as pool_alloc() (-EINVAL,
+ * -ENOMEM).
+ */
+int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
+		 uint64_t align, struct broker_alloc **allocp);
+
+/* Drops one hold of @c on @handle. Returns 0 or -EINVAL when @c holds no such buffer. */
+int broker_free(struct broker *b, struct broker_client *c, uint64_t handle);
+
+/*
+ * Resizes @handle, which @c must hold. Returns 0 and sets *allocp, or a negative errno: -EINVAL
+ * (not held, size 0), -EBUSY (shared: other holders map it where it is), -ENOMEM.
+ */
+int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
+		   struct broker_alloc **allocp);
+
+/* Gives @handle a token (a new random one the first time). Returns 0 or -EINVAL (not held). */
+int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t *tokenp);
+
+/* Takes a hold on the allocation exported as @token. Returns 0 or -ENOENT. */
+int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
+		  struct broker_alloc **allocp);
+
+/* Exported, or held by more than one client. */
+bool broker_alloc_shared(const struct broker_alloc *a);
+
+#endif

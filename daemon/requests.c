@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Request handlers (see requests.h). Each handler fills a `struct reply`: the response
+ * envelope, its body, and the heap arrays that list replies need, which are freed once the
+ * response is packed. Every id, size and index a client sends is checked here or by the broker
+ * before use; a refusal carries an errno and a sentence, so that `smhctl` and the library can
+ * say why.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/attr.h"
+#include "config.h"
+#include "daemon/requests.h"
+
+/* A list reply stops growing this far below the datagram limit (envelope, status message). */
+#define LIST_BUDGET (SMH_MSG_MAX - 1024)
+
+/* Occupancy pictures: at most this many cells. */
+#define OCCUPANCY_CELLS_MAX 4096
+
+#define SCRATCH_MAX 8
+
+struct reply {
+	Smh__Response resp;
+	char message[256];
+	uint32_t fd_regions[WIRE_FDS_MAX];
+	union {
+		Smh__HelloReply hello;
+		Smh__Buffer buffer;
+		Smh__ExportReply export_;
+		Smh__RegionsReply regions;
+		Smh__StatsReply stats;
+		Smh__ClientsReply clients;
+		Smh__AllocsReply allocs;
+		Smh__OccupancyReply occupancy;
+	} body;
+	void *scratch[SCRATCH_MAX]; /* freed after packing */
+	size_t n_scratch;
+};
+
+static void refuse(struct reply *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void refuse(struct reply *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	r->resp.status = status;
+	r->resp.message = r->message;
+	r->resp.body_case = SMH__RESPONSE__BODY__NOT_SET;
+}
+
+/* calloc() whose result is freed with the reply. NULL when out of memory or of scratch slots. */
+static void *scratch_alloc(struct reply *r, size_t n, size_t size)
+{
+	void *p;
+
+	if (r->n_scratch == SCRATCH_MAX)
+		return NULL;
+	p = calloc(n ? n : 1, size);
+	if (p)
+		r->scratch[r->n_scratch++] = p;
+	return p;
+}
+
+/* ---------------------------------------------------------------- hello */
+
+static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct reply *r,
+		     struct request_result *res)
+{
+	Smh__HelloReply *h = &r->body.hello;
+
+	if (req->version != SMH_PROTOCOL_VERSION) {
+		refuse(r, -EPROTONOSUPPORT,
+		       "Protocol version %u is not supported: smhd %s speaks version %u",
+		       req->version, SMH_VERSION, SMH_PROTOCOL_VERSION);
+		res->close_after = true;
+		return;
+	}
+	ctx->hello_done = true;
+	smh__hello_reply__init(h);
+	h->version = SMH_PROTOCOL_VERSION;
+	h->features = 0;
+	h->server = "smhd " SMH_VERSION;
+	h->granule = pool_granule(ctx->broker->pool);
+	h->n_regions = (uint32_t)pool_n_regions(ctx->broker->pool);
+	h->client_id = ctx->client->id;
+	r->resp.body_case = SMH__RESPONSE__BODY_HELLO;
+	r->resp.hello = h;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+/* Fills the Buffer body for @a and attaches its region's fd if this connection lacks it. */
+static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, struct reply *r,
+			 struct request_result *res)
+{
+	const struct backend_region *br = backend_region(ctx->backend, a->blk.region);
+	const struct pool_region *pr = pool_region(ctx->broker->pool, a->blk.region);
+	Smh__Buffer *b = &r->body.buffer;
+
+	smh__buffer__init(b);
+	b->handle = a->handle;
+	b->region = a->blk.region;
+	b->offset = a->blk.addr - br->fd_phys_base;
+	b->size = a->blk.size;
+	b->phys_addr = a->blk.addr;
+	b->attr = (uint32_t)pr->attr;
+	r->resp.body_case = SMH__RESPONSE__BODY_BUFFER;
+	r->resp.buffer = b;
+	if (!ctx->fd_sent[a->blk.region]) {
+		ctx->fd_sent[a->blk.region] = true;
+		r->fd_regions[res->n_fds] = a->blk.region;
+		res->fds[res->n_fds++] = br->fd;
+		r->resp.n_fd_regions = res->n_fds;
+		r->resp.fd_regions = r->fd_regions;
+	}
+}
+
+static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, struct reply *r,
+		     struct request_result *res)
+{
+	struct broker_alloc *a;
+	int ret;
+
+	if (req->attr >= SMH_REG_ATTR_NUM) {
+		refuse(r, -EINVAL, "Attribute %u is out of range (0..%d)", req->attr,
+		       SMH_REG_ATTR_NUM - 1);
+		return;
+	}
+	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
+			   req->align, &a);
+	if (ret == -EINVAL) {
+		refuse(r, ret,
+		       req->size == 0 ? "Size 0 cannot be allocated"
+				      : "Alignment %llu is not a power of two",
+		       (unsigned long long)req->align);
+		return;
+	}
+	if (ret == -ENOMEM) {
+		refuse(r, ret, "No %s region can hold %llu bytes%s",
+		       attr_name((enum smh_reg_attr)req->attr), (unsigned long long)req->size,
+		       req->align ? " at that alignment" : "");
+		return;
+	}
+	if (ret < 0) {
+		refuse(r, ret, "Could not allocate: %s", strerror(-ret));
+		return;
+	}
+	reply_buffer(ctx, a, r, res);
+}
+
+static void on_free(struct request_ctx *ctx, const Smh__FreeRequest *req, struct reply *r)
+{
+	if (broker_free(ctx->broker, ctx->client, req->handle) < 0)
+		refuse(r, -EINVAL, "This connection holds no buffer %llu",
+		       (unsigned long long)req->handle);
+}
+
+static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, struct reply *r,
+		       struct request_result *res)
+{
+	struct broker_alloc *a;
+	int ret = broker_realloc(ctx->broker, ctx->client, req->handle, req->size, &a);
+
+	if (ret == -EINVAL) {
+		refuse(r, ret,
+		       req->size == 0 ? "Size 0: free the buffer instead"
+				      : "This connection holds no buffer %llu",
+		       (unsigned long long)req->handle);
+		return;
+	}
+	if (ret == -EBUSY) {
+		refuse(r, ret, "Buffer %llu is shared: it cannot be resized",
+		       (unsigned long long)req->handle);
+		return;
+	}
+	if (ret == -ENOMEM) {
+		refuse(r, ret, "No region can hold %llu bytes; the buffer is unchanged",
+		       (unsigned long long)req->size);
+		return;
+	}
+	if (ret < 0) {
+		refuse(r, ret, "Could not resize: %s", strerror(-ret));
+		return;
+	}
+	reply_buffer(ctx, a, r, res);
+}
+
+static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, struct reply *r)
+{
+	uint64_t token;
+	int ret = broker_export(ctx->broker, ctx->client, req->handle, &token);
+
+	if (ret == -EINVAL) {
+		refuse(r, ret, "This connection holds no buffer %llu",
+		       (unsigned long long)req->handle);
+		return;
+	}
+	if (ret < 0) {
+		refuse(r, ret, "Could not export: %s", strerror(-ret));
+		return;
+	}
+	smh__export_reply__init(&r->body.export_);
+	r->body.export_.token = token;
+	r->resp.body_case = SMH__RESPONSE__BODY_EXPORT;
+	r->resp.export = &r->body.export_;
+}
+
+static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, struct reply *r,
+		      struct request_result *res)
+{
+	struct broker_alloc *a;
+	int ret = broker_import(ctx->broker, ctx->client, req->token, &a);
+
+	if (ret == -ENOENT) {
+		refuse(r, ret, "No live buffer has this token");
+		return;
+	}
+	if (ret < 0) {
+		refuse(r, ret, "Could not import: %s", strerror(-ret));
+		return;
+	}
+	reply_buffer(ctx, a, r, res);
+}
+
+/* ---------------------------------------------------------------- inspection */
+
+static void on_regions(struct request_ctx *ctx, struct reply *r)
+{
+	struct pool *pool = ctx->broker->pool;
+	size_t n = pool_n_regions(pool);
+	Smh__Region *regions = scratch_alloc(r, n, sizeof(*regions));
+	Smh__Region **ptrs = scratch_alloc(r, n, sizeof(*ptrs));
+
+	if (!regions || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct pool_region *pr = pool_region(pool, i);
+		const struct backend_region *br = backend_region(ctx->backend, i);
+		struct buddy_stats st;
+		Smh__Region *g = &regions[i];
+
+		pool_region_stats(pool, i, &st);
+		smh__region__init(g);
+		g->index = (uint32_t)i;
+		g->label = (char *)pr->label;
+		g->phys_addr = pr->base;
+		g->size = pr->size;
+		g->attr = (uint32_t)pr->attr;
+		g->no_map = pr->no_map;
+		g->backend = (char *)backend_name(ctx->backend);
+		g->mapping = (char *)br->mapping;
+		g->managed = pr->disabled ? 0 : st.total;
+		ptrs[i] = g;
+	}
+	smh__regions_reply__init(&r->body.regions);
+	r->body.regions.n_regions = n;
+	r->body.regions.regions = ptrs;
+	r->resp.body_case = SMH__RESPONSE__BODY_REGIONS;
+	r->resp.regions = &r->body.regions;
+}
+
+static void on_stats(struct request_ctx *ctx, struct reply *r)
+{
+	struct broker *b = ctx->broker;
+	size_t n = pool_n_regions(b->pool);
+	Smh__RegionStats *stats = scratch_alloc(r, n, sizeof(*stats));
+	Smh__RegionStats **ptrs = scratch_alloc(r, n, sizeof(*ptrs));
+	Smh__StatsReply *s = &r->body.stats;
+
+	if (!stats || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct buddy_stats st;
+
+		pool_region_stats(b->pool, i, &st);
+		smh__region_stats__init(&stats[i]);
+		stats[i].region = (uint32_t)i;
+		stats[i].total = st.total;
+		stats[i].used = st.used;
+		stats[i].free = st.free;
+		stats[i].largest_free = st.largest_free;
+		stats[i].n_allocs = st.n_allocs;
+		stats[i].fragmentation = st.fragmentation;
+		ptrs[i] = &stats[i];
+	}
+	smh__stats_reply__init(s);
+	s->n_regions = n;
+	s->regions = ptrs;
+	s->granule = pool_granule(b->pool);
+	s->n_clients = (uint32_t)b->n_clients;
+	s->n_allocs = b->allocs.n;
+	s->n_shared = b->n_shared;
+	r->resp.body_case = SMH__RESPONSE__BODY_STATS;
+	r->resp.stats = s;
+}
+
+static void on_clients(struct request_ctx *ctx, const Smh__ClientsRequest *req, struct reply *r)
+{
+	struct broker *b = ctx->broker;
+	Smh__ClientInfo *infos = scratch_alloc(r, b->n_clients, sizeof(*infos));
+	Smh__ClientInfo **ptrs = scratch_alloc(r, b->n_clients, sizeof(*ptrs));
+	Smh__ClientsReply *c = &r->body.clients;
+	size_t n = 0, budget = 0;
+	struct list *pos;
+
+	if (!infos || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return;
+	}
+	smh__clients_reply__init(c);
+	list_for_each(pos, &b->clients)
+	{
+		struct broker_client *bc = list_entry(pos, struct broker_client, link);
+		Smh__ClientInfo *i = &infos[n];
+
+		if (bc->id <= req->after)
+			continue;
+		smh__client_info__init(i);
+		i->id = bc->id;
+		i->pid = bc->pid;
+		i->uid = bc->uid;
+		i->gid = bc->gid;
+		i->comm = bc->comm;
+		i->n_buffers = bc->n_buffers;
+		i->bytes = bc->bytes;
+		budget += smh__client_info__get_packed_size(i) + 4;
+		if (budget > LIST_BUDGET) {
+			c->more = true;
+			break;
+		}
+		ptrs[n++] = i;
+	}
+	c->n_clients = n;
+	c->clients = ptrs;
+	r->resp.body_case = SMH__RESPONSE__BODY_CLIENTS;
+	r->resp.clients = c;
+}
+
+/* Fills @i for @a; its holders array is taken from @holders, which has room for them. */
+static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Smh__AllocInfo *i,
+		       uint64_t *holders)
+{
+	const struct backend_region *br = backend_region(ctx->backend, a->blk.region);
+	struct list *pos;
+
+	smh__alloc_info__init(i);
+	i->handle = a->handle;
+	i->region = a->blk.region;
+	i->offset = a->blk.addr - br->fd_phys_base;
+	i->size = a->blk.size;
+	i->phys_addr = a->blk.addr;
+	i->owner = a->owner;
+	i->shared = broker_alloc_shared(a);
+	i->holders = holders;
+	list_for_each(pos, &a->holds) holders[i->n_holders++] =
+		list_entry(pos, struct broker_hold, alloc_link)->client->id;
+}
+
+static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, struct reply *r)
+{
+	/* Every entry takes at least 16 bytes packed: the budget bounds the page. */
+	enum { PAGE = LIST_BUDGET / 16 };
+	struct broker *b = ctx->broker;
+	Smh__AllocInfo *infos = scratch_alloc(r, PAGE, sizeof(*infos));
+	Smh__AllocInfo **ptrs = scratch_alloc(r, PAGE, sizeof(*ptrs));
+	uint64_t *holders = scratch_alloc(r, PAGE + b->n_clients, sizeof(*holders));
+	Smh__AllocsReply *a = &r->body.allocs;
+	size_t n = 0, n_holders = 0, budget = 0;
+	struct list *pos;
+
+	if (!infos || !ptrs || !holders) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return;
+	}
+	smh__allocs_reply__init(a);
+	list_for_each(pos, &b->alloc_list)
+	{
+		struct broker_alloc *ba = list_entry(pos, struct broker_alloc, link);
+
+		if (ba->handle <= req->after)
+			continue;
+		if (n == PAGE || n_holders + ba->n_holders > PAGE + b->n_clients) {
+			a->more = true;
+			break;
+		}
+		alloc_info(ctx, ba, &infos[n], holders + n_holders);
+		budget += smh__alloc_info__get_packed_size(&infos[n]) + 4;
+		if (budget > LIST_BUDGET) {
+			a->more = true;
+			break;
+		}
+		n_holders += ba->n_holders;
+		ptrs[n] = &infos[n];
+		n++;
+	}
+	a->n_allocs = n;
+	a->allocs = ptrs;
+	r->resp.body_case = SMH__RESPONSE__BODY_ALLOCS;
+	r->resp.allocs = a;
+}
+
+struct occupancy {
+	uint64_t start, cell_bytes, total;
+	uint64_t *used; /* bytes in use per cell */
+	bool started;
+};
+
+static int occupancy_extent(void *data, const struct buddy_extent *e)
+{
+	struct occupancy *o = data;
+	uint64_t from, to;
+
+	if (!o->started) {
+		o->start = e->addr;
+		o->started = true;
+	}
+	if (!e->allocated)
+		return 0;
+	from = e->addr - o->start;
+	to = from + e->size;
+	while (from < to) {
+		uint64_t cell = from / o->cell_bytes;
+		uint64_t end = (cell + 1) * o->cell_bytes;
+		uint64_t part = (end < to ? end : to) - from;
+
+		o->used[cell] += part;
+		from += part;
+	}
+	return 0;
+}
+
+static void on_occupancy(struct request_ctx *ctx, const Smh__OccupancyRequest *req, struct reply *r)
+{
+	const struct pool_region *pr = pool_region(ctx->broker->pool, req->region);
+	Smh__OccupancyReply *o = &r->body.occupancy;
+	struct occupancy occ = { 0 };
+	struct buddy_stats st;
+	uint32_t *permille;
+
+	if (!pr) {
+		refuse(r, -EINVAL, "There is no region %u", req->region);
+		return;
+	}
+	if (req->cells == 0 || req->cells > OCCUPANCY_CELLS_MAX) {
+		refuse(r, -EINVAL, "Cells must be 1 to %d", OCCUPANCY_CELLS_MAX);
+		return;
+	}
+	buddy_stats(pr->buddy, &st);
+	occ.total = st.total;
+	occ.cell_bytes = (st.total + req->cells - 1) / req->cells;
+	occ.used = scratch_alloc(r, req->cells, sizeof(*occ.used));
+	permille = scratch_alloc(r, req->cells, sizeof(*permille));
+	if (!occ.used || !permille) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return;
+	}
+	buddy_walk(pr->buddy, occupancy_extent, &occ);
+	for (uint32_t i = 0; i < req->cells; i++) {
+		uint64_t from = (uint64_t)i * occ.cell_bytes;
+		uint64_t len = from >= st.total ? 0 : st.total - from;
+
+		len = len < occ.cell_bytes ? len : occ.cell_bytes;
+		permille[i] = len ? (uint32_t)(occ.used[i] * 1000 / len) : 0;
+	}
+	smh__occupancy_reply__init(o);
+	o->n_used = req->cells;
+	o->used = permille;
+	o->cell_bytes = occ.cell_bytes;
+	r->resp.body_case = SMH__RESPONSE__BODY_OCCUPANCY;
+	r->resp.occupancy = o;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct reply *r,
+		     struct request_result *res)
+{
+	switch (req->body_case) {
+	case SMH__REQUEST__BODY_HELLO:
+		if (ctx->hello_done) {
+			refuse(r, -EINVAL, "Hello was already exchanged");
+			return;
+		}
+		on_hello(ctx, req->hello, r, res);
+		return;
+	case SMH__REQUEST__BODY_ALLOC:
+		on_alloc(ctx, req->alloc, r, res);
+		return;
+	case SMH__REQUEST__BODY_FREE:
+		on_free(ctx, req->free, r);
+		return;
+	case SMH__REQUEST__BODY_REALLOC:
+		on_realloc(ctx, req->realloc, r, res);
+		return;
+	case SMH__REQUEST__BODY_EXPORT:
+		on_export(ctx, req->export, r);
+		return;
+	case SMH__REQUEST__BODY_IMPORT:
+		on_import(ctx, req->import, r, res);
+		return;
+	case SMH__REQUEST__BODY_REGIONS:
+		on_regions(ctx, r);
+		return;
+	case SMH__REQUEST__BODY_STATS:
+		on_stats(ctx, r);
+		return;
+	case SMH__REQUEST__BODY_CLIENTS:
+		on_clients(ctx, req->clients, r);
+		return;
+	case SMH__REQUEST__BODY_ALLOCS:
+		on_allocs(ctx, req->allocs, r);
+		return;
+	case SMH__REQUEST__BODY_OCCUPANCY:
+		on_occupancy(ctx, req->occupancy, r);
+		return;
+	default: {
+		refuse(r, -EOPNOTSUPP, "Unknown request");
+		return;
+	}
+	}
+}
+
+void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,
+		     struct request_result *res)
+{
+	Smh__Request *req = wire_unpack_request(in, len);
+	struct reply r;
+	ssize_t n;
+
+	memset(res, 0, sizeof(*res));
+	if (!req) {
+		res->violation = "a datagram that is not a request message";
+		return;
+	}
+	if (!ctx->hello_done && req->body_case != SMH__REQUEST__BODY_HELLO) {
+		res->violation = "a request before the hello";
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	smh__response__init(&r.resp);
+	r.resp.id = req->id;
+	dispatch(ctx, req, &r, res);
+	n = wire_pack_response(&r.resp, out);
+	if (n < 0) { /* the list pages are sized to fit: this is a bug, not the client's */
+		refuse(&r, -EOVERFLOW, "Reply too large");
+		r.resp.n_fd_regions = 0;
+		res->n_fds = 0;
+		n = wire_pack_response(&r.resp, out);
+	}
+	res->len = (size_t)n;
+	for (size_t i = 0; i < r.n_scratch; i++)
+		free(r.scratch[i]);
+out:
+	wire_free_request(req);
+}

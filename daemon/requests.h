@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Request handlers: turn one request datagram of a connection into one response datagram.
+ * The only daemon code that sees the generated protobuf types; the server around it moves
+ * bytes and fds, the broker below it decides who holds what.
+ */
+#ifndef DAEMON_REQUESTS_H
+#define DAEMON_REQUESTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/backend.h"
+#include "daemon/broker.h"
+#include "proto/wire.h"
+
+/* What the handlers need of the daemon, and of the connection a request came on. */
+struct request_ctx {
+	struct broker *broker;
+	struct backend *backend;
+	struct broker_client *client;
+	bool *fd_sent;   /* per region: its fd went to this connection already */
+	bool hello_done; /* the first request was a hello with a version we speak */
+};
+
+/* The outcome of one request. */
+struct request_result {
+	size_t len;            /* of the packed response */
+	int fds[WIRE_FDS_MAX]; /* to attach, borrowed from the backend */
+	size_t n_fds;
+	bool close_after;      /* send the response, then close (refused hello) */
+	const char *violation; /* set when the client broke the protocol: drop it */
+};
+
+/*
+ * Handles the datagram @in of @len bytes and packs the response into @out (SMH_MSG_MAX bytes).
+ * On a protocol violation (not a message, no body, first request not a hello) result->violation
+ * says what, and nothing is to be sent. Refusals (bad size, not held, ...) are responses with a
+ * negative status. Marks in ctx->fd_sent the region fds the response carries.
+ */
+void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,
+		     struct request_result *result);
+
+#endif

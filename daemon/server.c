@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket server (see server.h).
+ *
+ * libuv's stream writes cannot carry arbitrary fds (uv_write2 sends only libuv handles), so
+ * every socket is a raw fd watched by a uv_poll_t, and the datagrams move with
+ * sendmsg()/recvmsg() (proto/wire.c).
+ *
+ * Back-pressure: when a client's socket has no room for a response, the response is kept and
+ * the connection stops being read until it has gone out. A client that sends requests and
+ * never reads replies therefore costs one pending datagram, and blocks nobody else.
+ *
+ * Whatever a client sends that is not a well-formed request (bytes that do not parse, a
+ * datagram over SMH_MSG_MAX, truncated control data, a request before the hello) drops that
+ * client only, with one log line; its buffers are released as if it had closed. fds a client
+ * sends are closed unread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "daemon/requests.h"
+#include "daemon/server.h"
+
+/* Datagrams handled per wake-up of one connection before others get their turn. */
+#define BATCH 16
+
+struct server {
+	uv_loop_t loop;
+	uv_poll_t listen_poll;
+	uv_signal_t sig[2];
+	int listen_fd;
+	char *path;
+	struct broker *broker;
+	struct backend *backend;
+	struct list conns;
+	bool stopping;
+	unsigned char in[SMH_MSG_MAX];
+	unsigned char out[SMH_MSG_MAX];
+};
+
+struct conn {
+	struct server *srv;
+	int fd;
+	uv_poll_t poll;
+	struct request_ctx ctx;
+	struct list link;
+	bool warned_fds;
+	/* A response the socket had no room for; its fds are the backend's (borrowed). */
+	unsigned char *pending;
+	size_t pending_len;
+	int pending_fds[WIRE_FDS_MAX];
+	size_t n_pending_fds;
+	bool close_after; /* after the pending response goes out */
+};
+
+static void on_conn_event(uv_poll_t *poll, int status, int events);
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+	struct conn *c = handle->data;
+
+	close(c->fd);
+	free(c->pending);
+	free(c->ctx.fd_sent);
+	free(c);
+}
+
+/* Releases what the client holds and closes it. @why (NULL for a plain hang-up) is logged. */
+static void conn_close(struct conn *c, const char *why)
+{
+	struct broker_client *bc = c->ctx.client;
+
+	if (why)
+		log_warning("Dropping client %llu (pid %d, %s): %s", (unsigned long long)bc->id,
+			    (int)bc->pid, bc->comm, why);
+	else
+		log_debug("Client %llu (pid %d, %s) disconnected, releasing %llu buffers",
+			  (unsigned long long)bc->id, (int)bc->pid, bc->comm,
+			  (unsigned long long)bc->n_buffers);
+	broker_client_remove(c->srv->broker, bc);
+	list_remove(&c->link);
+	uv_poll_stop(&c->poll);
+	uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+}
+
+static int watch(struct conn *c, int events)
+{
+	int ret = uv_poll_start(&c->poll, events | UV_DISCONNECT, on_conn_event);
+
+	if (ret < 0)
+		log_error("Could not watch client %llu: %s", (unsigned long long)c->ctx.client->id,
+			  uv_strerror(ret));
+	return ret;
+}
+
+/* Sends a response, or keeps it for when the socket has room. Returns 0 or a negative errno. */
+static int respond(struct conn *c, const struct request_result *res)
+{
+	int ret = wire_send(c->fd, c->srv->out, res->len, res->fds, res->n_fds);
+
+	if (ret != -EAGAIN)
+		return ret;
+	c->pending = malloc(res->len ? res->len : 1);
+	if (!c->pending)
+		return -ENOMEM;
+	memcpy(c->pending, c->srv->out, res->len);
+	c->pending_len = res->len;
+	memcpy(c->pending_fds, res->fds, sizeof(res->fds));
+	c->n_pending_fds = res->n_fds;
+	c->close_after = res->close_after;
+	return watch(c, UV_WRITABLE);
+}
+
+/* Handles one datagram. Returns 0 to go on, 1 when the connection was closed. */
+static int handle(struct conn *c, ssize_t n, size_t n_closed)
+{
+	struct request_result res;
+	int ret;
+
+	if (n_closed > 0 && !c->warned_fds) {
+		log_warning("Client %llu (pid %d) sent %zu file descriptors; closed them",
+			    (unsigned long long)c->ctx.client->id, (int)c->ctx.client->pid,
+			    n_closed);
+		c->warned_fds = true;
+	}
+	requests_handle(&c->ctx, c->srv->in, (size_t)n, c->srv->out, &res);
+	if (res.violation) {
+		conn_close(c, res.violation);
+		return 1;
+	}
+	ret = respond(c, &res);
+	if (ret < 0) {
+		conn_close(c, ret == -EPIPE || ret == -ECONNRESET ? NULL : strerror(-ret));
+		return 1;
+	}
+	if (res.close_after && !c->pending) {
+		conn_close(c, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static void on_readable(struct conn *c)
+{
+	for (int i = 0; i < BATCH && !c->pending; i++) {
+		size_t n_closed;
+		ssize_t n = wire_recv(c->fd, c->srv->in, sizeof(c->srv->in), NULL, &n_closed);
+
+		if (n == -EAGAIN)
+			return;
+		if (n == 0 || n == -ECONNRESET) {
+			conn_close(c, NULL);
+			return;
+		}
+		if (n == -EMSGSIZE) {
+			conn_close(c, "a datagram larger than the protocol's 65536 bytes");
+			return;
+		}
+		if (n == -EPROTO) {
+			conn_close(c, "truncated control data (too many file descriptors)");
+			return;
+		}
+		if (n < 0) {
+			conn_close(c, strerror((int)-n));
+			return;
+		}
+		if (handle(c, n, n_closed))
+			return;
+	}
+}
+
+static void on_writable(struct conn *c)
+{
+	int ret = wire_send(c->fd, c->pending, c->pending_len, c->pending_fds, c->n_pending_fds);
+
+	if (ret == -EAGAIN)
+		return;
+	free(c->pending);
+	c->pending = NULL;
+	if (ret < 0 || c->close_after) {
+		conn_close(c,
+			   ret < 0 && ret != -EPIPE && ret != -ECONNRESET ? strerror(-ret) : NULL);
+		return;
+	}
+	if (watch(c, UV_READABLE) < 0)
+		conn_close(c, "cannot watch the socket");
+}
+
+static void on_conn_event(uv_poll_t *poll, int status, int events)
+{
+	struct conn *c = poll->data;
+
+	if (status < 0) {
+		conn_close(c, uv_strerror(status));
+		return;
+	}
+	if (c->pending && (events & UV_WRITABLE)) {
+		on_writable(c);
+		return;
+	}
+	if (events & UV_READABLE) {
+		on_readable(c);
+		return;
+	}
+	if (events & UV_DISCONNECT)
+		conn_close(c, NULL);
+}
+
+static void read_comm(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(buf, size, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int)size, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+static int conn_add(struct server *srv, int fd)
+{
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t len = sizeof(cred);
+	size_t n_regions = pool_n_regions(srv->broker->pool);
+	struct conn *c;
+	char comm[32];
+	int ret;
+
+	/* Read once, now: the peer's identity as it was when it connected. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		log_warning("Could not read the credentials of a new client: %s", strerror(errno));
+	read_comm(cred.pid, comm, sizeof(comm));
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->ctx.fd_sent = calloc(n_regions ? n_regions : 1, sizeof(*c->ctx.fd_sent));
+	if (!c->ctx.fd_sent) {
+		ret = -ENOMEM;
+		goto err_conn;
+	}
+	ret = uv_poll_init(&srv->loop, &c->poll, fd);
+	if (ret < 0)
+		goto err_conn;
+	ret = broker_client_add(srv->broker, cred.pid, cred.uid, cred.gid, comm, &c->ctx.client);
+	if (ret < 0) {
+		/* The handle is initialised: it must be closed through the loop. */
+		c->fd = fd;
+		c->poll.data = c;
+		uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+		return ret;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	c->poll.data = c;
+	c->ctx.broker = srv->broker;
+	c->ctx.backend = srv->backend;
+	list_insert_before(&srv->conns, &c->link);
+	if (watch(c, UV_READABLE) < 0) {
+		conn_close(c, "cannot watch the socket");
+		return 0;
+	}
+	log_debug("Client %llu connected: pid %d, uid %u, %s",
+		  (unsigned long long)c->ctx.client->id, (int)cred.pid, (unsigned)cred.uid, comm);
+	return 0;
+
+err_conn:
+	free(c->ctx.fd_sent);
+	free(c);
+	close(fd);
+	return ret;
+}
+
+static void on_listen(uv_poll_t *poll, int status, int events)
+{
+	struct server *srv = poll->data;
+
+	if (status < 0) {
+		log_error("Listening socket failed: %s", uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < BATCH; i++) {
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int ret;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warning("Could not accept a client: %s", strerror(errno));
+			return;
+		}
+		ret = conn_add(srv, fd);
+		if (ret < 0)
+			log_warning("Could not accept a client: %s", strerror(-ret));
+	}
+}
+
+/* Creates the socket's directory if it is missing (one level, like RuntimeDirectory=). */
+static int make_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		log_error("Could not create the socket directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* A socket file left by a daemon that died is removed; one a live daemon listens on is not. */
+static int clear_stale(const struct sockaddr_un *addr)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(addr->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket: remove it or choose another --socket",
+			  addr->sun_path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+	close(fd);
+	if (ret == 0) {
+		log_error("Another smhd is listening on %s", addr->sun_path);
+		return -EADDRINUSE;
+	}
+	log_info("Removing the stale socket %s", addr->sun_path);
+	if (unlink(addr->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int listen_on(struct server *srv, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	mode_t old_mask;
+	int ret;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_error("Socket path %s is too long (at most %zu bytes)", path,
+			  sizeof(addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	ret = make_dir(path);
+	if (ret == 0)
+		ret = clear_stale(&addr);
+	if (ret < 0)
+		return ret;
+	srv->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->listen_fd < 0)
+		return -errno;
+	/* The socket file is created by bind(): the umask gives it mode 0660 from the start. */
+	old_mask = umask(0117);
+	ret = bind(srv->listen_fd, (const struct sockaddr *)&addr, sizeof(addr));
+	umask(old_mask);
+	if (ret < 0 || listen(srv->listen_fd, SOMAXCONN) < 0) {
+		ret = -errno;
+		log_error("Could not listen on %s: %s", path, strerror(errno));
+		return ret;
+	}
+	srv->path = strdup(path);
+	return srv->path ? 0 : -ENOMEM;
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	struct server *srv = sig->data;
+	struct list *pos, *tmp;
+
+	if (srv->stopping)
+		return;
+	log_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	srv->stopping = true;
+	uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+	for (int i = 0; i < 2; i++)
+		uv_close((uv_handle_t *)&srv->sig[i], NULL);
+	list_for_each_safe(pos, tmp, &srv->conns)
+		conn_close(list_entry(pos, struct conn, link), NULL);
+}
+
+int server_create(const char *path, struct broker *broker, struct backend *backend,
+		  struct server **serverp)
+{
+	static const int signums[2] = { SIGINT, SIGTERM };
+	struct server *srv = calloc(1, sizeof(*srv));
+	int ret;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->listen_fd = -1;
+	srv->broker = broker;
+	srv->backend = backend;
+	list_init(&srv->conns);
+	ret = uv_loop_init(&srv->loop);
+	if (ret < 0)
+		goto err_srv;
+	ret = listen_on(srv, path);
+	if (ret < 0)
+		goto err_loop;
+	ret = uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
+	if (ret < 0)
+		goto err_loop;
+	srv->listen_poll.data = srv;
+	for (int i = 0; i < 2; i++) {
+		uv_signal_init(&srv->loop, &srv->sig[i]);
+		srv->sig[i].data = srv;
+		ret = ret ? ret : uv_signal_start(&srv->sig[i], on_signal, signums[i]);
+	}
+	if (ret == 0)
+		ret = uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
+	if (ret < 0) {
+		log_error("Could not start serving: %s", uv_strerror(ret));
+		on_signal(&srv->sig[0], SIGTERM);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+		goto err_loop;
+	}
+	*serverp = srv;
+	return 0;
+
+err_loop:
+	if (srv->path)
+		unlink(srv->path);
+	free(srv->path);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	uv_loop_close(&srv->loop);
+err_srv:
+	free(srv);
+	return ret;
+}
+
+int server_run(struct server *srv)
+{
+	log_info("Listening on %s", srv->path);
+	return uv_run(&srv->loop, UV_RUN_DEFAULT) < 0 ? -EIO : 0;
+}
+
+void server_destroy(struct server *srv)
+{
+	if (!srv)
+		return;
+	if (!srv->stopping) {
+		on_signal(&srv->sig[0], SIGTERM);
+		uv_run(&srv->loop, UV_RUN_DEFAULT);
+	}
+	unlink(srv->path);
+	free(srv->path);
+	close(srv->listen_fd);
+	if (uv_loop_close(&srv->loop) < 0)
+		log_warning("Some handles were still open at exit");
+	free(srv);
+}
