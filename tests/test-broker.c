@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker on the seed's example pool: ownership (a client frees only what it holds),
+ * export/import and the last holder releasing, a removed client's buffers coming back, the
+ * scrub calls that keep free memory zero (at free, after a move, for a shrunk tail), and the
+ * counters `smhctl stats` and `clients` show.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/broker.h"
+
+struct scrub_call {
+	uint32_t region;
+	uint64_t addr, len;
+};
+
+struct fixture {
+	struct pool *pool;
+	struct broker b;
+	struct scrub_call calls[64];
+	unsigned n_calls;
+	struct broker_client *c1, *c2;
+};
+
+static void rec_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
+{
+	struct fixture *f = data;
+
+	assert_true(f->n_calls < 64);
+	f->calls[f->n_calls++] = (struct scrub_call){ region, addr, len };
+}
+
+static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
+			const struct pool_region *src, uint64_t src_addr, uint64_t len)
+{
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct pool_hooks hooks = { .copy = copy_nothing };
+	struct dt_config cfg = { 0 };
+
+	assert_non_null(f);
+	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
+	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
+	dt_config_finish(&cfg);
+	broker_init(&f->b, f->pool, &(struct broker_scrub){ .zero = rec_zero, .data = f });
+	assert_int_equal(broker_client_add(&f->b, 10, 1000, 1000, "cam", &f->c1), 0);
+	assert_int_equal(broker_client_add(&f->b, 11, 1001, 1001, "codec", &f->c2), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct buddy_stats st;
+
+	broker_finish(&f->b);
+	/* Whatever a test left allocated, finishing the broker gave it back. */
+	for (size_t i = 0; i < pool_n_regions(f->pool); i++) {
+		assert_int_equal(pool_region_stats(f->pool, i, &st), 0);
+		assert_int_equal(st.used, 0);
+	}
+	pool_destroy(f->pool);
+	free(f);
+	return 0;
+}
+
+static uint64_t used(struct fixture *f, size_t region)
+{
+	struct buddy_stats st;
+
+	assert_int_equal(pool_region_stats(f->pool, region, &st), 0);
+	return st.used;
+}
+
+static void test_ids_and_counters(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+
+	assert_int_equal(f->c1->id, 1);
+	assert_int_equal(f->c2->id, 2);
+	assert_int_equal(f->b.n_clients, 2);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 100, 0, &a), 0);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 4096, 0, &b), 0);
+	assert_int_equal(a->handle, 1);
+	assert_int_equal(b->handle, 2);
+	assert_int_equal(a->owner, f->c1->id);
+	assert_int_equal(a->blk.size, 128);
+	assert_int_equal(f->c1->n_buffers, 2);
+	assert_int_equal(f->c1->bytes, 128 + 4096);
+	assert_int_equal(f->b.allocs.n, 2);
+	assert_int_equal(f->n_calls, 0); /* allocating never zeroes: free memory is clean */
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(f->c1->n_buffers, 1);
+	assert_int_equal(f->c1->bytes, 4096);
+}
+
+static void test_foreign_and_double_free(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+	uint64_t h;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 4096, 0, &a), 0);
+	h = a->handle;
+	assert_int_equal(broker_free(&f->b, f->c2, h), -EINVAL);
+	assert_int_equal(broker_free(&f->b, f->c1, h + 100), -EINVAL);
+	assert_int_equal(used(f, 0), 4096);
+	assert_int_equal(broker_free(&f->b, f->c1, h), 0);
+	assert_int_equal(broker_free(&f->b, f->c1, h), -EINVAL);
+	assert_int_equal(used(f, 0), 0);
+	/* The free scrubbed exactly the block. */
+	assert_int_equal(f->n_calls, 1);
+	assert_int_equal(f->calls[0].region, 0);
+	assert_int_equal(f->calls[0].addr, 0x42000000);
+	assert_int_equal(f->calls[0].len, 4096);
+}
+
+static void test_export_import_last_holder(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+	uint64_t t1, t2;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 256, 0, &a), 0);
+	assert_false(broker_alloc_shared(a));
+	assert_int_equal(broker_export(&f->b, f->c2, a->handle, &t1), -EINVAL);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t1), 0);
+	assert_int_not_equal(t1, 0);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t2), 0);
+	assert_int_equal(t1, t2);
+	assert_int_equal(f->b.n_shared, 1);
+	assert_int_equal(broker_import(&f->b, f->c2, t1 ^ 1, &b), -ENOENT);
+	assert_int_equal(broker_import(&f->b, f->c2, 0, &b), -ENOENT);
+	assert_int_equal(broker_import(&f->b, f->c2, t1, &b), 0);
+	assert_ptr_equal(a, b);
+	assert_int_equal(a->n_holders, 2);
+	assert_int_equal(f->c2->bytes, 256);
+	/* A shared buffer cannot move under its other holder. */
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 8192, &b), -EBUSY);
+	/* The owner lets go: the importer still holds it, nothing is scrubbed. */
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(used(f, 1), 256);
+	assert_int_equal(f->n_calls, 0);
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), -EINVAL);
+	/* The last holder goes: released and scrubbed, the token is dead. */
+	assert_int_equal(broker_free(&f->b, f->c2, a->handle), 0);
+	assert_int_equal(used(f, 1), 0);
+	assert_int_equal(f->n_calls, 1);
+	assert_int_equal(f->b.n_shared, 0);
+	assert_int_equal(broker_import(&f->b, f->c2, t1, &b), -ENOENT);
+}
+
+static void test_import_twice_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+	uint64_t t;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
+	assert_int_equal(a->n_holders, 2);
+	assert_int_equal(f->c2->n_buffers, 2);
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(broker_free(&f->b, f->c2, a->handle), 0);
+	assert_int_equal(used(f, 0), 64);
+	assert_int_equal(broker_free(&f->b, f->c2, a->handle), 0);
+	assert_int_equal(used(f, 0), 0);
+	assert_int_equal(f->c2->n_buffers, 0);
+}
+
+static void test_removed_client_releases(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b, *shared;
+	uint64_t t;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 4096, 0, &a), 0);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 8192, 0, &b), 0);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &shared), 0);
+	assert_int_equal(broker_export(&f->b, f->c1, shared->handle, &t), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, t, &a), 0);
+	broker_client_remove(&f->b, f->c1);
+	f->c1 = NULL;
+	assert_int_equal(f->b.n_clients, 1);
+	assert_int_equal(used(f, 1), 0);
+	assert_int_equal(used(f, 0) + used(f, 2), 64); /* the shared one lives on in c2 */
+	assert_int_equal(f->b.allocs.n, 1);
+	assert_int_equal(f->n_calls, 2);
+}
+
+static void test_realloc_scrubs_what_it_gives_back(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *blocker;
+	uint64_t addr;
+
+	/* Shrinking in place gives the tail back: it must be scrubbed. */
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 4096, 0, &a), 0);
+	addr = a->blk.addr;
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 1000, &a), 0);
+	assert_int_equal(a->blk.addr, addr);
+	assert_int_equal(a->blk.size, 1024);
+	assert_int_equal(f->n_calls, 1);
+	assert_int_equal(f->calls[0].addr, addr + 1024);
+	assert_int_equal(f->calls[0].len, 3072);
+	assert_int_equal(f->c1->bytes, 1024);
+	/* A move scrubs the whole old block. */
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 1024, 0, &blocker),
+			 0);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 4096, &a), 0);
+	assert_int_not_equal(a->blk.addr, addr);
+	assert_int_equal(f->n_calls, 2);
+	assert_int_equal(f->calls[1].addr, addr);
+	assert_int_equal(f->calls[1].len, 1024);
+	/* Refusals leave it alone. */
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 1 << 20, &blocker), -ENOMEM);
+	assert_int_equal(broker_realloc(&f->b, f->c2, a->handle, 64, &blocker), -EINVAL);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 0, &blocker), -EINVAL);
+	assert_int_equal(a->blk.size, 4096);
+	assert_int_equal(f->n_calls, 2);
+}
+
+static void test_alloc_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 0, 0, &a), -EINVAL);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 3, &a), -EINVAL);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NUM, 64, 0, &a), -EINVAL);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 16384, 0, &a),
+			 -ENOMEM);
+	assert_int_equal(f->b.allocs.n, 0);
+	assert_int_equal(f->c1->n_buffers, 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_ids_and_counters),
+		T(test_foreign_and_double_free),
+		T(test_export_import_last_holder),
+		T(test_import_twice_counts),
+		T(test_removed_client_releases),
+		T(test_realloc_scrubs_what_it_gives_back),
+		T(test_alloc_errors),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
