@@ -135,9 +135,9 @@ static int fetch(struct smh_client *client, struct map *m)
 		return ctl_failed(NULL, client, "could not get the statistics", err);
 	m->rows = calloc(m->n_regions ? m->n_regions : 1, sizeof(*m->rows));
 	for (size_t i = 0; m->rows && i < m->n_regions; i++) {
-		m->w_label = (int)strlen(m->regions[i].label) > m->w_label
-				     ? (int)strlen(m->regions[i].label)
-				     : m->w_label;
+		int len = (int)strlen(m->regions[i].label);
+
+		m->w_label = len > m->w_label ? len : m->w_label;
 		m->rows[i].info = &m->regions[i];
 	}
 	if (m->n_cells == 0)

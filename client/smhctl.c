@@ -116,8 +116,8 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 	if (err == -ENOENT || err == -ECONNREFUSED)
 		fprintf(stderr, " (is smhd running? set --socket or SMH_SOCKET)\n");
 	else if (err == -EACCES || err == -EPERM)
-		fprintf(stderr, " (permission denied: this user may not use the socket; ask for "
-				"its group, or run as root)\n");
+		fprintf(stderr, " (this user may not use the socket: ask to be added to its "
+				"group, or run as root)\n");
 	else if (err == -EPROTONOSUPPORT)
 		fprintf(stderr, " (smhd speaks another protocol version than smhctl %s)\n",
 			SMH_VERSION);
