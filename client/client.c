@@ -16,6 +16,7 @@
  * registry lock because smh_map(), which gets only a buffer, finds its region through them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,8 @@ const char *smh_strerror(int err)
 
 	if (err == 0)
 		return "Success";
+	if (err == INT_MIN)
+		return "Unknown error";
 	/* strerrordesc_np() returns static strings: thread-safe, no buffer needed. */
 	s = strerrordesc_np(err < 0 ? -err : err);
 	return s ? s : "Unknown error";
