@@ -39,7 +39,8 @@ struct smh_client {
 	uint64_t granule;
 	uint64_t client_id;
 
-	/* n_regions from the hello; slots[i] is region i. Under the registry lock. */
+	/* n_regions from the hello; slots[i] is region i. Written under both the client's lock
+	 * and the registry lock, so either is enough to read them. */
 	uint32_t n_regions;
 	struct client_slot *slots;
 	/* Region table, fetched at the first need and kept: NULL until then. Published under the
