@@ -1,37 +1,171 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * smhctl: inspect smh configurations and, once the daemon serves clients, the daemon itself.
- * This version has the offline command: `dt FILE` checks a device tree blob without a daemon.
+ * smhctl: inspect smh configurations offline (`dt FILE`) and the running daemon (regions,
+ * statistics, clients, allocations, an occupancy picture), and make test allocations.
+ *
+ * This file has the options, the dispatch and what every daemon command shares: finding the
+ * socket, connecting with an error that says what to try, reporting refusals with the daemon's
+ * own message. The commands live in smhctl-cmds.c (tables), smhctl-alloc.c and smhctl-map.c.
+ * Options before the command are global; a daemon command accepts --json and --socket after
+ * its name too, so `smhctl regions --json` works as users type it.
  */
-#include <getopt.h>
-#include <stdbool.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/smhctl.h"
 #include "common/units.h"
 #include "config.h"
 #include "daemon/pool.h"
 #include "daemon/report.h"
 
+#define DEFAULT_SOCKET "/run/smh/smhd.sock"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: smhctl [--json] COMMAND [ARG]...\n"
-		"Inspect shared multi-heap configurations.\n"
+		"Usage: smhctl [--socket PATH] [--json] COMMAND [ARG]...\n"
+		"Inspect shared multi-heap configurations and the smhd daemon.\n"
 		"\n"
-		"Commands:\n"
+		"Commands (the daemon's):\n"
+		"  regions        the regions smhd serves: range, size, backend, mapping obtained\n"
+		"  stats          per region used/free/largest free/fragmentation, and totals\n"
+		"  clients        the connected clients and what they hold\n"
+		"  allocs         every live allocation, its owner and holders\n"
+		"  alloc [--attr cacheable|non-cacheable] [--align N] [--export] [--hold] SIZE\n"
+		"                 a test allocation: print it, write and check a pattern, free it "
+		"at\n"
+		"                 exit (--hold: on SIGINT/SIGTERM); --export prints an import "
+		"token\n"
+		"  map [--width N]\n"
+		"                 a picture of each region's occupancy, N cells wide (%d to %d;\n"
+		"                 default: the terminal's width)\n"
+		"\n"
+		"Commands (offline):\n"
 		"  dt [--granule SIZE] FILE\n"
 		"                 check a device tree blob offline (no daemon needed) and print\n"
 		"                 its shared-multi-heap regions; --granule as smhd's (default %d)\n"
 		"\n"
 		"Options:\n"
+		"  --socket PATH  smhd's socket (default: $SMH_SOCKET, else %s)\n"
 		"  --json         print JSON instead of a table (also after the command)\n"
 		"  -h, --help     show this help and exit\n"
 		"  -V, --version  show the version and exit\n"
 		"\n"
+		"Sizes take K, M, G suffixes (powers of 1024): 4K, 1MiB, 0x1000.\n"
 		"Exit status: 0 success, 1 invalid configuration or failure, 2 usage error.\n",
-		POOL_DEFAULT_GRANULE);
+		CTL_MAP_MIN_CELLS, CTL_MAP_MAX_CELLS, POOL_DEFAULT_GRANULE, DEFAULT_SOCKET);
+}
+
+int ctl_option(struct ctl *ctl, int c)
+{
+	switch (c) {
+	case 'j':
+		ctl->json = true;
+		return -1;
+	case 'S':
+		ctl->socket = optarg;
+		return -1;
+	case 'h':
+		usage(stdout);
+		return 0;
+	default:
+		fprintf(stderr, "Try 'smhctl --help' for more information.\n");
+		return CTL_EXIT_USAGE;
+	}
+}
+
+int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "smhctl: error: %s: ", ctl->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'smhctl --help' for more information.\n");
+	return CTL_EXIT_USAGE;
+}
+
+int ctl_no_args(const struct ctl *ctl, int argc, char **argv)
+{
+	if (optind < argc)
+		return ctl_usage_error(ctl, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+const char *ctl_socket_path(const struct ctl *ctl)
+{
+	const char *env = getenv("SMH_SOCKET");
+
+	if (ctl->socket)
+		return ctl->socket;
+	return env && *env ? env : DEFAULT_SOCKET;
+}
+
+int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
+{
+	const char *path = ctl_socket_path(ctl);
+	int err = smh_connect(path, clientp);
+
+	if (err == 0)
+		return 0;
+	fprintf(stderr, "smhctl: error: cannot connect to smhd at %s: %s", path, smh_strerror(err));
+	if (err == -ENOENT || err == -ECONNREFUSED)
+		fprintf(stderr, " (is smhd running? set --socket or SMH_SOCKET)\n");
+	else if (err == -EACCES || err == -EPERM)
+		fprintf(stderr, " (this user may not use the socket: ask to be added to its "
+				"group, or run as root)\n");
+	else if (err == -EPROTONOSUPPORT)
+		fprintf(stderr, " (smhd speaks another protocol version than smhctl %s)\n",
+			SMH_VERSION);
+	else
+		fputc('\n', stderr);
+	return CTL_EXIT_FAILURE;
+}
+
+int ctl_failed(const struct ctl *ctl, struct smh_client *client, const char *what, int err)
+{
+	const char *msg = client ? smh_last_error(client) : "";
+
+	fprintf(stderr, "smhctl: error: %s: %s%s%s\n", what, smh_strerror(err), *msg ? ": " : "",
+		msg);
+	return CTL_EXIT_FAILURE;
+}
+
+void ctl_hex(char *buf, size_t size, uint64_t v)
+{
+	snprintf(buf, size, "0x%llx", (unsigned long long)v);
+}
+
+void ctl_json_addr(struct json *j, const char *key, uint64_t v)
+{
+	char name[64], hex[24];
+
+	snprintf(name, sizeof(name), "%s_hex", key);
+	ctl_hex(hex, sizeof(hex), v);
+	json_key(j, key);
+	json_uint(j, v);
+	json_key(j, name);
+	json_string(j, hex);
+}
+
+void ctl_permille(char *buf, size_t size, unsigned pm)
+{
+	snprintf(buf, size, "%u.%u%%", pm / 10, pm % 10);
+}
+
+const char *ctl_region_label(const struct smh_region_info *regions, size_t n_regions,
+			     uint32_t index, char *buf, size_t size)
+{
+	for (size_t i = 0; i < n_regions; i++) {
+		if (regions[i].index == index)
+			return regions[i].label;
+	}
+	snprintf(buf, size, "#%u", index);
+	return buf;
 }
 
 static int cmd_dt(int argc, char **argv, bool json)
@@ -74,42 +208,68 @@ static int cmd_dt(int argc, char **argv, bool json)
 	return report_check(&check, stdout, stderr);
 }
 
+static const struct command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+} commands[] = {
+	{ "regions", cmd_regions }, { "stats", cmd_stats }, { "clients", cmd_clients },
+	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc }, { "map", cmd_map },
+};
+
+/* Output goes to a pipe or a file as often as to a terminal: a failed write is a failure. */
+static int finish_output(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "smhctl: error: could not write the output: %s\n", strerror(errno));
+		return status == 0 ? CTL_EXIT_FAILURE : status;
+	}
+	return status;
+}
+
+static int dispatch(struct ctl *ctl, int argc, char **argv)
+{
+	if (strcmp(argv[0], "dt") == 0)
+		return cmd_dt(argc, argv, ctl->json);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			/* getopt names argv[0] in its messages: "smhctl map: invalid option". */
+			char prog[32];
+
+			snprintf(prog, sizeof(prog), "smhctl %s", commands[i].name);
+			argv[0] = prog;
+			ctl->cmd = commands[i].name;
+			return finish_output(commands[i].run(ctl, argc, argv));
+		}
+	}
+	fprintf(stderr,
+		"smhctl: error: unknown command '%s'\n"
+		"Try 'smhctl --help' for the list of commands.\n",
+		argv[0]);
+	return CTL_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		CTL_COMMON_OPTIONS,
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	bool json = false;
-	int c;
+	struct ctl ctl = { .cmd = "smhctl" };
+	int c, status;
 
 	/* "+": options stop at the command, which parses its own arguments. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		case 'V':
+		if (c == 'V') {
 			printf("smhctl %s\n", SMH_VERSION);
 			return EXIT_SUCCESS;
-		default:
-			fprintf(stderr, "Try 'smhctl --help' for more information.\n");
-			return 2;
 		}
+		if ((status = ctl_option(&ctl, c)) >= 0)
+			return status;
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
-	argc -= optind;
-	argv += optind;
-	if (strcmp(argv[0], "dt") == 0)
-		return cmd_dt(argc, argv, json);
-	fprintf(stderr, "smhctl: unknown command '%s' (this version has: dt)\n", argv[0]);
-	return 2;
+	return dispatch(&ctl, argc - optind, argv + optind);
 }

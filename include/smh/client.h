@@ -80,7 +80,9 @@ int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, si
  * Resizes @buf to @size bytes, in place when possible, else the daemon moves the contents to a
  * new block of the same attribute (then buf->offset, buf->phys_addr and maybe buf->fd and
  * buf->region change; buf->addr follows if the buffer was mapped). Bytes past the old size are
- * zero. On failure @buf is unchanged.
+ * zero. On failure @buf is unchanged, with one exception: when @buf was mapped and the daemon
+ * resized it but its new region cannot be mapped, @buf describes the resized buffer with
+ * buf->addr NULL and mmap's errno is returned.
  * Returns 0 or a negative errno: -EINVAL (size 0, @buf not held), -ENOMEM.
  */
 int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size);
@@ -122,7 +124,8 @@ const char *smh_strerror(int err);
 
 /*
  * The daemon's message for the last refusal on @client in this thread, or "" when there is
- * none. Valid until the next call on @client from this thread.
+ * none. Valid until the next call on @client from this thread. (One message per thread: a
+ * refusal on another client from the same thread replaces it, and this then returns "".)
  */
 const char *smh_last_error(struct smh_client *client);
 
@@ -140,9 +143,9 @@ struct smh_region_info {
 	uint64_t size;    /* bytes in the device tree */
 	uint64_t managed; /* bytes the allocator manages (whole granules) */
 	enum smh_reg_attr attr;
-	int no_map;        /* the node has no-map */
-	char backend[16];  /* "memfd" or "devmem" */
-	char mapping[64];  /* the attribute really obtained, e.g. "uncached (O_SYNC)" */
+	int no_map;       /* the node has no-map */
+	char backend[16]; /* "memfd" or "devmem" */
+	char mapping[64]; /* the attribute really obtained, e.g. "uncached (O_SYNC)" */
 };
 
 struct smh_region_stats {

@@ -23,7 +23,10 @@ extern "C" {
 /* Connects. Returns 0, -EALREADY the second time, or a negative errno as smh_connect(). */
 int shared_multi_heap_pool_init(void);
 
-/* Zeroed memory of @attr, mapped; NULL on failure (errno is set) or before pool_init. */
+/*
+ * Zeroed memory of @attr, mapped; NULL on failure (errno is set as smh_alloc() returns it) or
+ * before pool_init (errno ENOTCONN).
+ */
 void *shared_multi_heap_alloc(enum smh_reg_attr attr, size_t bytes);
 void *shared_multi_heap_aligned_alloc(enum smh_reg_attr attr, size_t align, size_t bytes);
 

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Buffers: alloc, realloc, free, export, import, and mapping them.
+ *
+ * A buffer the daemon describes (a Buffer message) is checked against its region before the
+ * caller sees it: the region exists, this connection holds its fd, the attribute is the
+ * region's, and the bytes lie inside the region. The region table (for the label and those
+ * checks) is fetched once, before the first request that returns a buffer, so that a reply is
+ * never half used because the table could not be had.
+ *
+ * Mapping: a region is mapped once per connection, whole, at the first smh_map() of one of its
+ * buffers; buffers point into that mapping. Where the region starts in its fd is not on the
+ * wire but follows from any of its buffers: the fd offset of the region's first byte is
+ * buf->offset - (buf->phys_addr - region->phys_addr) (0 for memfd regions, the physical address
+ * for devmem ones).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "client/client-internal.h"
+
+/* Bytes of region @r that buffers may use. */
+static uint64_t region_bytes(const struct smh_region_info *r)
+{
+	return r->managed ? r->managed : r->size;
+}
+
+/* Checks @b against its region and this connection's fds. Call with the client's lock held. */
+static int check_buffer(struct smh_client *client, const Smh__Buffer *b)
+{
+	const struct smh_region_info *r;
+	uint64_t delta;
+
+	if (b->region >= client->n_regions)
+		return client_proto_error(client, "a buffer in a region that does not exist");
+	if (client->slots[b->region].fd < 0)
+		return client_proto_error(client, "a buffer in a region whose fd we were not sent");
+	r = &client->regions[b->region];
+	if (b->attr != (uint32_t)r->attr || b->size == 0)
+		return client_proto_error(client, "a buffer with a wrong attribute or no size");
+	if (b->phys_addr < r->phys_addr)
+		return client_proto_error(client, "a buffer before its region");
+	delta = b->phys_addr - r->phys_addr;
+	if (delta > region_bytes(r) || b->size > region_bytes(r) - delta || b->offset < delta)
+		return client_proto_error(client, "a buffer outside its region");
+	return 0;
+}
+
+/* Fills @buf from @b, checked. buf->addr is NULL. */
+static int fill_buffer(struct smh_client *client, const Smh__Buffer *b, struct smh_buffer *buf)
+{
+	int err = check_buffer(client, b);
+
+	if (err < 0)
+		return err;
+	memset(buf, 0, sizeof(*buf));
+	buf->handle = b->handle;
+	buf->fd = client->slots[b->region].fd;
+	buf->offset = b->offset;
+	buf->size = b->size;
+	buf->phys_addr = b->phys_addr;
+	buf->attr = (enum smh_reg_attr)b->attr;
+	memcpy(buf->region, client->regions[b->region].label, sizeof(buf->region));
+	return 0;
+}
+
+/* One request whose reply is a Buffer, which fills @buf. Call with the lock held. */
+static int buffer_call(struct smh_client *client, Smh__Request *req, struct smh_buffer *buf)
+{
+	Smh__Response *resp;
+	int err;
+
+	err = client_load_regions(client);
+	if (err < 0)
+		return err;
+	err = client_call(client, req, SMH__RESPONSE__BODY_BUFFER, &resp);
+	if (err < 0)
+		return err;
+	err = fill_buffer(client, resp->buffer, buf);
+	wire_free_response(resp);
+	return err;
+}
+
+int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
+	      struct smh_buffer *buf)
+{
+	Smh__AllocRequest body = SMH__ALLOC_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	int err;
+
+	if (!buf)
+		return -EINVAL;
+	err = client_begin(client);
+	if (err < 0)
+		return err;
+	body.attr = (uint32_t)attr;
+	body.size = size;
+	body.align = align;
+	req.body_case = SMH__REQUEST__BODY_ALLOC;
+	req.alloc = &body;
+	err = buffer_call(client, &req, buf);
+	client_end(client);
+	return err;
+}
+
+int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf)
+{
+	Smh__ImportRequest body = SMH__IMPORT_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	int err;
+
+	if (!buf)
+		return -EINVAL;
+	err = client_begin(client);
+	if (err < 0)
+		return err;
+	body.token = token;
+	req.body_case = SMH__REQUEST__BODY_IMPORT;
+	req.import = &body;
+	err = buffer_call(client, &req, buf);
+	client_end(client);
+	return err;
+}
+
+/* ---------------------------------------------------------------- mapping */
+
+/* Maps region @index of @client, using @buf to place it in the fd. Under the registry lock. */
+static int map_region(struct smh_client *client, uint32_t index, const struct smh_buffer *buf)
+{
+	const struct smh_region_info *r = &client->regions[index];
+	struct client_slot *slot = &client->slots[index];
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t base, start, end;
+	void *map;
+
+	if (buf->phys_addr < r->phys_addr || buf->offset < buf->phys_addr - r->phys_addr)
+		return -EINVAL;
+	base = buf->offset - (buf->phys_addr - r->phys_addr);
+	if (base + region_bytes(r) < base || base + region_bytes(r) > UINT64_MAX - page)
+		return -EINVAL;
+	start = base & ~(page - 1);
+	end = (base + region_bytes(r) + page - 1) & ~(page - 1);
+	if (start > (uint64_t)INT64_MAX || end - start > SIZE_MAX)
+		return -EOVERFLOW;
+	map = mmap(NULL, (size_t)(end - start), PROT_READ | PROT_WRITE, MAP_SHARED, slot->fd,
+		   (off_t)start);
+	if (map == MAP_FAILED)
+		return -errno;
+	slot->map = map;
+	slot->map_len = (size_t)(end - start);
+	slot->map_base = start;
+	return 0;
+}
+
+/* Sets buf->addr, mapping its region if needed. Under the registry lock. */
+static int map_locked(struct smh_buffer *buf)
+{
+	struct smh_client *client;
+	struct client_slot *slot;
+	uint32_t index;
+	int err;
+
+	client = client_find_fd(buf->fd, &index);
+	if (!client || !client->regions)
+		return -EINVAL;
+	slot = &client->slots[index];
+	if (!slot->map) {
+		err = map_region(client, index, buf);
+		if (err < 0)
+			return err;
+	}
+	if (buf->offset < slot->map_base || buf->offset - slot->map_base > slot->map_len ||
+	    buf->size > slot->map_len - (buf->offset - slot->map_base))
+		return -EINVAL;
+	buf->addr = (char *)slot->map + (buf->offset - slot->map_base);
+	return 0;
+}
+
+int smh_map(struct smh_buffer *buf)
+{
+	int err;
+
+	if (!buf)
+		return -EINVAL;
+	client_registry_lock();
+	err = map_locked(buf);
+	client_registry_unlock();
+	return err;
+}
+
+int smh_unmap(struct smh_buffer *buf)
+{
+	if (!buf)
+		return -EINVAL;
+	buf->addr = NULL;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- realloc, free, export */
+
+int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size)
+{
+	Smh__ReallocRequest body = SMH__REALLOC_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	struct smh_buffer moved;
+	int err;
+
+	if (!buf)
+		return -EINVAL;
+	err = client_begin(client);
+	if (err < 0)
+		return err;
+	body.handle = buf->handle;
+	body.size = size;
+	req.body_case = SMH__REQUEST__BODY_REALLOC;
+	req.realloc = &body;
+	err = buffer_call(client, &req, &moved);
+	if (err == 0 && moved.handle != buf->handle)
+		err = client_proto_error(client, "a realloc reply for another buffer");
+	client_end(client);
+	if (err < 0)
+		return err;
+	/* The daemon has resized it: from here on @buf must describe the new buffer. */
+	if (buf->addr) {
+		err = smh_map(&moved);
+		if (err < 0)
+			client_log(SMH_LOG_ERROR, "smh: cannot map a reallocated buffer: %s",
+				   smh_strerror(err));
+	}
+	*buf = moved;
+	return err;
+}
+
+int smh_free(struct smh_client *client, struct smh_buffer *buf)
+{
+	Smh__FreeRequest body = SMH__FREE_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	Smh__Response *resp;
+	int err;
+
+	if (!buf)
+		return -EINVAL;
+	err = client_begin(client);
+	if (err < 0)
+		return err;
+	body.handle = buf->handle;
+	req.body_case = SMH__REQUEST__BODY_FREE;
+	req.free = &body;
+	err = client_call(client, &req, SMH__RESPONSE__BODY__NOT_SET, &resp);
+	client_end(client);
+	if (err < 0)
+		return err;
+	wire_free_response(resp);
+	buf->addr = NULL;
+	buf->fd = -1;
+	return 0;
+}
+
+int smh_export(struct smh_client *client, const struct smh_buffer *buf, uint64_t *tokenp)
+{
+	Smh__ExportRequest body = SMH__EXPORT_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	Smh__Response *resp;
+	int err;
+
+	if (!buf || !tokenp)
+		return -EINVAL;
+	err = client_begin(client);
+	if (err < 0)
+		return err;
+	body.handle = buf->handle;
+	req.body_case = SMH__REQUEST__BODY_EXPORT;
+	req.export = &body;
+	err = client_call(client, &req, SMH__RESPONSE__BODY_EXPORT, &resp);
+	client_end(client);
+	if (err < 0)
+		return err;
+	*tokenp = resp->export->token;
+	wire_free_response(resp);
+	return 0;
+}

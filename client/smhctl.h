@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smhctl's commands and the helpers they share (client/smhctl.c). Every command returns the
+ * program's exit status: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef CLIENT_SMHCTL_H
+#define CLIENT_SMHCTL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/json.h"
+#include "smh/client.h"
+
+#define CTL_EXIT_FAILURE 1
+#define CTL_EXIT_USAGE   2
+
+/* The bounds of `map`'s bar (the protocol's bounds for an occupancy request). */
+#define CTL_MAP_MIN_CELLS 8
+#define CTL_MAP_MAX_CELLS 4096
+
+/* The options every daemon command takes after its name, too (ctl_option() handles them). */
+/* clang-format off */
+#define CTL_COMMON_OPTIONS \
+	{ "json", no_argument, NULL, 'j' }, \
+	{ "socket", required_argument, NULL, 'S' }, \
+	{ "help", no_argument, NULL, 'h' }
+/* clang-format on */
+
+struct ctl {
+	const char *socket; /* --socket, or NULL: $SMH_SOCKET, else the default */
+	bool json;
+	const char *cmd; /* the command's name, for messages */
+};
+
+/*
+ * Handles an option of CTL_COMMON_OPTIONS (or getopt's '?'). Returns -1 when the command goes
+ * on, else the exit status to return now (0 after --help, 2 after a bad option).
+ */
+int ctl_option(struct ctl *ctl, int c);
+
+/* Refuses arguments past argv[optind] (for commands that take none). Returns -1 or 2. */
+int ctl_no_args(const struct ctl *ctl, int argc, char **argv);
+
+/* Prints "smhctl: error: CMD: FORMAT" and "Try ..." to stderr. Returns 2. */
+int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The socket the command talks to: --socket, else a non-empty $SMH_SOCKET, else the default. */
+const char *ctl_socket_path(const struct ctl *ctl);
+
+/*
+ * Connects to smhd; on failure says why and what to try. Returns 0, or the exit status (1).
+ */
+int ctl_connect(const struct ctl *ctl, struct smh_client **clientp);
+
+/* Reports a failed call (@what) with the daemon's message when it sent one. Returns 1. */
+int ctl_failed(const struct ctl *ctl, struct smh_client *client, const char *what, int err);
+
+/* "0x..." for @v into @buf. */
+void ctl_hex(char *buf, size_t size, uint64_t v);
+
+/* Writes "KEY": @v and "KEY_hex": "0x..." (JSON numbers above 2^53 lose precision in doubles). */
+void ctl_json_addr(struct json *j, const char *key, uint64_t v);
+
+/* The per mille @pm as a percentage with one decimal, "12.5%", into @buf. */
+void ctl_permille(char *buf, size_t size, unsigned pm);
+
+/* The label of region @index among @regions, or "#INDEX" in @buf when it is not there. */
+const char *ctl_region_label(const struct smh_region_info *regions, size_t n_regions,
+			     uint32_t index, char *buf, size_t size);
+
+int cmd_regions(struct ctl *ctl, int argc, char **argv);
+int cmd_stats(struct ctl *ctl, int argc, char **argv);
+int cmd_clients(struct ctl *ctl, int argc, char **argv);
+int cmd_allocs(struct ctl *ctl, int argc, char **argv);
+int cmd_alloc(struct ctl *ctl, int argc, char **argv);
+int cmd_map(struct ctl *ctl, int argc, char **argv);
+
+#endif

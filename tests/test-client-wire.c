@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsmh-client against a fake daemon (tests/fake-smhd.c): a thread that answers as smhd
+ * would, from a memfd-like and a devmem-like region, so smh_map()'s placement is checked for
+ * both. Modes make the fake misbehave (old protocol, fds missing, wrong body, a bad region,
+ * hanging up) to check that the library refuses cleanly. Every test also checks that no fd is
+ * left open.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "smh/client.h"
+#include "smh/shared_multi_heap.h"
+#include "tests/fake-smhd.h"
+
+/* ---------------------------------------------------------------- harness */
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int fds_at_start;
+static char logged[1024];
+
+static void log_capture(enum smh_log_level level, const char *msg, void *data)
+{
+	(void)data;
+	if (level <= SMH_LOG_WARNING)
+		snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	fds_at_start = count_fds();
+	logged[0] = '\0';
+	smh_set_log_handler(log_capture, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	smh_set_log_handler(NULL, NULL);
+	assert_int_equal(count_fds(), fds_at_start);
+	return 0;
+}
+
+static struct smh_client *connect_fake(struct fake *f)
+{
+	struct smh_client *client = NULL;
+
+	assert_int_equal(smh_connect(f->path, &client), 0);
+	assert_non_null(client);
+	return client;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_hello(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+
+	(void)state;
+	assert_int_equal(smh_client_id(client), 7);
+	assert_int_equal(smh_granule(client), 64);
+	assert_string_equal(smh_last_error(client), "");
+	smh_disconnect(client);
+	smh_disconnect(NULL);
+	fake_stop(f);
+}
+
+static void test_socket_from_environment(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = NULL;
+
+	(void)state;
+	setenv("SMH_SOCKET", f->path, 1);
+	assert_int_equal(smh_connect(NULL, &client), 0);
+	unsetenv("SMH_SOCKET");
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_no_daemon(void **state)
+{
+	struct smh_client *client = NULL;
+
+	(void)state;
+	assert_int_equal(smh_connect("/nonexistent/smhd.sock", &client), -ENOENT);
+	assert_null(client);
+}
+
+static void test_old_version(void **state)
+{
+	struct fake *f = fake_start(FAKE_OLD_VERSION);
+	struct smh_client *client = NULL;
+
+	(void)state;
+	assert_int_equal(smh_connect(f->path, &client), -EPROTONOSUPPORT);
+	assert_null(client);
+	assert_non_null(strstr(logged, "smhd speaks protocol 2 only"));
+	fake_stop(f);
+}
+
+/* The bytes the fake stamped at the start of buffer @handle. */
+static void assert_stamp(const struct smh_buffer *buf)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "buffer %llu", (unsigned long long)buf->handle);
+	assert_non_null(buf->addr);
+	assert_string_equal((const char *)buf->addr, text);
+}
+
+static void test_alloc_and_map(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a, b, c;
+	char seen[8];
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 100, 0, &a), 0);
+	assert_int_equal(a.size, 128);
+	assert_int_equal(a.phys_addr, 0x80000000);
+	assert_string_equal(a.region, "ram");
+	assert_null(a.addr);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 4096, &b), 0);
+	assert_int_equal(b.fd, a.fd); /* one fd per region */
+	assert_int_equal(b.phys_addr, 0x80001000);
+	assert_int_equal(smh_map(&a), 0);
+	assert_int_equal(smh_map(&b), 0);
+	assert_stamp(&a);
+	assert_stamp(&b);
+	assert_ptr_equal((char *)b.addr - (char *)a.addr, 0x1000);
+
+	/* devmem-like: the fd offset is the physical address, not page aligned. */
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_NON_CACHEABLE, 10, 0, &c), 0);
+	assert_string_equal(c.region, "dma");
+	assert_int_equal(c.offset, 0x100800);
+	assert_int_not_equal(c.fd, a.fd);
+	assert_int_equal(smh_map(&c), 0);
+	assert_stamp(&c);
+
+	/* Writes reach the fd at the buffer's offset. */
+	memcpy(c.addr, "written", 8);
+	assert_int_equal(pread(f->memfd[1], seen, 8, 0x100800), 8);
+	assert_string_equal(seen, "written");
+
+	assert_int_equal(smh_unmap(&a), 0);
+	assert_null(a.addr);
+	assert_int_equal(smh_free(client, &a), 0);
+	assert_int_equal(a.fd, -1);
+	assert_int_equal(smh_map(&a), -EINVAL);
+	smh_disconnect(client);
+	/* The client is gone: its fds are no region fds any more. */
+	assert_int_equal(smh_map(&b), -EINVAL);
+	fake_stop(f);
+}
+
+static void test_refusals(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a, copy;
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 0, 0, &a), -EINVAL);
+	assert_string_equal(smh_last_error(client), "size 0 or bad attribute");
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_string_equal(smh_last_error(client), "");
+	assert_int_equal(smh_free(client, &a), 0);
+	a.fd = 3;
+	copy = a;
+	assert_int_equal(smh_free(client, &a), -EINVAL);
+	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_non_null(strstr(smh_last_error(client), "held by this client"));
+	assert_int_equal(smh_import(client, 12345, &a), -ENOENT);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_realloc_follows(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a;
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(smh_map(&a), 0);
+	strcpy(a.addr, "kept");
+	assert_int_equal(smh_realloc(client, &a, 1000), 0);
+	assert_int_equal(a.size, 1024);
+	assert_int_equal(a.phys_addr, 0x80000040);
+	assert_non_null(a.addr);
+	assert_string_equal(a.addr, "kept");
+	assert_int_equal(smh_free(client, &a), 0);
+	assert_null(a.addr);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_export_import(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a, b;
+	uint64_t token;
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(smh_export(client, &a, &token), 0);
+	assert_int_equal(smh_import(client, token, &b), 0);
+	assert_int_equal(b.handle, a.handle);
+	assert_int_equal(b.fd, a.fd);
+	assert_int_equal(b.offset, a.offset);
+	assert_string_equal(b.region, "dma");
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+/* A misbehaving daemon: -EPROTO, the connection is dead after, nothing leaks. */
+static void check_protocol_error(enum fake_mode mode)
+{
+	struct fake *f = fake_start(mode);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a;
+
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), -EPROTO);
+	assert_non_null(strstr(logged, "protocol error"));
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), -EPROTO);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_missing_fd(void **state)
+{
+	(void)state;
+	check_protocol_error(FAKE_MISSING_FD);
+}
+
+static void test_wrong_body(void **state)
+{
+	(void)state;
+	check_protocol_error(FAKE_WRONG_BODY);
+}
+
+static void test_bad_region(void **state)
+{
+	(void)state;
+	check_protocol_error(FAKE_BAD_REGION);
+}
+
+static void test_daemon_gone(void **state)
+{
+	struct fake *f = fake_start(FAKE_HANG_UP);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a;
+	int err;
+
+	(void)state;
+	err = smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+	assert_true(err == -ECONNRESET || err == -EPIPE);
+	err = smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+	assert_true(err == -ECONNRESET || err == -EPIPE);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_fork(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a;
+	int status, err = 0, pipefd[2];
+	pid_t pid;
+
+	(void)state;
+	/* The child's answer comes through a pipe: under valgrind its exit status is valgrind's. */
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		err = smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+		_exit(write(pipefd[1], &err, sizeof(err)) == sizeof(err) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(read(pipefd[0], &err, sizeof(err)), sizeof(err));
+	assert_int_equal(err, -ECHILD);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* The parent's connection is untouched. */
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_inspection(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_region_info *regions;
+	struct smh_client_info *clients;
+	struct smh_alloc_info *allocs;
+	struct smh_buffer bufs[5];
+	struct smh_stats stats;
+	uint16_t permille[10];
+	uint64_t cell_bytes;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(smh_get_regions(client, &regions, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(regions[1].label, "dma");
+	assert_string_equal(regions[1].backend, "devmem");
+	assert_int_equal(regions[1].attr, SMH_REG_ATTR_NON_CACHEABLE);
+	free(regions);
+	assert_int_equal(smh_get_stats(client, &stats), 0);
+	assert_int_equal(stats.n_regions, 2);
+	assert_int_equal(stats.regions[1].total, 0x10000);
+	smh_stats_finish(&stats);
+	assert_int_equal(smh_list_clients(client, &clients, &n), 0);
+	assert_int_equal(n, N_CLIENTS);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(clients[i].id, i + 1);
+	assert_string_equal(clients[4].comm, "fake");
+	free(clients);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &bufs[i]), 0);
+	assert_int_equal(smh_list_allocs(client, &allocs, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(allocs[4].handle, bufs[4].handle);
+	assert_int_equal(allocs[4].n_holders, 1);
+	assert_int_equal(allocs[4].holders[0], 7);
+	smh_allocs_free(allocs, n);
+	assert_int_equal(smh_get_occupancy(client, 1, 10, permille, &cell_bytes), 0);
+	assert_int_equal(permille[9], 9);
+	assert_int_equal(cell_bytes, 256);
+	assert_int_equal(smh_get_occupancy(client, 2, 10, permille, &cell_bytes), -EINVAL);
+	assert_int_equal(smh_get_occupancy(client, 0, 0, permille, &cell_bytes), -EINVAL);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+static void test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(smh_strerror(-ENOMEM), "Cannot allocate memory");
+	assert_string_equal(smh_strerror(-EPROTONOSUPPORT), "Protocol not supported");
+	assert_non_null(smh_strerror(-100000));
+	assert_non_null(smh_strerror(0));
+}
+
+/* Last: the process-wide connection stays until exit. */
+static void test_rtos_layer(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	uint64_t phys;
+	char *p, *q, *r;
+
+	(void)state;
+	errno = 0;
+	assert_null(shared_multi_heap_alloc(SMH_REG_ATTR_CACHEABLE, 64));
+	assert_int_equal(errno, ENOTCONN);
+	setenv("SMH_SOCKET", f->path, 1);
+	assert_int_equal(shared_multi_heap_pool_init(), 0);
+	assert_int_equal(shared_multi_heap_pool_init(), -EALREADY);
+	p = shared_multi_heap_alloc(SMH_REG_ATTR_CACHEABLE, 100);
+	q = shared_multi_heap_aligned_alloc(SMH_REG_ATTR_NON_CACHEABLE, 256, 64);
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_int_equal(smh_get_phys(p + 99, &phys), 0);
+	assert_int_equal(phys, 0x80000000 + 99);
+	assert_int_equal(smh_get_phys(q, &phys), 0);
+	assert_int_equal(phys, 0x100800);
+	assert_int_equal(smh_get_phys(p + 128, &phys), -EINVAL);
+	assert_int_equal(smh_get_phys(&phys, &phys), -EINVAL);
+	strcpy(p, "moved along");
+	errno = 0;
+	assert_null(shared_multi_heap_realloc(SMH_REG_ATTR_NON_CACHEABLE, p, 500));
+	assert_int_equal(errno, EINVAL);
+	r = shared_multi_heap_realloc(SMH_REG_ATTR_CACHEABLE, p, 500);
+	assert_non_null(r);
+	assert_string_equal(r, "moved along");
+	assert_int_equal(smh_get_phys(p, &phys), -EINVAL);
+	assert_int_equal(smh_get_phys(r + 10, &phys), 0);
+	shared_multi_heap_free(r);
+	shared_multi_heap_free(q);
+	shared_multi_heap_free(NULL);
+	assert_int_equal(smh_get_phys(q, &phys), -EINVAL);
+	p = shared_multi_heap_realloc(SMH_REG_ATTR_CACHEABLE, NULL, 10);
+	assert_non_null(p);
+	shared_multi_heap_free(p);
+	unsetenv("SMH_SOCKET");
+	fake_stop(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_from_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_daemon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alloc_and_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_realloc_follows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_region, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inspection, setup, teardown),
+		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_rtos_layer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
