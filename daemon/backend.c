@@ -107,22 +107,26 @@ static void describe_devmem(struct backend_region *r, const struct backend *b,
 	snprintf(r->mapping, sizeof(r->mapping), "%s", what);
 }
 
-static int devmem_fd(struct backend *b, const char *path, enum attr_map_policy policy,
-		     const struct diag *diag)
+/* Opens the memory device once per open mode that some region needs. */
+static int open_devmem(struct backend *b, const struct dt_config *cfg, const char *path,
+		       const struct diag *diag)
 {
-	int *fd = &b->devmem_fds[policy == ATTR_MAP_SYNC];
+	for (size_t i = 0; i < cfg->n_regions; i++) {
+		enum attr_map_policy policy = attr_info(cfg->regions[i].attr)->map;
+		int *fd = &b->devmem_fds[policy == ATTR_MAP_SYNC];
 
-	if (*fd >= 0)
-		return *fd;
-	*fd = open(path, O_RDWR | O_CLOEXEC | (policy == ATTR_MAP_SYNC ? O_SYNC : 0));
-	if (*fd < 0) {
-		int ret = -errno;
+		if (*fd >= 0)
+			continue;
+		*fd = open(path, O_RDWR | O_CLOEXEC | (policy == ATTR_MAP_SYNC ? O_SYNC : 0));
+		if (*fd < 0) {
+			int ret = -errno;
 
-		diag_report(diag, DIAG_ERROR, "Could not open %s%s: %s", path,
-			    policy == ATTR_MAP_SYNC ? " with O_SYNC" : "", strerror(errno));
-		return ret;
+			diag_report(diag, DIAG_ERROR, "Could not open %s%s: %s", path,
+				    policy == ATTR_MAP_SYNC ? " with O_SYNC" : "", strerror(errno));
+			return ret;
+		}
 	}
-	return *fd;
+	return 0;
 }
 
 static void report_map_error(const struct dt_region *dr, const char *path, int err,
@@ -148,18 +152,15 @@ static int map_devmem(struct backend *b, struct backend_region *r, const struct 
 		      const struct backend_options *opts, const struct diag *diag)
 {
 	enum attr_map_policy policy = attr_info(dr->attr)->map;
+	int fd = b->devmem_fds[policy == ATTR_MAP_SYNC];
 	uint64_t start;
 	size_t len;
-	int fd, ret;
+	int ret = page_span(dr->base, dr->size, &start, &len);
 
-	ret = page_span(dr->base, dr->size, &start, &len);
 	if (ret < 0 || start > (uint64_t)INT64_MAX) {
 		report_map_error(dr, opts->mem_path, EOVERFLOW, opts, diag);
 		return -EOVERFLOW;
 	}
-	fd = devmem_fd(b, opts->mem_path, policy, diag);
-	if (fd < 0)
-		return fd;
 	r->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);
 	if (r->map == MAP_FAILED) {
 		ret = -errno;
@@ -199,6 +200,9 @@ int backend_create(const struct backend_options *opts, const struct dt_config *c
 		struct stat st;
 
 		b->mem_is_file = stat(opts->mem_path, &st) == 0 && S_ISREG(st.st_mode);
+		ret = open_devmem(b, cfg, opts->mem_path, diag);
+		if (ret < 0)
+			goto err_backend;
 	}
 	for (size_t i = 0; i < cfg->n_regions; i++) {
 		struct backend_region *r = &b->regions[i];
