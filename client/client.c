@@ -5,8 +5,8 @@
  *
  * A round trip is one Request datagram and the one Response with the same id, under the
  * client's lock, so a client is usable from several threads without interleaving. The socket
- * is non-blocking as far as wire.c is concerned (MSG_DONTWAIT); the blocking is done here
- * with poll(). Every reply is checked before anything in it is used: a malformed one, an id
+ * blocks, so a round trip is one sendmsg() and one recvmsg(); poll() is only a fallback for
+ * an -EAGAIN (a socket someone made non-blocking). Every reply is checked before anything in it is used: a malformed one, an id
  * that does not match, fds that do not match fd_regions, a region index out of range are
  * protocol errors, after which the connection is considered dead (the request and response
  * streams can no longer be trusted to line up) and every call on it returns -EPROTO.
@@ -227,14 +227,12 @@ static ssize_t recv_datagram(struct smh_client *client, struct wire_fds *fds)
 {
 	ssize_t n;
 
-	for (;;) {
+	while ((n = wire_recv(client->sock, client->msg, sizeof(client->msg), fds, NULL)) ==
+	       -EAGAIN) {
 		int err = wait_for(client->sock, POLLIN);
 
 		if (err < 0)
 			return transport_error(client, err);
-		n = wire_recv(client->sock, client->msg, sizeof(client->msg), fds, NULL);
-		if (n != -EAGAIN)
-			break;
 	}
 	if (n == 0)
 		return transport_error(client, -ECONNRESET);

@@ -30,8 +30,8 @@
 #include "daemon/requests.h"
 #include "daemon/server.h"
 
-/* Datagrams handled per wake-up of one connection before others get their turn. */
-#define BATCH 16
+/* Clients accepted per wake-up of the listening socket. */
+#define ACCEPT_BATCH 16
 
 struct server {
 	uv_loop_t loop;
@@ -120,8 +120,8 @@ static int respond(struct conn *c, const struct request_result *res)
 	return watch(c, UV_WRITABLE);
 }
 
-/* Handles one datagram. Returns 0 to go on, 1 when the connection was closed. */
-static int handle(struct conn *c, ssize_t n, size_t n_closed)
+/* Handles one datagram: answers it, or drops the client. */
+static void handle(struct conn *c, ssize_t n, size_t n_closed)
 {
 	struct request_result res;
 	int ret;
@@ -135,47 +135,37 @@ static int handle(struct conn *c, ssize_t n, size_t n_closed)
 	requests_handle(&c->ctx, c->srv->in, (size_t)n, c->srv->out, &res);
 	if (res.violation) {
 		conn_close(c, res.violation);
-		return 1;
+		return;
 	}
 	ret = respond(c, &res);
-	if (ret < 0) {
+	if (ret < 0)
 		conn_close(c, ret == -EPIPE || ret == -ECONNRESET ? NULL : strerror(-ret));
-		return 1;
-	}
-	if (res.close_after && !c->pending) {
+	else if (res.close_after && !c->pending)
 		conn_close(c, NULL);
-		return 1;
-	}
-	return 0;
 }
 
+/*
+ * One datagram per wake-up: the poll is level-triggered, so more waiting datagrams wake us
+ * again, after the other ready connections had their turn. A client doing one round trip at a
+ * time so costs one recvmsg() and one sendmsg(), with no recvmsg() that finds nothing.
+ */
 static void on_readable(struct conn *c)
 {
-	for (int i = 0; i < BATCH && !c->pending; i++) {
-		size_t n_closed;
-		ssize_t n = wire_recv(c->fd, c->srv->in, sizeof(c->srv->in), NULL, &n_closed);
+	size_t n_closed;
+	ssize_t n = wire_recv(c->fd, c->srv->in, sizeof(c->srv->in), NULL, &n_closed);
 
-		if (n == -EAGAIN)
-			return;
-		if (n == 0 || n == -ECONNRESET) {
-			conn_close(c, NULL);
-			return;
-		}
-		if (n == -EMSGSIZE) {
-			conn_close(c, "a datagram larger than the protocol's 65536 bytes");
-			return;
-		}
-		if (n == -EPROTO) {
-			conn_close(c, "truncated control data (too many file descriptors)");
-			return;
-		}
-		if (n < 0) {
-			conn_close(c, strerror((int)-n));
-			return;
-		}
-		if (handle(c, n, n_closed))
-			return;
-	}
+	if (n == -EAGAIN)
+		return;
+	if (n == 0 || n == -ECONNRESET)
+		conn_close(c, NULL);
+	else if (n == -EMSGSIZE)
+		conn_close(c, "a datagram larger than the protocol's 65536 bytes");
+	else if (n == -EPROTO)
+		conn_close(c, "truncated control data (too many file descriptors)");
+	else if (n < 0)
+		conn_close(c, strerror((int)-n));
+	else
+		handle(c, n, n_closed);
 }
 
 static void on_writable(struct conn *c)
@@ -291,7 +281,7 @@ static void on_listen(uv_poll_t *poll, int status, int events)
 		log_error("Listening socket failed: %s", uv_strerror(status));
 		return;
 	}
-	for (int i = 0; i < BATCH; i++) {
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		int ret;
 

@@ -8,6 +8,9 @@
  *   cannot be trusted, and whatever fds did arrive are closed;
  * - MSG_TRUNC means the datagram was longer than the buffer: the rest is gone, so the message
  *   is refused whole rather than parsed in part.
+ *
+ * Blocking follows the socket: the daemon's are non-blocking, the client library's block, so
+ * a client's round trip is one sendmsg() and one recvmsg(), with no poll() in between.
  */
 #include <errno.h>
 #include <string.h>
@@ -43,7 +46,7 @@ int wire_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fd
 		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * n_fds);
 	}
 	for (;;) {
-		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 
 		if (n >= 0)
 			return 0;
@@ -106,7 +109,7 @@ ssize_t wire_recv(int sock, void *buf, size_t size, struct wire_fds *fds, size_t
 	if (n_closedp)
 		*n_closedp = 0;
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;

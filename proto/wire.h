@@ -35,7 +35,8 @@ struct wire_fds {
 /*
  * Sends @len bytes as one datagram with @n_fds fds attached (borrowed; the kernel duplicates
  * them). Never raises SIGPIPE.
- * Returns 0 or a negative errno: -EAGAIN when the socket is full (nothing was sent), -EMSGSIZE
+ * Blocks or not as the socket does.
+ * Returns 0 or a negative errno: -EAGAIN when a non-blocking socket is full (nothing sent), -EMSGSIZE
  * when @len exceeds SMH_MSG_MAX or @n_fds exceeds WIRE_FDS_MAX, the system's errno otherwise.
  */
 int wire_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds);
@@ -43,7 +44,7 @@ int wire_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fd
 /*
  * Receives one datagram into @buf (@size bytes, at least SMH_MSG_MAX) with fds marked
  * close-on-exec. When @fds is NULL every received fd is closed. *n_closedp (if not NULL) is set
- * to the number of fds closed here.
+ * to the number of fds closed here. Blocks or not as the socket does.
  * Returns the datagram's length (0: the peer closed the connection), or a negative errno:
  * -EAGAIN when nothing is waiting; -EMSGSIZE when the datagram was longer than @size (it is
  * consumed and dropped); -EPROTO when the control data was truncated (fds may have been lost);
