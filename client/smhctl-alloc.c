@@ -152,8 +152,12 @@ static void print_human(const struct smh_buffer *buf, bool exported, uint64_t to
 	char size[32], hex[24];
 
 	units_format_size(buf->size, size, sizeof(size));
-	printf("allocated %s (%llu bytes) %s from region %s\n", size, (unsigned long long)buf->size,
-	       attr_name(buf->attr), buf->region);
+	if (buf->size < 1024 || strchr(size, '~'))
+		printf("allocated %llu bytes %s from region %s\n", (unsigned long long)buf->size,
+		       attr_name(buf->attr), buf->region);
+	else
+		printf("allocated %s (%llu bytes) %s from region %s\n", size,
+		       (unsigned long long)buf->size, attr_name(buf->attr), buf->region);
 	printf("  handle     %llu\n", (unsigned long long)buf->handle);
 	ctl_hex(hex, sizeof(hex), buf->phys_addr);
 	printf("  phys       %s\n", hex);
