@@ -24,8 +24,11 @@
 /* How long a started server gets to accept its first client. */
 #define START_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
 
-/* Ops of each side run before measuring (caches, page tables, the daemon's free lists). */
-#define WARMUP 64
+/*
+ * Ops of each side run before measuring (caches, page tables, the daemon's free lists): a tenth
+ * of the measured ones, at most WARMUP_MAX, so that a smoke run stays small.
+ */
+#define WARMUP_MAX 64
 
 uint64_t bench_now_ns(void)
 {
@@ -97,12 +100,13 @@ static int run_block(bench_op op, void *ctx, struct samples *s, size_t n)
 
 int bench_interleave(struct bench_case *cases, size_t n_cases, size_t n, unsigned rounds)
 {
+	size_t warmup = n / 10 < WARMUP_MAX ? n / 10 + 1 : WARMUP_MAX;
 	int err = 0;
 
 	if (rounds == 0)
 		rounds = 1;
 	for (size_t c = 0; c < n_cases && err == 0; c++)
-		err = run_block(cases[c].op, cases[c].ctx, NULL, WARMUP);
+		err = run_block(cases[c].op, cases[c].ctx, NULL, warmup);
 	for (unsigned r = 0; r < rounds && err == 0; r++) {
 		size_t block = n / rounds + (r < n % rounds);
 
