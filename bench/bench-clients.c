@@ -38,16 +38,27 @@ struct phase {
 	int ready[2], go[2];
 };
 
+/*
+ * Says this client is connected, then waits for the start. Closing our end of `ready` lets the
+ * parent see the end of the pipe even when a client failed before saying it was ready.
+ */
+static int ready_and_go(const struct phase *p)
+{
+	char c = 0;
+	bool ok = write(p->ready[1], &c, 1) == 1;
+
+	close(p->ready[1]);
+	return ok && read(p->go[0], &c, 1) == 0 ? 0 : -EPIPE;
+}
+
 static int loop_smh(const struct phase *p, unsigned i)
 {
 	struct smh_client *client;
 	int err = smh_connect(p->socket, &client);
-	char c = 0;
 
 	if (err < 0)
 		return err;
-	if (write(p->ready[1], &c, 1) != 1 || read(p->go[0], &c, 1) != 0)
-		err = -EPIPE;
+	err = ready_and_go(p);
 	while (err == 0 && !atomic_load_explicit(&p->sh->stop, memory_order_relaxed)) {
 		struct smh_buffer buf;
 
@@ -62,13 +73,11 @@ static int loop_smh(const struct phase *p, unsigned i)
 
 static int loop_echo(const struct phase *p, unsigned i)
 {
-	int fd = bench_connect(p->socket), err = 0;
-	char c = 0;
+	int fd = bench_connect(p->socket), err;
 
 	if (fd < 0)
 		return fd;
-	if (write(p->ready[1], &c, 1) != 1 || read(p->go[0], &c, 1) != 0)
-		err = -EPIPE;
+	err = ready_and_go(p);
 	while (err == 0 && !atomic_load_explicit(&p->sh->stop, memory_order_relaxed)) {
 		err = bench_ping(fd);
 		if (err == 0)
@@ -111,7 +120,7 @@ static unsigned start_clients(struct phase *p, pid_t *pids)
 		char c;
 
 		if (read(p->ready[0], &c, 1) != 1)
-			break; /* a client failed: the go below releases the others */
+			break; /* a client failed (end of pipe): the go below releases the others */
 	}
 	return started;
 }
