@@ -65,8 +65,13 @@ static int map_memfd(struct backend_region *r, const struct dt_region *dr, const
 
 	if (ret < 0)
 		goto err;
-	r->fd = memfd_create(dr->label, MFD_CLOEXEC);
-	if (r->fd < 0 || ftruncate(r->fd, (off_t)len) < 0) {
+	r->fd = memfd_create(dr->label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/*
+	 * Clients get this fd read-write: sealed, none of them can shrink it under the daemon
+	 * (whose next access past the end would die of SIGBUS) or grow it.
+	 */
+	if (r->fd < 0 || ftruncate(r->fd, (off_t)len) < 0 ||
+	    fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		ret = -errno;
 		goto err;
 	}

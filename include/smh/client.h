@@ -83,7 +83,9 @@ int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, si
  * zero. On failure @buf is unchanged, with one exception: when @buf was mapped and the daemon
  * resized it but its new region cannot be mapped, @buf describes the resized buffer with
  * buf->addr NULL and mmap's errno is returned.
- * Returns 0 or a negative errno: -EINVAL (size 0, @buf not held), -ENOMEM.
+ * The alignment asked at allocation is kept when the buffer moves.
+ * Returns 0 or a negative errno: -EINVAL (size 0, @buf not held), -EBUSY (another client holds
+ * the buffer too: it maps it where it is), -ENOMEM.
  */
 int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size);
 
