@@ -289,6 +289,8 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 		struct buddy_stats st;
 
 		pool_region_stats(b->pool, i, &st);
+		if (pool_region(b->pool, i)->disabled) /* not served: nothing to offer */
+			memset(&st, 0, sizeof(st));
 		smh__region_stats__init(&stats[i]);
 		stats[i].region = (uint32_t)i;
 		stats[i].total = st.total;

@@ -19,6 +19,10 @@
  * and may still read and write, through the parent's mappings it inherited, the buffers the
  * parent holds.
  *
+ * Trust: the fd of a region lets its holder map the whole region (with the devmem backend, the
+ * memory device itself), not only its own buffers. Clients of one daemon are trusted not to
+ * touch memory they do not hold; the socket's permissions are the boundary.
+ *
  * The library prints nothing. smh_set_log_handler() receives its diagnostics.
  *
  * Every function returning int returns 0 or a negative errno (Linux numbering); the daemon's
