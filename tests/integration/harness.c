@@ -279,6 +279,53 @@ void smhd_wait_fds(const struct smhd *d, int n)
 	}
 }
 
+/* The daemon's fds, and how many of them are sockets. */
+static int count_fds(const struct smhd *d, int *n_socketsp)
+{
+	char path[64], entry[600], target[PATH_MAX];
+	struct dirent *e;
+	int n = 0;
+	DIR *dir;
+
+	*n_socketsp = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((e = readdir(dir))) {
+		ssize_t len;
+
+		if (e->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(entry, sizeof(entry), "%s/%s", path, e->d_name);
+		len = readlink(entry, target, sizeof(target) - 1);
+		if (len > 0 && strncmp(target, "socket:", 7) == 0)
+			(*n_socketsp)++;
+	}
+	closedir(dir);
+	return n;
+}
+
+int smhd_settled_fds(const struct smhd *d, struct smh_client *c)
+{
+	int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	int n, n_sockets;
+	uint32_t n_clients;
+
+	for (;;) {
+		n_clients = harness_n_clients(c);
+		n = count_fds(d, &n_sockets);
+		if ((uint32_t)n_sockets == n_clients + 1)
+			return n;
+		if (harness_now_ms() > deadline) {
+			fprintf(stderr, "smhd's fds:\n");
+			list_fds(d);
+			fail_msg("smhd has %d sockets for %u clients", n_sockets, n_clients);
+		}
+		harness_sleep_ms(10);
+	}
+}
+
 bool smhd_has_fd_to(const struct smhd *d, const char *needle)
 {
 	char path[64], entry[600], target[PATH_MAX];
@@ -436,7 +483,7 @@ void harness_wait_usage(struct smh_client *c, uint64_t used, uint32_t n_clients)
 		uint32_t n = harness_n_clients(c);
 
 		if (u == used && n == n_clients)
-			return;
+			break;
 		if (harness_now_ms() > deadline)
 			fail_msg(
 				"smhd reports %llu bytes used and %u clients, expected %llu and %u",

@@ -51,6 +51,13 @@ void smhd_dump_log(const struct smhd *d);
 /* The number of fds open in the daemon (/proc/PID/fd). */
 int smhd_count_fds(const struct smhd *d);
 
+/*
+ * The daemon's fd count once it has settled: one socket per client connected (as @c asks the
+ * daemon) plus the listening one. A departed client's socket is closed a little after the
+ * daemon forgets the client, so counting right after a stats reply may see it still.
+ */
+int smhd_settled_fds(const struct smhd *d, struct smh_client *c);
+
 /* Waits until the daemon has @n fds open; fails with its fd list otherwise. */
 void smhd_wait_fds(const struct smhd *d, int n);
 
@@ -96,7 +103,10 @@ uint64_t harness_used(struct smh_client *c);
 uint32_t harness_n_clients(struct smh_client *c);
 uint64_t harness_region_used(struct smh_client *c, uint32_t region);
 
-/* Waits until the daemon reports @used bytes in use and @n_clients clients. */
+/*
+ * Waits until the daemon reports @used bytes in use and @n_clients clients, and until it has
+ * closed the sockets of the clients that left.
+ */
 void harness_wait_usage(struct smh_client *c, uint64_t used, uint32_t n_clients);
 
 /* A live allocation as smh_list_allocs() reports it, holders copied. */

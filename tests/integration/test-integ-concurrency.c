@@ -208,7 +208,7 @@ static void test_200_clients(void **state)
 	d = smhd_start(NULL);
 	obs = harness_connect(d);
 	harness_wait_usage(obs, 0, 1);
-	baseline = smhd_count_fds(d);
+	baseline = smhd_settled_fds(d, obs);
 	assert_int_equal(pthread_barrier_init(&barrier, NULL, N_THREADS + 1), 0);
 	for (int t = 0; t < N_THREADS; t++) {
 		memset(&workers[t], 0, sizeof(workers[t]));
