@@ -2,8 +2,8 @@
 /*
  * smhd itself under valgrind (--error-exitcode=99, definite and indirect leaks are errors):
  * allocations, a realloc, an export imported by a second connection, a garbage datagram, a
- * SIGKILLed client, then SIGTERM. The daemon must exit with status 0: no memory error, no
- * leak, on the paths that release memory for others.
+ * SIGKILLed client, then SIGTERM while a client still holds a buffer. The daemon must exit
+ * with status 0: no memory error, no leak, on the paths that release memory for others.
  *
  * Skipped in sanitized builds (AddressSanitizer and valgrind do not mix): the valgrind pass
  * of tools/run-tests, built without sanitizers, runs it.
@@ -150,8 +150,11 @@ static void test_daemon_under_valgrind(void **state)
 	smh_disconnect(other);
 	assert_int_equal(smh_free(c, &a), 0);
 	harness_wait_usage(c, 0, 1);
-	smh_disconnect(c);
+
+	/* SIGTERM with a client still connected and holding a buffer. */
+	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 128, 0, &a), 0);
 	smhd_stop(d);
+	smh_disconnect(c);
 }
 
 int main(void)
