@@ -103,7 +103,11 @@ static void exec_smhd(const struct smhd *d, const struct smhd_options *opts)
 	}
 	argv[n++] = getenv("SMH_SMHD");
 	argv[n++] = "--dtb";
-	argv[n++] = getenv("SMH_EXAMPLE_DTB");
+	argv[n++] = opts && opts->dtb ? opts->dtb : getenv("SMH_EXAMPLE_DTB");
+	if (opts && opts->granule) {
+		argv[n++] = "--granule";
+		argv[n++] = opts->granule;
+	}
 	argv[n++] = "--backend";
 	argv[n++] = opts && opts->backend ? opts->backend : "memfd";
 	if (opts && opts->mem_path) {

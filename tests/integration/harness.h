@@ -34,6 +34,8 @@ struct smhd_options {
 	const char *backend;  /* NULL: memfd */
 	const char *mem_path; /* --mem-path, or NULL */
 	bool valgrind;        /* run smhd itself under valgrind (errors and leaks fail it) */
+	const char *dtb;      /* NULL: the seed's example */
+	const char *granule;  /* --granule, or NULL */
 };
 
 /*
