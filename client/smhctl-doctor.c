@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -216,7 +217,7 @@ static void check_iomem_region(struct doctor *d, const struct dt_region *r)
 			    "-0x%" PRIx64 "): the kernel uses this memory",
 			    r->base, last, e->start, e->end);
 			problem = true;
-		} else if (strcmp(e->name, "reserved") == 0) {
+		} else if (strcasecmp(e->name, "reserved") == 0) { /* x86 e820 says "Reserved" */
 			reserved = true;
 		} else {
 			add(d, DOC_FAIL, "iomem", r->label,
