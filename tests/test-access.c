@@ -44,7 +44,8 @@ static void assert_arena(size_t misalign, uint64_t off, const unsigned char *byt
 	unsigned char want[sizeof(arena)];
 
 	memset(want, POISON, sizeof(want));
-	memcpy(want + GUARD + misalign + off, bytes, len);
+	if (len > 0)
+		memcpy(want + GUARD + misalign + off, bytes, len);
 	assert_memory_equal(arena, want, sizeof(arena));
 }
 
