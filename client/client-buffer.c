@@ -21,10 +21,13 @@
 
 #include "client/client-internal.h"
 
-/* Bytes of region @r that buffers may use. */
+/*
+ * Bytes of region @r from its physical address that buffers may use: the device tree's size.
+ * (The allocator manages whole granules inside it, which may start after phys_addr.)
+ */
 static uint64_t region_bytes(const struct smh_region_info *r)
 {
-	return r->managed ? r->managed : r->size;
+	return r->size;
 }
 
 /* Checks @b against its region and this connection's fds. Call with the client's lock held. */

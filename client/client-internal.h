@@ -33,8 +33,8 @@ struct client_slot {
 struct smh_client {
 	pthread_mutex_t lock;
 	int sock;
-	pid_t pid; /* of the process that connected */
-	int dead;  /* 0, or the error that ended the connection (every call returns it) */
+	unsigned generation; /* client_fork_generation() at connect: a fork since makes it stale */
+	int dead;            /* 0, or the error that ended the connection (every call returns it) */
 	uint64_t next_id;
 	uint64_t granule;
 	uint64_t client_id;

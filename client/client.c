@@ -101,35 +101,6 @@ static void set_last_error(const struct smh_client *client, const char *msg)
 	last_error_client = client;
 }
 
-/* ---------------------------------------------------------------- our process id */
-
-/*
- * Every call checks that it runs in the process that connected. getpid() is a system call
- * (glibc no longer caches it), about 1 us on the VMs we measure on, as much as a twentieth of
- * a whole round trip: the pid is read once and refreshed in the child by a fork handler. A
- * child made without fork()'s handlers (raw clone(), _Fork()) keeps the parent's pid here, as
- * it would have with glibc's old cache.
- */
-static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
-static pid_t our_pid;
-
-static void pid_refresh(void)
-{
-	our_pid = getpid();
-}
-
-static void pid_init(void)
-{
-	pid_refresh();
-	pthread_atfork(NULL, NULL, pid_refresh);
-}
-
-static pid_t current_pid(void)
-{
-	pthread_once(&pid_once, pid_init);
-	return our_pid;
-}
-
 /* ---------------------------------------------------------------- registry and locking */
 
 void client_registry_lock(void)
@@ -177,11 +148,29 @@ struct smh_client *client_find_fd(int fd, uint32_t *regionp)
 	return NULL;
 }
 
+/*
+ * Bumped in the child at every fork(): a client whose generation differs was made by an
+ * ancestor. Cheaper than getpid() on every call (glibc does not cache it), and not fooled by
+ * pid reuse.
+ */
+static _Atomic unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	fork_generation++;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
 int client_begin(struct smh_client *client)
 {
 	if (!client)
 		return -EINVAL;
-	if (current_pid() != client->pid)
+	if (client->generation != fork_generation)
 		return -ECHILD;
 	pthread_mutex_lock(&client->lock);
 	if (client->dead) {
@@ -477,7 +466,8 @@ int smh_connect(const char *path, struct smh_client **clientp)
 	err = pthread_mutex_init(&client->lock, NULL);
 	if (err)
 		goto err_free;
-	client->pid = current_pid();
+	pthread_once(&atfork_once, register_atfork);
+	client->generation = fork_generation;
 	client->sock = open_socket(socket_path(path));
 	if (client->sock < 0) {
 		err = client->sock;

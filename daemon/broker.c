@@ -182,6 +182,7 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 		goto err_alloc;
 	a->handle = b->next_handle;
 	a->owner = c->id;
+	a->align = align;
 	ret = hmap_put(&b->allocs, a->handle, a);
 	if (ret < 0)
 		goto err_block;
@@ -223,10 +224,10 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	if (!h)
 		return -EINVAL;
 	a = h->alloc;
-	if (broker_alloc_shared(a))
+	if (a->n_holders > 1)
 		return -EBUSY;
 	old = a->blk;
-	ret = pool_realloc(b->pool, &a->blk, size, 0);
+	ret = pool_realloc(b->pool, &a->blk, size, a->align);
 	if (ret < 0)
 		return ret;
 	/* Keep free memory zero: what the old block gave back still holds the contents. */

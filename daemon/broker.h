@@ -48,6 +48,7 @@ struct broker_alloc {
 	uint64_t token; /* 0 until exported */
 	uint64_t owner; /* id of the client that allocated it */
 	struct pool_block blk;
+	uint64_t align;     /* asked at allocation; a realloc that moves keeps it */
 	unsigned n_holders; /* clients holding it */
 	struct list holds;  /* struct broker_hold.alloc_link */
 	struct list link;   /* broker's allocations, in handle order */
@@ -95,8 +96,9 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 int broker_free(struct broker *b, struct broker_client *c, uint64_t handle);
 
 /*
- * Resizes @handle, which @c must hold. Returns 0 and sets *allocp, or a negative errno: -EINVAL
- * (not held, size 0), -EBUSY (shared: other holders map it where it is), -ENOMEM.
+ * Resizes @handle, which @c must hold, keeping its alignment when it moves. Returns 0 and sets
+ * *allocp, or a negative errno: -EINVAL (not held, size 0), -EBUSY (another client holds it
+ * too and maps it where it is), -ENOMEM.
  */
 int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
 		   struct broker_alloc **allocp);

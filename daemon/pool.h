@@ -73,7 +73,8 @@ uint64_t pool_granule(const struct pool *pool);
 /*
  * Allocates @size bytes with attribute @attr, aligned to @align (a power of two, 0 for none)
  * from the first region in device-tree order that can hold it, and zeroes them through the
- * zero hook. Fills @blk.
+ * zero hook if there is one (smhd has none: it keeps free memory zero instead, see
+ * daemon/broker.h). Fills @blk.
  * Returns 0 or a negative errno: -EINVAL for size 0, an attribute out of range or an alignment
  * that is not a power of two; -ENOMEM when no region of that attribute can hold it; a zero
  * hook's error (nothing is allocated then).

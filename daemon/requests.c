@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/attr.h"
+#include "common/log.h"
 #include "config.h"
 #include "daemon/requests.h"
 
@@ -85,6 +86,8 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 		return;
 	}
 	ctx->hello_done = true;
+	log_debug("Client %llu (pid %d) says hello: %.64s", (unsigned long long)ctx->client->id,
+		  (int)ctx->client->pid, req->client_name ? req->client_name : "");
 	smh__hello_reply__init(h);
 	h->version = SMH_PROTOCOL_VERSION;
 	h->features = 0;
@@ -178,7 +181,7 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 		return;
 	}
 	if (ret == -EBUSY) {
-		refuse(r, ret, "Buffer %llu is shared: it cannot be resized",
+		refuse(r, ret, "Buffer %llu is held by another client too: it cannot be resized",
 		       (unsigned long long)req->handle);
 		return;
 	}
@@ -286,6 +289,8 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 		struct buddy_stats st;
 
 		pool_region_stats(b->pool, i, &st);
+		if (pool_region(b->pool, i)->disabled) /* not served: nothing to offer */
+			memset(&st, 0, sizeof(st));
 		smh__region_stats__init(&stats[i]);
 		stats[i].region = (uint32_t)i;
 		stats[i].total = st.total;
@@ -372,11 +377,12 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, struct reply *r)
 {
 	/* Every entry takes at least 16 bytes packed: the budget bounds the page. */
-	enum { PAGE = LIST_BUDGET / 16 };
+	enum { PAGE_MAX = LIST_BUDGET / 16 };
 	struct broker *b = ctx->broker;
-	Smh__AllocInfo *infos = scratch_alloc(r, PAGE, sizeof(*infos));
-	Smh__AllocInfo **ptrs = scratch_alloc(r, PAGE, sizeof(*ptrs));
-	uint64_t *holders = scratch_alloc(r, PAGE + b->n_clients, sizeof(*holders));
+	size_t page = b->allocs.n < PAGE_MAX ? b->allocs.n : PAGE_MAX;
+	Smh__AllocInfo *infos = scratch_alloc(r, page, sizeof(*infos));
+	Smh__AllocInfo **ptrs = scratch_alloc(r, page, sizeof(*ptrs));
+	uint64_t *holders = scratch_alloc(r, page + b->n_clients, sizeof(*holders));
 	Smh__AllocsReply *a = &r->body.allocs;
 	size_t n = 0, n_holders = 0, budget = 0;
 	struct list *pos;
@@ -392,7 +398,7 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 
 		if (ba->handle <= req->after)
 			continue;
-		if (n == PAGE || n_holders + ba->n_holders > PAGE + b->n_clients) {
+		if (n == page || n_holders + ba->n_holders > page + b->n_clients) {
 			a->more = true;
 			break;
 		}

@@ -36,7 +36,7 @@ struct request_result {
 
 /*
  * Handles the datagram @in of @len bytes and packs the response into @out (SMH_MSG_MAX bytes).
- * On a protocol violation (not a message, no body, first request not a hello) result->violation
+ * On a protocol violation (not a message, first request not a hello) result->violation
  * says what, and nothing is to be sent. Refusals (bad size, not held, ...) are responses with a
  * negative status. Marks in ctx->fd_sent the region fds the response carries.
  */

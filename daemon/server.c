@@ -33,9 +33,15 @@
 /* Clients accepted per wake-up of the listening socket. */
 #define ACCEPT_BATCH 16
 
+/* With no fd left for a new client, accepting pauses this long (or until a client leaves). */
+#define ACCEPT_PAUSE_MS 200
+
 struct server {
 	uv_loop_t loop;
 	uv_poll_t listen_poll;
+	uv_timer_t accept_timer; /* resumes accepting after running out of fds */
+	bool accept_paused;
+	bool out_of_fds; /* logged; cleared by the next accept that succeeds */
 	uv_signal_t sig[2];
 	int listen_fd;
 	char *path;
@@ -63,6 +69,7 @@ struct conn {
 };
 
 static void on_conn_event(uv_poll_t *poll, int status, int events);
+static void resume_accepting(struct server *srv);
 
 static void on_conn_closed(uv_handle_t *handle)
 {
@@ -88,6 +95,7 @@ static void conn_close(struct conn *c, const char *why)
 			  (unsigned long long)bc->n_buffers);
 	broker_client_remove(c->srv->broker, bc);
 	list_remove(&c->link);
+	resume_accepting(c->srv); /* an fd is free again */
 	uv_poll_stop(&c->poll);
 	uv_close((uv_handle_t *)&c->poll, on_conn_closed);
 }
@@ -190,7 +198,8 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 	struct conn *c = poll->data;
 
 	if (status < 0) {
-		conn_close(c, uv_strerror(status));
+		/* libuv reports EPOLLERR as UV_EBADF: the peer hung up with replies unread. */
+		conn_close(c, status == UV_EBADF ? NULL : uv_strerror(status));
 		return;
 	}
 	if (c->pending && (events & UV_WRITABLE)) {
@@ -273,6 +282,41 @@ err_conn:
 	return ret;
 }
 
+static void on_listen(uv_poll_t *poll, int status, int events);
+
+static void on_accept_timer(uv_timer_t *timer)
+{
+	resume_accepting(timer->data);
+}
+
+/*
+ * Out of fds: the waiting client cannot be accepted, and the level-triggered poll would wake
+ * us for it again at once. Stop watching the listening socket until a client leaves or a
+ * short pause has passed; the waiting clients stay in the backlog meanwhile.
+ */
+static void pause_accepting(struct server *srv)
+{
+	if (srv->accept_paused)
+		return;
+	if (!srv->out_of_fds)
+		log_warning("Out of file descriptors (%s): new clients wait until some leave",
+			    strerror(errno));
+	srv->out_of_fds = true;
+	srv->accept_paused = true;
+	uv_poll_stop(&srv->listen_poll);
+	uv_timer_start(&srv->accept_timer, on_accept_timer, ACCEPT_PAUSE_MS, 0);
+}
+
+static void resume_accepting(struct server *srv)
+{
+	if (!srv->accept_paused || srv->stopping)
+		return;
+	srv->accept_paused = false;
+	uv_timer_stop(&srv->accept_timer);
+	if (uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen) < 0)
+		log_error("Could not watch the listening socket again");
+}
+
 static void on_listen(uv_poll_t *poll, int status, int events)
 {
 	struct server *srv = poll->data;
@@ -286,9 +330,15 @@ static void on_listen(uv_poll_t *poll, int status, int events)
 		int ret;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE)
+				pause_accepting(srv);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warning("Could not accept a client: %s", strerror(errno));
 			return;
+		}
+		if (srv->out_of_fds) {
+			log_info("Accepting clients again");
+			srv->out_of_fds = false;
 		}
 		ret = conn_add(srv, fd);
 		if (ret < 0)
@@ -385,6 +435,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	log_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
 	srv->stopping = true;
 	uv_close((uv_handle_t *)&srv->listen_poll, NULL);
+	uv_close((uv_handle_t *)&srv->accept_timer, NULL);
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&srv->sig[i], NULL);
 	list_for_each_safe(pos, tmp, &srv->conns)
@@ -414,6 +465,8 @@ int server_create(const char *path, struct broker *broker, struct backend *backe
 	if (ret < 0)
 		goto err_loop;
 	srv->listen_poll.data = srv;
+	uv_timer_init(&srv->loop, &srv->accept_timer);
+	srv->accept_timer.data = srv;
 	for (int i = 0; i < 2; i++) {
 		uv_signal_init(&srv->loop, &srv->sig[i]);
 		srv->sig[i].data = srv;

@@ -143,17 +143,19 @@ static void test_export_import_last_holder(void **state)
 	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t2), 0);
 	assert_int_equal(t1, t2);
 	assert_int_equal(f->b.n_shared, 1);
+	/* Exported but held by its owner alone: it may still move (an importer gets its place). */
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 512, &b), 0);
 	assert_int_equal(broker_import(&f->b, f->c2, t1 ^ 1, &b), -ENOENT);
 	assert_int_equal(broker_import(&f->b, f->c2, 0, &b), -ENOENT);
 	assert_int_equal(broker_import(&f->b, f->c2, t1, &b), 0);
 	assert_ptr_equal(a, b);
 	assert_int_equal(a->n_holders, 2);
-	assert_int_equal(f->c2->bytes, 256);
+	assert_int_equal(f->c2->bytes, 512);
 	/* A shared buffer cannot move under its other holder. */
 	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 8192, &b), -EBUSY);
 	/* The owner lets go: the importer still holds it, nothing is scrubbed. */
 	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
-	assert_int_equal(used(f, 1), 256);
+	assert_int_equal(used(f, 1), 512);
 	assert_int_equal(f->n_calls, 0);
 	assert_int_equal(broker_free(&f->b, f->c1, a->handle), -EINVAL);
 	/* The last holder goes: released and scrubbed, the token is dead. */
@@ -236,6 +238,22 @@ static void test_realloc_scrubs_what_it_gives_back(void **state)
 	assert_int_equal(f->n_calls, 2);
 }
 
+/* A buffer allocated aligned stays aligned when realloc moves it. */
+static void test_realloc_keeps_alignment(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *neighbour;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 64, 4096, &a), 0);
+	assert_int_equal(a->blk.addr % 4096, 0);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &neighbour),
+			 0);
+	assert_int_equal(neighbour->blk.addr, a->blk.addr + 64);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 128, &a), 0);
+	assert_int_equal(a->blk.addr % 4096, 0);
+	assert_int_not_equal(a->blk.addr, neighbour->blk.addr - 64);
+}
+
 static void test_alloc_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -254,13 +272,10 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_ids_and_counters),
-		T(test_foreign_and_double_free),
-		T(test_export_import_last_holder),
-		T(test_import_twice_counts),
-		T(test_removed_client_releases),
-		T(test_realloc_scrubs_what_it_gives_back),
-		T(test_alloc_errors),
+		T(test_ids_and_counters),          T(test_foreign_and_double_free),
+		T(test_export_import_last_holder), T(test_import_twice_counts),
+		T(test_removed_client_releases),   T(test_realloc_scrubs_what_it_gives_back),
+		T(test_realloc_keeps_alignment),   T(test_alloc_errors),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,10 @@ void *shared_multi_heap_aligned_alloc(enum smh_reg_attr attr, size_t align, size
 
 /*
  * Resizes @ptr (NULL: allocates). The contents up to min(old, new) size are kept; the
- * block may move. NULL on failure, @ptr then still valid. @attr must be @ptr's attribute.
+ * block may move, keeping the alignment it was allocated with. NULL on failure (errno set),
+ * @ptr then still valid, with one exception: when the daemon moved the block but its new place
+ * could not be mapped (mmap failed, e.g. no address space left), there is no pointer to give
+ * and the block is freed. @attr must be @ptr's attribute (EINVAL otherwise).
  */
 void *shared_multi_heap_realloc(enum smh_reg_attr attr, void *ptr, size_t bytes);
 
