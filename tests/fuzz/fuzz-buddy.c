@@ -3,7 +3,7 @@
  * Fuzz target: operation sequences on one buddy allocator, checked against buddy.h's contract.
  *
  * The input's first four bytes choose the range (an odd base, low or near the top of the
- * address space), the granule (sometimes an invalid one) and the size (at most about 1024
+ * address space), the granule (sometimes an invalid one) and the size (at most about 256
  * granules, so that buddy_check() after every operation stays cheap). The rest is a program of
  * 3-byte operations: alloc, free, resize, and calls on addresses that hold nothing. A shadow
  * table of the live allocations checks every result: alignment, usable size, no overlap, an
@@ -272,7 +272,7 @@ static bool create(struct state *s, struct fuzz_input *in)
 
 	s->granule = g & 0x80 ? (uint64_t)(g & 0x7f) : (uint64_t)8 << (g % 6);
 	size = (uint64_t)(mode & 0x3f) << 8 | (off & 0xff);
-	size = size * (s->granule ? s->granule : 1) / 16;
+	size = size * (s->granule ? s->granule : 1) / 64; /* up to 256 granules */
 	if (mode & 0x80)
 		base = UINT64_MAX - ((uint64_t)off << 6); /* near the top, possibly wrapping */
 	else
