@@ -8,10 +8,11 @@
  * Every buffer carries a byte pattern seeded by its owner (the worker's generation) and its
  * handle, written through the mapping right after the alloc. It is checked before every free,
  * realloc and export and at random; a realloc keeps the pattern's prefix and the bytes it adds
- * read zero. An exported buffer is frozen (its exporter only checks it from then on) and its
- * token, handle, seed and size are published in memory shared by the workers; an importer
- * checks the exporter's pattern, also after the exporter was killed: a buffer shared with a
- * dead process stays intact for the other holders.
+ * read zero. An exported buffer is frozen: its holders only check it, and resize it to its own
+ * size (-EBUSY while another client holds it, else nothing moves). Its token, handle, seed and
+ * size are published in memory shared by the workers; an importer checks the exporter's
+ * pattern, also after the exporter was killed: a buffer shared with a dead process stays intact
+ * for the other holders.
  *
  * Workers cannot use cmocka's assertions: a worker records its first failure in the shared
  * memory and exits 1, and the parent fails the test. At the end the workers stop, and the
@@ -264,9 +265,34 @@ static void do_free(struct worker *w)
 	drop(w, h);
 }
 
+/*
+ * A shared (frozen) buffer resized to its own size: -EBUSY while another client holds it, else
+ * done in place; either way its bytes stay as every holder expects them.
+ */
+static void realloc_shared(struct worker *w, struct held *h)
+{
+	struct smh_buffer before = h->buf;
+	int err;
+
+	check(w, h, "before a shared realloc");
+	err = smh_realloc(w->client, &h->buf, (size_t)h->buf.size);
+	if (err == -EBUSY) {
+		atomic_fetch_add(&w->sh->refused, 1);
+	} else if (err < 0) {
+		worker_fail(w, "realloc of shared %" PRIu64 " to its size: %s", before.handle,
+			    smh_strerror(err));
+	} else {
+		count(w, OP_REALLOC);
+		if (h->buf.size != before.size || h->buf.phys_addr != before.phys_addr)
+			worker_fail(w, "realloc of %" PRIu64 " to its size moved it",
+				    before.handle);
+	}
+	check(w, h, "after a shared realloc");
+}
+
 static void do_realloc(struct worker *w)
 {
-	struct held *h = pick(w, true);
+	struct held *h = pick(w, below(w, 4) != 0);
 	size_t size = random_size(w);
 	uint64_t old_size;
 	uint64_t old_handle;
@@ -274,6 +300,10 @@ static void do_realloc(struct worker *w)
 
 	if (!h)
 		return;
+	if (h->frozen) {
+		realloc_shared(w, h);
+		return;
+	}
 	check(w, h, "before realloc");
 	old_size = h->buf.size;
 	old_handle = h->buf.handle;
@@ -541,7 +571,7 @@ static void print_counts(const struct shared *sh, unsigned n_kills, int seconds)
 	printf("stress: %" PRIu64 " operations:", total);
 	for (int i = 0; i < N_OPS; i++)
 		printf(" %s %" PRIu64, op_names[i], atomic_load(&sh->ops[i]));
-	printf("\nstress: %" PRIu64 " refused as allowed (-ENOMEM, -ENOENT), %" PRIu64
+	printf("\nstress: %" PRIu64 " refused as allowed (-ENOMEM, -ENOENT, -EBUSY), %" PRIu64
 	       " MiB of patterns checked, 0 wrong\n",
 	       atomic_load(&sh->refused), atomic_load(&sh->bytes_checked) >> 20);
 	fflush(stdout);
