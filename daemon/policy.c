@@ -282,6 +282,8 @@ static int parse_line(struct policy *p, char *line, struct policy_uid **secp, ch
 	char *eq = strchr(line, '='), *name, *value;
 	struct policy_uid *sec = *secp;
 	enum policy_key key;
+	char why[192];
+	int ret;
 
 	if (line[0] == '[') {
 		size_t n = strlen(line);
@@ -311,16 +313,19 @@ static int parse_line(struct policy *p, char *line, struct policy_uid **secp, ch
 		snprintf(err, err_size, "%s has no value", name);
 		return -EINVAL;
 	}
-	if (!sec)
-		return policy_set(p, key, value, err, err_size);
-	if (!is_limit(key)) {
+	if (sec && !is_limit(key)) {
 		snprintf(err, err_size,
 			 "%s cannot be set in a [uid] section, only before the first", name);
 		return -EINVAL;
 	}
-	if (parse_limit(key, value, &sec->value[key], err, err_size) < 0)
-		return -EINVAL;
-	sec->set |= 1u << key;
+	ret = sec ? parse_limit(key, value, &sec->value[key], why, sizeof(why))
+		  : policy_set(p, key, value, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(err, err_size, "%s: %s", name, why);
+		return ret;
+	}
+	if (sec)
+		sec->set |= 1u << key;
 	return 0;
 }
 
