@@ -3,6 +3,7 @@
  * smhctl: inspect smh configurations offline (`dt FILE`) and the running daemon (regions,
  * statistics, clients, allocations, an occupancy picture), and make test allocations.
  *
+ * `doctor` (smhctl-doctor.c) works with or without a daemon.
  * This file has the options, the dispatch and what every daemon command shares: finding the
  * socket, connecting with an error that says what to try, reporting refusals with the daemon's
  * own message. The commands live in smhctl-cmds.c (tables), smhctl-alloc.c and smhctl-map.c.
@@ -47,6 +48,10 @@ static void usage(FILE *f)
 		"  dt [--granule SIZE] FILE\n"
 		"                 check a device tree blob offline (no daemon needed) and print\n"
 		"                 its shared-multi-heap regions; --granule as smhd's (default %d)\n"
+		"  doctor [--dtb FILE] [--iomem FILE] [--mem-path FILE] [--kconfig FILE]\n"
+		"                 board checks, each OK, WARN or FAIL with its fix: the regions\n"
+		"                 in /proc/iomem, no-map, /dev/mem, STRICT_DEVMEM, the attribute\n"
+		"                 obtained (from smhd if it runs); exit 1 when something FAILs\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH  smhd's socket (default: $SMH_SOCKET, else %s)\n"
@@ -214,6 +219,7 @@ static const struct command {
 } commands[] = {
 	{ "regions", cmd_regions }, { "stats", cmd_stats }, { "clients", cmd_clients },
 	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc }, { "map", cmd_map },
+	{ "doctor", cmd_doctor },
 };
 
 /* Output goes to a pipe or a file as often as to a terminal: a failed write is a failure. */

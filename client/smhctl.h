@@ -77,5 +77,6 @@ int cmd_clients(struct ctl *ctl, int argc, char **argv);
 int cmd_allocs(struct ctl *ctl, int argc, char **argv);
 int cmd_alloc(struct ctl *ctl, int argc, char **argv);
 int cmd_map(struct ctl *ctl, int argc, char **argv);
+int cmd_doctor(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -103,7 +103,9 @@ static void describe_devmem(struct backend_region *r, const struct backend *b,
 					       : "file (test stand-in)";
 #if defined(__aarch64__) || defined(__arm__)
 	else
-		what = "device (arm: /dev/mem maps no-map memory uncached)";
+		what = policy == ATTR_MAP_SYNC
+			       ? "Device memory, uncached (arm /dev/mem)"
+			       : "Device memory, uncached, not cacheable (arm /dev/mem)";
 #else
 	else
 		what = policy == ATTR_MAP_SYNC ? "uncached (O_SYNC)"
@@ -179,6 +181,14 @@ static int map_devmem(struct backend *b, struct backend_region *r, const struct 
 	r->fd_phys_base = 0;
 	r->device_memory = true;
 	describe_devmem(r, b, policy);
+#if defined(__aarch64__) || defined(__arm__)
+	if (policy == ATTR_MAP_CACHED && !b->mem_is_file)
+		diag_report(diag, DIAG_WARNING,
+			    "Region %s (%s) asks cacheable memory, but /dev/mem maps no-map memory "
+			    "as Device memory on arm: it is served uncached, and accesses must be "
+			    "aligned (smh_buffer_read/write/fill)",
+			    dr->label, dr->path);
+#endif
 	return 0;
 }
 

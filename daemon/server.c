@@ -203,7 +203,8 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 	struct conn *c = poll->data;
 
 	if (status < 0) {
-		conn_close(c, uv_strerror(status));
+		/* libuv reports EPOLLERR as UV_EBADF: the peer hung up with replies unread. */
+		conn_close(c, status == UV_EBADF ? NULL : uv_strerror(status));
 		return;
 	}
 	if (c->pending && (events & UV_WRITABLE)) {

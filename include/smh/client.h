@@ -102,7 +102,8 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf);
 /*
  * Sets buf->addr to the buffer's bytes, inside the mapping of its region (made at the first
  * smh_map() of a buffer of that region, kept until disconnect). Read and write it directly;
- * for a region whose memory may be Device memory (non-cacheable on arm64), use aligned accesses.
+ * where the memory may be Device memory (devmem regions on arm64), use only aligned accesses,
+ * no memcpy()/memset(): smh_buffer_write(), smh_buffer_read() and smh_buffer_fill() do that.
  * Returns 0 or a negative errno: -EINVAL (buf->fd is not a region fd of a live client),
  * mmap's errno.
  */
@@ -110,6 +111,24 @@ int smh_map(struct smh_buffer *buf);
 
 /* Clears buf->addr (the region mapping stays for other buffers). Returns 0 or -EINVAL. */
 int smh_unmap(struct smh_buffer *buf);
+
+/*
+ * Safe access to a mapped buffer whatever memory type backs it. On arm64 a devmem region is
+ * Device memory (`smhctl regions` says so in MAPPING): unaligned accesses fault there, and so
+ * does memcpy()/memset() on it. These helpers use naturally aligned 64-bit accesses, and single
+ * bytes at the unaligned ends of the range; on ordinary memory they are merely a little slower
+ * than memcpy().
+ *
+ * smh_buffer_write() copies @len bytes from @src (ordinary memory) to the buffer at @offset;
+ * smh_buffer_read() copies @len bytes of the buffer at @offset to @dst; smh_buffer_fill() sets
+ * @len bytes at @offset to @value. @len 0 does nothing (after the checks).
+ * Returns 0 or a negative errno: -EINVAL when @buf is NULL or not mapped (smh_map()), or
+ * @src/@dst is NULL with @len > 0; -ERANGE when [@offset, @offset + @len) does not lie inside
+ * the buffer's buf->size bytes (nothing is then touched).
+ */
+int smh_buffer_write(const struct smh_buffer *buf, uint64_t offset, const void *src, size_t len);
+int smh_buffer_read(const struct smh_buffer *buf, uint64_t offset, void *dst, size_t len);
+int smh_buffer_fill(const struct smh_buffer *buf, uint64_t offset, uint8_t value, size_t len);
 
 /*
  * Makes @buf importable by other connections: sets *tokenp to an unguessable token (the same

@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smhctl doctor: the checks that board bring-up gets wrong, each with its fix.
+ *
+ * It reads what the kernel booted with and what it made of it, and needs no daemon:
+ * - the device tree's regions (default /sys/firmware/fdt, or --dtb FILE);
+ * - /proc/iomem (or --iomem FILE): a region must not lie in System RAM (the kernel allocates
+ *   from it) nor overlap the kernel's image or a device; `reserved` or unlisted is right;
+ * - `no-map` on each node (without it the kernel keeps the memory in its linear map);
+ * - /dev/mem (or --mem-path FILE): opened as smhd opens it, and a test mmap of each region
+ *   (nothing is read or written through it);
+ * - the kernel configuration: STRICT_DEVMEM and DEVMEM, from /proc/config.gz (through
+ *   `gzip -dc`), else /boot/config-RELEASE, or --kconfig FILE;
+ * - the cache attribute obtained against the one asked for: from smhd's region table when it
+ *   runs, else what the platform gives (on arm64, /dev/mem maps no-map memory as Device memory).
+ * Every check prints OK, WARN or FAIL, and the fix for the last two. Exit 0 when nothing FAILs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "client/smhctl.h"
+#include "common/attr.h"
+#include "daemon/dt.h"
+
+#define IOMEM_MAX 4096
+
+enum level { DOC_OK, DOC_WARN, DOC_FAIL };
+
+static const char *const level_names[] = { "OK", "WARN", "FAIL" };
+static const char *const level_json[] = { "ok", "warning", "failure" };
+
+struct finding {
+	enum level level;
+	const char *check;
+	char region[DT_LABEL_MAX];
+	char msg[384];
+	char fix[384];
+};
+
+struct iomem_entry {
+	uint64_t start, end; /* inclusive */
+	unsigned depth;      /* nesting: 0 for top level */
+	char name[64];
+};
+
+struct doctor {
+	const char *dtb, *iomem, *mem_path, *kconfig;
+	struct dt_config cfg;
+	struct iomem_entry *iomem_entries;
+	size_t n_iomem;
+	struct smh_region_info *served; /* smhd's regions, NULL when it does not run */
+	size_t n_served;
+	bool iomem_usable;
+	int mem_fds[2];    /* /dev/mem opened without and with O_SYNC; -1: not (yet) */
+	int mem_errs[2];   /* errno of a failed open */
+	int strict_devmem; /* 1 y, 0 not set, -1 unknown */
+	struct finding *items;
+	size_t n_items, cap_items;
+	unsigned counts[3];
+};
+
+static void add(struct doctor *d, enum level level, const char *check, const char *region,
+		const char *fix, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void add(struct doctor *d, enum level level, const char *check, const char *region,
+		const char *fix, const char *fmt, ...)
+{
+	struct finding *f;
+	va_list ap;
+
+	if (d->n_items == d->cap_items) {
+		size_t cap = d->cap_items ? d->cap_items * 2 : 32;
+		struct finding *items = realloc(d->items, cap * sizeof(*items));
+
+		if (!items)
+			return;
+		d->items = items;
+		d->cap_items = cap;
+	}
+	f = &d->items[d->n_items++];
+	f->level = level;
+	f->check = check;
+	snprintf(f->region, sizeof(f->region), "%s", region ? region : "");
+	snprintf(f->fix, sizeof(f->fix), "%s", fix ? fix : "");
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	va_end(ap);
+	d->counts[level]++;
+}
+
+/* ---------------------------------------------------------------- the device tree */
+
+static void collect_diag(void *data, enum diag_level level, const char *msg)
+{
+	struct doctor *d = data;
+
+	if (level == DIAG_ERROR)
+		add(d, DOC_FAIL, "dt", NULL, "fix the node; `smhctl dt FILE` checks a blob offline",
+		    "%s", msg);
+	else
+		add(d, DOC_WARN, "dt", NULL, "see dts/bindings/shared-multi-heap.yaml", "%s", msg);
+}
+
+static void check_dt(struct doctor *d)
+{
+	const struct diag diag = { .report = collect_diag, .data = d };
+
+	if (dt_load(d->dtb, &d->cfg, &diag) < 0) {
+		add(d, DOC_FAIL, "dt", NULL,
+		    "give the board's blob with --dtb, or boot with a device tree",
+		    "%s: no usable device tree", d->dtb);
+		return;
+	}
+	if (d->cfg.n_regions == 0)
+		add(d, DOC_FAIL, "dt", NULL,
+		    "add shared-multi-heap children to /reserved-memory "
+		    "(dts/bindings/shared-multi-heap.yaml)",
+		    "%s has no shared-multi-heap region", d->dtb);
+	else
+		add(d, DOC_OK, "dt", NULL, NULL, "%s: %zu shared-multi-heap region%s", d->dtb,
+		    d->cfg.n_regions, d->cfg.n_regions == 1 ? "" : "s");
+}
+
+static void check_no_map(struct doctor *d, const struct dt_region *r)
+{
+	char fix[256];
+
+	if (r->no_map) {
+		add(d, DOC_OK, "no-map", r->label, NULL, "%s has no-map", r->path);
+		return;
+	}
+	snprintf(fix, sizeof(fix), "add `no-map;` to %s", r->path);
+	add(d, DOC_FAIL, "no-map", r->label, fix,
+	    "%s lacks no-map: the kernel keeps the memory in its own (cached) linear map, a "
+	    "kernel with STRICT_DEVMEM refuses to map it through /dev/mem, and any other kernel "
+	    "would alias it with a second mapping",
+	    r->path);
+}
+
+/* ---------------------------------------------------------------- /proc/iomem */
+
+/* Reads "  START-END : NAME" lines; indentation (two spaces a level) gives the nesting. */
+static int load_iomem(struct doctor *d)
+{
+	FILE *f = fopen(d->iomem, "r");
+	char line[256];
+
+	if (!f)
+		return -errno;
+	d->iomem_entries = calloc(IOMEM_MAX, sizeof(*d->iomem_entries));
+	if (!d->iomem_entries) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f) && d->n_iomem < IOMEM_MAX) {
+		struct iomem_entry *e = &d->iomem_entries[d->n_iomem];
+		size_t indent = strspn(line, " ");
+		int name_at = 0;
+
+		if (sscanf(line + indent, "%" SCNx64 "-%" SCNx64 " : %n", &e->start, &e->end,
+			   &name_at) < 2 ||
+		    name_at == 0 || e->end < e->start)
+			continue;
+		e->depth = (unsigned)(indent / 2);
+		snprintf(e->name, sizeof(e->name), "%s", line + indent + name_at);
+		e->name[strcspn(e->name, "\n")] = '\0';
+		d->n_iomem++;
+	}
+	fclose(f);
+	return 0;
+}
+
+static bool overlaps(const struct iomem_entry *e, uint64_t first, uint64_t last)
+{
+	return e->start <= last && first <= e->end;
+}
+
+static bool kernel_use(const char *name)
+{
+	return strncmp(name, "Kernel ", 7) == 0 || strcmp(name, "Crash kernel") == 0;
+}
+
+/* What overlaps @r at the top level, and the kernel's own parts inside System RAM. */
+static void check_iomem_region(struct doctor *d, const struct dt_region *r)
+{
+	uint64_t last = r->base + r->size - 1;
+	bool problem = false, reserved = false;
+
+	for (size_t i = 0; i < d->n_iomem; i++) {
+		const struct iomem_entry *e = &d->iomem_entries[i];
+
+		if (!overlaps(e, r->base, last))
+			continue;
+		if (e->depth > 0 && kernel_use(e->name)) {
+			add(d, DOC_FAIL, "kernel-use", r->label,
+			    "move the region off the kernel's memory (reg of the node)",
+			    "0x%" PRIx64 "-0x%" PRIx64 " overlaps \"%s\" (0x%" PRIx64 "-0x%" PRIx64
+			    ") in /proc/iomem: memory the kernel itself uses",
+			    r->base, last, e->name, e->start, e->end);
+			problem = true;
+		} else if (e->depth > 0) {
+			continue;
+		} else if (strcmp(e->name, "System RAM") == 0) {
+			add(d, DOC_FAIL, "iomem", r->label,
+			    "mark the node no-map (on x86: reserve it with memmap=SIZE$ADDR on the "
+			    "kernel command line)",
+			    "0x%" PRIx64 "-0x%" PRIx64 " lies in System RAM (0x%" PRIx64
+			    "-0x%" PRIx64 "): the kernel uses this memory",
+			    r->base, last, e->start, e->end);
+			problem = true;
+		} else if (strcasecmp(e->name, "reserved") == 0) { /* x86 e820 says "Reserved" */
+			reserved = true;
+		} else {
+			add(d, DOC_FAIL, "iomem", r->label,
+			    "fix the node's reg: the range belongs to something else",
+			    "0x%" PRIx64 "-0x%" PRIx64 " overlaps \"%s\" (0x%" PRIx64 "-0x%" PRIx64
+			    ") in /proc/iomem",
+			    r->base, last, e->name, e->start, e->end);
+			problem = true;
+		}
+	}
+	if (!problem)
+		add(d, DOC_OK, "iomem", r->label, NULL,
+		    "0x%" PRIx64 "-0x%" PRIx64 " is %s in /proc/iomem: the kernel keeps out of it",
+		    r->base, last, reserved ? "reserved" : "not System RAM");
+}
+
+static void check_iomem(struct doctor *d)
+{
+	int err = load_iomem(d);
+	bool hidden = d->n_iomem > 0;
+
+	if (err < 0) {
+		add(d, DOC_WARN, "iomem", NULL, "mount /proc, or give the file with --iomem",
+		    "cannot read %s: %s: the regions' placement is not checked", d->iomem,
+		    strerror(-err));
+		return;
+	}
+	for (size_t i = 0; i < d->n_iomem; i++)
+		hidden = hidden && d->iomem_entries[i].start == 0 && d->iomem_entries[i].end == 0;
+	if (hidden || d->n_iomem == 0) {
+		add(d, DOC_WARN, "iomem", NULL, "run smhctl doctor as root",
+		    "%s shows no addresses%s: the regions' placement is not checked", d->iomem,
+		    hidden ? " (they are hidden from users without CAP_SYS_ADMIN)" : "");
+		return;
+	}
+	d->iomem_usable = true;
+}
+
+/* ---------------------------------------------------------------- kernel configuration */
+
+/* Opens the kernel's configuration: --kconfig, /proc/config.gz, /boot/config-RELEASE. */
+static FILE *open_kconfig(struct doctor *d, char *what, size_t size, bool *pipep)
+{
+	struct utsname u;
+	FILE *f;
+
+	*pipep = false;
+	if (d->kconfig) {
+		snprintf(what, size, "%s", d->kconfig);
+		return fopen(d->kconfig, "r");
+	}
+	if (access("/proc/config.gz", R_OK) == 0 &&
+	    (f = popen("gzip -dc /proc/config.gz 2>/dev/null", "r"))) {
+		int c = fgetc(f);
+
+		if (c != EOF) {
+			ungetc(c, f);
+			snprintf(what, size, "/proc/config.gz");
+			*pipep = true;
+			return f;
+		}
+		pclose(f);
+	}
+	if (uname(&u) < 0)
+		return NULL;
+	snprintf(what, size, "/boot/config-%s", u.release);
+	return fopen(what, "r");
+}
+
+/* 1 for =y or =m, 0 for "is not set" or absent from a readable file. */
+static int kconfig_value(const char *text, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\n%s=", name);
+	p = strstr(text, key);
+	return p && (p[strlen(key)] == 'y' || p[strlen(key)] == 'm');
+}
+
+static char *slurp(FILE *f)
+{
+	size_t len = 1, cap = 1 << 16;
+	char *buf = malloc(cap + 1), *grown;
+	size_t n;
+
+	if (!buf)
+		return NULL;
+	buf[0] = '\n'; /* every option then follows a newline */
+	while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap) {
+			grown = realloc(buf, cap * 2 + 1);
+			if (!grown)
+				break;
+			buf = grown;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static void check_kconfig(struct doctor *d)
+{
+	char what[300];
+	bool is_pipe;
+	FILE *f = open_kconfig(d, what, sizeof(what), &is_pipe);
+	char *text;
+
+	d->strict_devmem = -1;
+	if (!f) {
+		add(d, DOC_WARN, "kconfig", NULL,
+		    "build the kernel with CONFIG_IKCONFIG_PROC=y, or install its config as "
+		    "/boot/config-RELEASE (or give it with --kconfig)",
+		    "the kernel's configuration is not readable (%s, /proc/config.gz): "
+		    "STRICT_DEVMEM is not checked",
+		    what);
+		return;
+	}
+	text = slurp(f);
+	if (is_pipe)
+		pclose(f);
+	else
+		fclose(f);
+	if (!text)
+		return;
+	if (!kconfig_value(text, "CONFIG_DEVMEM"))
+		add(d, DOC_FAIL, "kconfig", NULL,
+		    "build the kernel with CONFIG_DEVMEM=y (or serve memfd memory: smhd --backend "
+		    "memfd, not the board's)",
+		    "%s: CONFIG_DEVMEM is not set: the kernel has no /dev/mem", what);
+	d->strict_devmem = kconfig_value(text, "CONFIG_STRICT_DEVMEM");
+	if (d->strict_devmem)
+		add(d, DOC_OK, "kconfig", NULL, NULL,
+		    "%s: STRICT_DEVMEM=y: /dev/mem maps only memory the kernel does not use, so "
+		    "every region needs no-map",
+		    what);
+	else
+		add(d, DOC_OK, "kconfig", NULL, NULL,
+		    "%s: STRICT_DEVMEM is not set: /dev/mem maps any physical memory", what);
+	free(text);
+}
+
+/* ---------------------------------------------------------------- /dev/mem */
+
+static void check_devmem_region(struct doctor *d, const struct dt_region *r, int fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t start = r->base & ~((uint64_t)page - 1), end = r->base + r->size;
+	char fix[256] = "";
+	void *map;
+
+	end = (end + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+	if (end - start > SIZE_MAX || start > (uint64_t)INT64_MAX) {
+		add(d, DOC_FAIL, "devmem", r->label, NULL, "the region does not fit a mapping");
+		return;
+	}
+	map = mmap(NULL, (size_t)(end - start), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   (off_t)start);
+	if (map != MAP_FAILED) {
+		munmap(map, (size_t)(end - start));
+		add(d, DOC_OK, "devmem", r->label, NULL,
+		    "a test mmap of 0x%" PRIx64 "-0x%" PRIx64 " from %s succeeded", r->base,
+		    r->base + r->size - 1, d->mem_path);
+		return;
+	}
+	if (errno == EPERM)
+		snprintf(fix, sizeof(fix), "add `no-map;` to %s%s", r->path,
+			 d->strict_devmem ? ", or use a kernel without STRICT_DEVMEM" : "");
+	add(d, DOC_FAIL, "devmem", r->label, fix,
+	    "mmap of 0x%" PRIx64 "-0x%" PRIx64 " from %s failed: %s%s", r->base,
+	    r->base + r->size - 1, d->mem_path, strerror(errno),
+	    errno == EPERM ? " (the kernel refuses memory it uses itself)" : "");
+}
+
+/* Opens the memory device as smhd does for @r (O_SYNC for non-cacheable), once per mode. */
+static int devmem_fd(struct doctor *d, const struct dt_region *r)
+{
+	int sync = attr_info(r->attr)->map == ATTR_MAP_SYNC;
+
+	if (d->mem_fds[sync] < 0 && d->mem_errs[sync] == 0) {
+		d->mem_fds[sync] = open(d->mem_path, O_RDWR | O_CLOEXEC | (sync ? O_SYNC : 0));
+		d->mem_errs[sync] = d->mem_fds[sync] < 0 ? errno : 0;
+		if (d->mem_fds[sync] < 0)
+			add(d, DOC_FAIL, "devmem", NULL,
+			    d->mem_errs[sync] == ENOENT ? "build the kernel with CONFIG_DEVMEM=y"
+							: "run as root (needs CAP_SYS_RAWIO)",
+			    "cannot open %s%s: %s", d->mem_path, sync ? " with O_SYNC" : "",
+			    strerror(d->mem_errs[sync]));
+	}
+	return d->mem_fds[sync];
+}
+
+/* ---------------------------------------------------------------- the attribute obtained */
+
+static const struct smh_region_info *served_region(const struct doctor *d, const char *label)
+{
+	for (size_t i = 0; i < d->n_served; i++)
+		if (strcmp(d->served[i].label, label) == 0)
+			return &d->served[i];
+	return NULL;
+}
+
+/* What /dev/mem gives on this platform, when smhd cannot say. */
+static const char *predicted_mapping(enum smh_reg_attr attr)
+{
+#if defined(__aarch64__) || defined(__arm__)
+	(void)attr;
+	return "Device memory, uncached (arm /dev/mem)";
+#else
+	return attr_info(attr)->map == ATTR_MAP_SYNC ? "uncached (O_SYNC)"
+						     : "kernel's choice (no O_SYNC; PAT decides)";
+#endif
+}
+
+static bool uncached(const char *mapping)
+{
+	return strstr(mapping, "Device") || strstr(mapping, "device") ||
+	       strstr(mapping, "uncached");
+}
+
+static void check_attribute(struct doctor *d, const struct dt_region *r)
+{
+	const struct smh_region_info *s = d->served ? served_region(d, r->label) : NULL;
+	const char *mapping = s ? s->mapping : predicted_mapping(r->attr);
+	const char *source = s ? "smhd obtained" : "smhd is not running; /dev/mem gives";
+	bool cached_asked = attr_info(r->attr)->map == ATTR_MAP_CACHED;
+
+	if (d->served && !s) {
+		add(d, DOC_FAIL, "attribute", r->label,
+		    "restart smhd after changing the device tree",
+		    "smhd does not serve this region: it runs with another device tree");
+	} else if (s && strncmp(mapping, "not mapped", 10) == 0) {
+		add(d, DOC_FAIL, "attribute", r->label, "see the devmem and no-map checks",
+		    "asked %s, smhd could not map it (%s): it serves the other regions",
+		    attr_name(r->attr), mapping);
+	} else if (cached_asked && uncached(mapping)) {
+		add(d, DOC_WARN, "attribute", r->label,
+		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); cached "
+		    "memory on arm64 needs a kernel driver to map it (e.g. a reserved-memory "
+		    "dma-heap), /dev/mem cannot give it",
+		    "asked cacheable, %s: %s: accesses are uncached and must be aligned", source,
+		    mapping);
+	} else if (!cached_asked && !uncached(mapping)) {
+		add(d, DOC_WARN, "attribute", r->label,
+		    "use the devmem backend on the board for real uncached memory",
+		    "asked %s, %s: %s", attr_name(r->attr), source, mapping);
+	} else {
+		add(d, DOC_OK, "attribute", r->label, NULL, "asked %s, %s: %s", attr_name(r->attr),
+		    source, mapping);
+	}
+}
+
+static void check_daemon(struct doctor *d, const struct ctl *ctl)
+{
+	const char *path = ctl_socket_path(ctl);
+	struct smh_client *client;
+	int err = smh_connect(path, &client);
+
+	if (err < 0) {
+		add(d, DOC_WARN, "smhd", NULL,
+		    "start smhd to check the attribute it really obtains (and its socket with "
+		    "--socket)",
+		    "smhd is not running at %s (%s): attributes are the platform's defaults", path,
+		    smh_strerror(err));
+		return;
+	}
+	err = smh_get_regions(client, &d->served, &d->n_served);
+	if (err < 0)
+		add(d, DOC_WARN, "smhd", NULL, NULL, "smhd at %s did not give its regions: %s",
+		    path, smh_strerror(err));
+	else
+		add(d, DOC_OK, "smhd", NULL, NULL, "smhd runs at %s with %zu region%s", path,
+		    d->n_served, d->n_served == 1 ? "" : "s");
+	smh_disconnect(client);
+}
+
+/* ---------------------------------------------------------------- output and command */
+
+static void print_human(const struct doctor *d)
+{
+	for (size_t i = 0; i < d->n_items; i++) {
+		const struct finding *f = &d->items[i];
+
+		printf("%-4s  %-10s  %s%s%s\n", level_names[f->level], f->check, f->region,
+		       *f->region ? ": " : "", f->msg);
+		if (*f->fix && f->level != DOC_OK)
+			printf("%18s%s\n", "fix: ", f->fix);
+	}
+	printf("doctor: %u OK, %u warning%s, %u failure%s\n", d->counts[DOC_OK],
+	       d->counts[DOC_WARN], d->counts[DOC_WARN] == 1 ? "" : "s", d->counts[DOC_FAIL],
+	       d->counts[DOC_FAIL] == 1 ? "" : "s");
+}
+
+static void print_json(const struct doctor *d)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_object_begin(&j);
+	json_key(&j, "checks");
+	json_array_begin(&j);
+	for (size_t i = 0; i < d->n_items; i++) {
+		const struct finding *f = &d->items[i];
+
+		json_object_begin(&j);
+		json_key(&j, "status");
+		json_string(&j, level_json[f->level]);
+		json_key(&j, "check");
+		json_string(&j, f->check);
+		json_key(&j, "region");
+		json_string(&j, f->region);
+		json_key(&j, "message");
+		json_string(&j, f->msg);
+		json_key(&j, "fix");
+		json_string(&j, f->level == DOC_OK ? "" : f->fix);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_key(&j, "ok");
+	json_uint(&j, d->counts[DOC_OK]);
+	json_key(&j, "warnings");
+	json_uint(&j, d->counts[DOC_WARN]);
+	json_key(&j, "failures");
+	json_uint(&j, d->counts[DOC_FAIL]);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+static int parse_doctor(struct ctl *ctl, struct doctor *d, int argc, char **argv)
+{
+	enum { OPT_DTB = 256, OPT_IOMEM, OPT_MEM_PATH, OPT_KCONFIG };
+	static const struct option longopts[] = {
+		CTL_COMMON_OPTIONS,
+		{ "dtb", required_argument, NULL, OPT_DTB },
+		{ "iomem", required_argument, NULL, OPT_IOMEM },
+		{ "mem-path", required_argument, NULL, OPT_MEM_PATH },
+		{ "kconfig", required_argument, NULL, OPT_KCONFIG },
+		{ 0 },
+	};
+	int c, status;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == OPT_DTB)
+			d->dtb = optarg;
+		else if (c == OPT_IOMEM)
+			d->iomem = optarg;
+		else if (c == OPT_MEM_PATH)
+			d->mem_path = optarg;
+		else if (c == OPT_KCONFIG)
+			d->kconfig = optarg;
+		else if ((status = ctl_option(ctl, c)) >= 0)
+			return status;
+	}
+	return ctl_no_args(ctl, argc, argv);
+}
+
+int cmd_doctor(struct ctl *ctl, int argc, char **argv)
+{
+	struct doctor d = {
+		.dtb = "/sys/firmware/fdt",
+		.iomem = "/proc/iomem",
+		.mem_path = "/dev/mem",
+		.mem_fds = { -1, -1 },
+	};
+	int status = parse_doctor(ctl, &d, argc, argv);
+
+	if (status >= 0)
+		return status;
+	check_dt(&d);
+	check_kconfig(&d);
+	check_daemon(&d, ctl);
+	check_iomem(&d);
+	for (size_t i = 0; i < d.cfg.n_regions; i++) {
+		const struct dt_region *r = &d.cfg.regions[i];
+		int fd;
+
+		if (d.iomem_usable)
+			check_iomem_region(&d, r);
+		check_no_map(&d, r);
+		if ((fd = devmem_fd(&d, r)) >= 0)
+			check_devmem_region(&d, r, fd);
+		check_attribute(&d, r);
+	}
+	if (ctl->json)
+		print_json(&d);
+	else
+		print_human(&d);
+	status = d.counts[DOC_FAIL] ? CTL_EXIT_FAILURE : 0;
+	for (int i = 0; i < 2; i++)
+		if (d.mem_fds[i] >= 0)
+			close(d.mem_fds[i]);
+	free(d.items);
+	free(d.iomem_entries);
+	free(d.served);
+	dt_config_finish(&d.cfg);
+	return status;
+}
