@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/attr.h"
@@ -209,6 +210,35 @@ static void log_regions(const struct pool *pool, const struct backend *backend)
 	}
 }
 
+/*
+ * Every client costs the daemon one fd: take every fd the hard limit allows (the soft limit is
+ * often 1024, fewer than the clients of a busy board). Not fatal: smhd serves with what it has.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warning("Could not read the open files limit: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur != rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_warning("Could not raise the open files limit from %llu to %llu: %s",
+				    (unsigned long long)soft, (unsigned long long)rl.rlim_max,
+				    strerror(errno));
+			return;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		log_info("Open files limit: unlimited");
+	else
+		log_info("Open files limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
 /* Loads the configuration, maps it, and serves. Returns the exit status. */
 static int serve(const struct options *opts)
 {
@@ -290,5 +320,6 @@ int main(int argc, char **argv)
 		return report_check(&check, stdout, stderr);
 	}
 	log_set_level(opts.log_level);
+	raise_fd_limit();
 	return serve(&opts);
 }
