@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/attr.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@
 #include "daemon/pool.h"
 #include "daemon/report.h"
 #include "daemon/server.h"
+#include "daemon/systemd.h"
 #include "proto/wire.h"
 
 struct options {
@@ -290,8 +292,13 @@ static int serve(const struct options *opts)
 	struct server *server = NULL;
 	struct pool_hooks hooks;
 	struct broker broker;
+	int listen_fd = -1;
 	int ret;
 
+	/* First: a socket-activated smhd with the wrong socket should say so before anything. */
+	ret = systemd_listen_fd(opts->socket, &listen_fd);
+	if (ret < 0)
+		goto out;
 	ret = dt_load(opts->dtb, &cfg, &diag);
 	if (ret == 0 && cfg.n_regions == 0) {
 		log_error("%s has no shared-multi-heap region: nothing to serve", opts->dtb);
@@ -313,13 +320,16 @@ static int serve(const struct options *opts)
 	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
 	broker.policy = opts->policy;
 	policy_log(opts->policy);
-	ret = server_create(opts->socket, &broker, backend, &server);
+	ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
+	listen_fd = -1;
 	if (ret == 0) {
 		ret = server_run(server);
 		server_destroy(server);
 	}
 	broker_finish(&broker);
 out:
+	if (listen_fd >= 0)
+		close(listen_fd);
 	pool_destroy(pool);
 	backend_destroy(backend);
 	dt_config_finish(&cfg);
