@@ -170,6 +170,17 @@ static void test_max_clients(void **state)
 	assert_contains(last_log, "smhd serves at most 3 clients (max-clients)");
 	assert_int_equal(smh_connect(d->socket, &extra), -EMFILE);
 	smh_set_log_handler(NULL, NULL);
+	{ /* smhctl says why */
+		char *argv[] = { (char *)harness_env("SMH_SMHCTL"), "--socket", d->socket, "stats",
+				 NULL };
+		struct run_result *res = malloc(sizeof(*res));
+
+		assert_non_null(res);
+		harness_run(res, argv);
+		assert_int_equal(res->status, 1);
+		assert_contains(res->err, "Too many open files: smhd serves at most 3 clients");
+		free(res);
+	}
 	/* The first three are unaffected. */
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(smh_alloc(c[i], NC, 64, 0, &b), 0);
