@@ -25,6 +25,8 @@
 #include "common/list.h"
 #include "daemon/pool.h"
 
+struct policy;
+
 struct broker_scrub {
 	/* Sets [@addr, @addr + @len) of region @region to zero. */
 	void (*zero)(void *data, uint32_t region, uint64_t addr, uint64_t len);
@@ -37,6 +39,7 @@ struct broker_client {
 	uid_t uid;
 	gid_t gid;
 	char comm[32];
+	int refused;        /* 0, or the errno its hello is refused with (daemon/policy.h) */
 	uint64_t n_buffers; /* holds, counted with their counts */
 	uint64_t bytes;     /* bytes of those holds, counted with their counts */
 	struct list holds;  /* struct broker_hold.client_link */
@@ -72,6 +75,7 @@ struct broker {
 	uint64_t next_handle;
 	size_t n_clients;
 	uint64_t n_shared;
+	struct policy *policy; /* access policy and quotas, or NULL; carried, not used here */
 };
 
 /* @pool is borrowed and must outlive the broker. */
@@ -109,6 +113,12 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 /* Takes a hold on the allocation exported as @token. Returns 0 or -ENOENT. */
 int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 		  struct broker_alloc **allocp);
+
+/* @c's hold on @handle, or NULL. */
+struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle);
+
+/* The allocation exported as @token, or NULL. */
+struct broker_alloc *broker_find_token(struct broker *b, uint64_t token);
 
 /* Exported, or held by more than one client. */
 bool broker_alloc_shared(const struct broker_alloc *a);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/attr.h"
 #include "common/log.h"
@@ -19,9 +20,11 @@
 #include "daemon/backend.h"
 #include "daemon/broker.h"
 #include "daemon/buddy.h"
+#include "daemon/policy.h"
 #include "daemon/pool.h"
 #include "daemon/report.h"
 #include "daemon/server.h"
+#include "daemon/systemd.h"
 #include "proto/wire.h"
 
 struct options {
@@ -34,6 +37,8 @@ struct options {
 	bool json;
 	bool strict;
 	enum log_level log_level;
+	const char *config;    /* --config, or NULL: the default file if it exists */
+	struct policy *policy; /* the policy options, then the whole policy (daemon/policy.h) */
 };
 
 static void usage(FILE *f)
@@ -56,9 +61,11 @@ static void usage(FILE *f)
 		"  --json           with --check: print the result as JSON\n"
 		"  -h, --help       show this help and exit\n"
 		"  -V, --version    show the version and exit\n"
-		"\n"
-		"Exit status: 0 success, 1 invalid configuration or failure, 2 usage error.\n",
+		"\n",
 		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE);
+	policy_usage(f);
+	fprintf(f, "\nExit status: 0 success, 1 invalid configuration or failure, 2 usage error\n"
+		   "(also for an error in the configuration file).\n");
 }
 
 static int parse_granule(const char *arg, uint64_t *granulep)
@@ -88,6 +95,16 @@ static int parse_backend(const char *arg, enum backend_kind *backendp)
 	return 0;
 }
 
+static int parse_policy_option(enum policy_key key, const char *arg, struct policy *policy)
+{
+	char err[256];
+	int ret = policy_set(policy, key, arg, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "smhd: --%s %s: %s\n", policy_key_name(key), arg, err);
+	return ret;
+}
+
 /* Returns 0 to go on, 1 to exit successfully (help, version), -1 for a usage error. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
@@ -101,6 +118,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_JSON,
 		OPT_STRICT,
 		OPT_LOG_LEVEL,
+		OPT_CONFIG,
+		OPT_POLICY, /* + enum policy_key */
 	};
 	static const struct option longopts[] = {
 		{ "dtb", required_argument, NULL, OPT_DTB },
@@ -112,6 +131,18 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
+		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
+		{ "max-clients", required_argument, NULL, OPT_POLICY + POLICY_MAX_CLIENTS },
+		{ "max-bytes-per-uid", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BYTES_PER_UID },
+		{ "max-buffers-per-uid", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BUFFERS_PER_UID },
+		{ "max-bytes-per-client", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BYTES_PER_CLIENT },
+		{ "max-buffers-per-client", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BUFFERS_PER_CLIENT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -120,6 +151,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hVv", longopts, NULL)) != -1) {
+		if (c >= OPT_POLICY && c < OPT_POLICY + POLICY_N_KEYS) {
+			if (parse_policy_option((enum policy_key)(c - OPT_POLICY), optarg,
+						opts->policy) < 0)
+				return -1;
+			continue;
+		}
 		switch (c) {
 		case OPT_DTB:
 			opts->dtb = optarg;
@@ -137,6 +174,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		case OPT_GRANULE:
 			if (parse_granule(optarg, &opts->granule) < 0)
 				return -1;
+			break;
+		case OPT_CONFIG:
+			opts->config = optarg;
 			break;
 		case OPT_CHECK:
 			opts->check = true;
@@ -252,8 +292,13 @@ static int serve(const struct options *opts)
 	struct server *server = NULL;
 	struct pool_hooks hooks;
 	struct broker broker;
+	int listen_fd = -1;
 	int ret;
 
+	/* First: a socket-activated smhd with the wrong socket should say so before anything. */
+	ret = systemd_listen_fd(opts->socket, &listen_fd);
+	if (ret < 0)
+		goto out;
 	ret = dt_load(opts->dtb, &cfg, &diag);
 	if (ret == 0 && cfg.n_regions == 0) {
 		log_error("%s has no shared-multi-heap region: nothing to serve", opts->dtb);
@@ -273,21 +318,39 @@ static int serve(const struct options *opts)
 			pool_region_disable(pool, i);
 	log_regions(pool, backend);
 	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
-	ret = server_create(opts->socket, &broker, backend, &server);
+	broker.policy = opts->policy;
+	policy_log(opts->policy);
+	ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
+	listen_fd = -1;
 	if (ret == 0) {
 		ret = server_run(server);
 		server_destroy(server);
 	}
 	broker_finish(&broker);
 out:
+	if (listen_fd >= 0)
+		close(listen_fd);
 	pool_destroy(pool);
 	backend_destroy(backend);
 	dt_config_finish(&cfg);
 	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* The configuration file, then the options over it, into @policy. Returns 0 or -1 (reported). */
+static int configure_policy(const struct options *opts, struct policy *policy)
+{
+	char err[512];
+
+	if (policy_configure(policy, opts->config, opts->policy, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smhd: error: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	struct policy cli, policy;
 	struct options opts = {
 		.dtb = "/sys/firmware/fdt",
 		.backend = BACKEND_DEVMEM,
@@ -295,11 +358,21 @@ int main(int argc, char **argv)
 		.socket = SMH_DEFAULT_SOCKET,
 		.granule = POOL_DEFAULT_GRANULE,
 		.log_level = LOG_INFO,
+		.policy = &cli,
 	};
-	int r = parse_options(argc, argv, &opts);
+	int r;
 
-	if (r != 0)
+	policy_init(&cli);
+	policy_init(&policy);
+	r = parse_options(argc, argv, &opts);
+	if (r == 0)
+		r = configure_policy(&opts, &policy);
+	policy_finish(&cli);
+	opts.policy = &policy;
+	if (r != 0) {
+		policy_finish(&policy);
 		return r > 0 ? EXIT_SUCCESS : 2;
+	}
 	if (opts.check) {
 		struct report_check_options check = {
 			.dtb_path = opts.dtb,
@@ -307,9 +380,12 @@ int main(int argc, char **argv)
 			.json = opts.json,
 			.prog = "smhd",
 		};
+		policy_finish(&policy);
 		return report_check(&check, stdout, stderr);
 	}
 	log_set_level(opts.log_level);
 	raise_fd_limit();
-	return serve(&opts);
+	r = serve(&opts);
+	policy_finish(&policy);
+	return r;
 }

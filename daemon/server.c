@@ -27,8 +27,10 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "daemon/policy.h"
 #include "daemon/requests.h"
 #include "daemon/server.h"
+#include "daemon/service.h"
 
 /* Clients accepted per wake-up of the listening socket. */
 #define ACCEPT_BATCH 16
@@ -45,6 +47,8 @@ struct server {
 	uv_signal_t sig[2];
 	int listen_fd;
 	char *path;
+	bool owns_path; /* created the socket file (not socket-activated): removes it at exit */
+	struct service service;
 	struct broker *broker;
 	struct backend *backend;
 	struct list conns;
@@ -95,6 +99,7 @@ static void conn_close(struct conn *c, const char *why)
 			  (unsigned long long)bc->n_buffers);
 	broker_client_remove(c->srv->broker, bc);
 	list_remove(&c->link);
+	service_changed(&c->srv->service);
 	resume_accepting(c->srv); /* an fd is free again */
 	uv_poll_stop(&c->poll);
 	uv_close((uv_handle_t *)&c->poll, on_conn_closed);
@@ -145,6 +150,7 @@ static void handle(struct conn *c, ssize_t n, size_t n_closed)
 		conn_close(c, res.violation);
 		return;
 	}
+	service_changed(&c->srv->service);
 	ret = respond(c, &res);
 	if (ret < 0)
 		conn_close(c, ret == -EPIPE || ret == -ECONNRESET ? NULL : strerror(-ret));
@@ -266,6 +272,8 @@ static int conn_add(struct server *srv, int fd)
 	c->poll.data = c;
 	c->ctx.broker = srv->broker;
 	c->ctx.backend = srv->backend;
+	/* A refused client is still accepted: its hello is answered with why, then it goes. */
+	policy_admit(srv->broker, c->ctx.client, fd, c->ctx.refusal, sizeof(c->ctx.refusal));
 	list_insert_before(&srv->conns, &c->link);
 	if (watch(c, UV_READABLE) < 0) {
 		conn_close(c, "cannot watch the socket");
@@ -273,6 +281,7 @@ static int conn_add(struct server *srv, int fd)
 	}
 	log_debug("Client %llu connected: pid %d, uid %u, %s",
 		  (unsigned long long)c->ctx.client->id, (int)cred.pid, (unsigned)cred.uid, comm);
+	service_changed(&srv->service);
 	return 0;
 
 err_conn:
@@ -421,8 +430,26 @@ static int listen_on(struct server *srv, const char *path)
 		log_error("Could not listen on %s: %s", path, strerror(errno));
 		return ret;
 	}
-	srv->path = strdup(path);
-	return srv->path ? 0 : -ENOMEM;
+	srv->owns_path = true;
+	return 0;
+}
+
+/*
+ * The socket from the service manager: it is already bound and listening; it only needs to be
+ * non-blocking, which systemd does not promise.
+ */
+static int adopt(struct server *srv, int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	srv->listen_fd = fd;
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		log_error("Could not set up the socket the service manager passed: %s",
+			  strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -434,6 +461,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 		return;
 	log_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
 	srv->stopping = true;
+	service_stopping(&srv->service);
 	uv_close((uv_handle_t *)&srv->listen_poll, NULL);
 	uv_close((uv_handle_t *)&srv->accept_timer, NULL);
 	for (int i = 0; i < 2; i++)
@@ -442,15 +470,17 @@ static void on_signal(uv_signal_t *sig, int signum)
 		conn_close(list_entry(pos, struct conn, link), NULL);
 }
 
-int server_create(const char *path, struct broker *broker, struct backend *backend,
+int server_create(const char *path, int listen_fd, struct broker *broker, struct backend *backend,
 		  struct server **serverp)
 {
 	static const int signums[2] = { SIGINT, SIGTERM };
 	struct server *srv = calloc(1, sizeof(*srv));
 	int ret;
 
-	if (!srv)
-		return -ENOMEM;
+	if (!srv || !(srv->path = strdup(path))) {
+		ret = -ENOMEM;
+		goto err_srv;
+	}
 	srv->listen_fd = -1;
 	srv->broker = broker;
 	srv->backend = backend;
@@ -458,7 +488,8 @@ int server_create(const char *path, struct broker *broker, struct backend *backe
 	ret = uv_loop_init(&srv->loop);
 	if (ret < 0)
 		goto err_srv;
-	ret = listen_on(srv, path);
+	ret = listen_fd >= 0 ? adopt(srv, listen_fd) : listen_on(srv, path);
+	listen_fd = -1;
 	if (ret < 0)
 		goto err_loop;
 	ret = uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
@@ -467,6 +498,7 @@ int server_create(const char *path, struct broker *broker, struct backend *backe
 	srv->listen_poll.data = srv;
 	uv_timer_init(&srv->loop, &srv->accept_timer);
 	srv->accept_timer.data = srv;
+	service_init(&srv->service, &srv->loop, broker);
 	for (int i = 0; i < 2; i++) {
 		uv_signal_init(&srv->loop, &srv->sig[i]);
 		srv->sig[i].data = srv;
@@ -484,20 +516,25 @@ int server_create(const char *path, struct broker *broker, struct backend *backe
 	return 0;
 
 err_loop:
-	if (srv->path)
+	if (srv->owns_path)
 		unlink(srv->path);
-	free(srv->path);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	uv_loop_close(&srv->loop);
 err_srv:
+	if (listen_fd >= 0)
+		close(listen_fd);
+	if (srv)
+		free(srv->path);
 	free(srv);
 	return ret;
 }
 
 int server_run(struct server *srv)
 {
-	log_info("Listening on %s", srv->path);
+	log_info("Listening on %s%s", srv->path,
+		 srv->owns_path ? "" : " (socket passed by the service manager)");
+	service_ready(&srv->service);
 	return uv_run(&srv->loop, UV_RUN_DEFAULT) < 0 ? -EIO : 0;
 }
 
@@ -509,7 +546,8 @@ void server_destroy(struct server *srv)
 		on_signal(&srv->sig[0], SIGTERM);
 		uv_run(&srv->loop, UV_RUN_DEFAULT);
 	}
-	unlink(srv->path);
+	if (srv->owns_path)
+		unlink(srv->path);
 	free(srv->path);
 	close(srv->listen_fd);
 	if (uv_loop_close(&srv->loop) < 0)

@@ -12,17 +12,24 @@
 struct server;
 
 /*
- * Creates the listening socket at @path (mode 0660; its directory is created 0755 when
- * missing; a stale socket file nobody listens on is replaced; a live one is an error).
+ * Serves on @listen_fd, a listening socket bound to @path that the service manager passed
+ * (socket activation; consumed: the server closes it, and leaves the socket file, which is the
+ * manager's). With @listen_fd -1, creates the listening socket at @path itself (mode 0660; its
+ * directory is created 0755 when missing; a stale socket file nobody listens on is replaced; a
+ * live one is an error).
  * Returns 0 or a negative errno (logged).
  */
-int server_create(const char *path, struct broker *broker, struct backend *backend,
+int server_create(const char *path, int listen_fd, struct broker *broker, struct backend *backend,
 		  struct server **serverp);
 
-/* Serves until SIGINT or SIGTERM. Returns 0 or a negative errno. */
+/* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0 or a
+ * negative errno. */
 int server_run(struct server *server);
 
-/* Closes every connection (releasing what they hold), removes the socket file, frees. */
+/*
+ * Closes every connection (releasing what they hold), removes the socket file if the server
+ * created it, frees.
+ */
 void server_destroy(struct server *server);
 
 #endif
