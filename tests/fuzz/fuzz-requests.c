@@ -12,6 +12,9 @@
  *   well-formed Requests (smh__request__pack), naming handles and tokens from earlier replies,
  *   so that alloc, free, realloc, export, import and the lists are reached, not only the
  *   unpacking. An operation may also truncate its datagram or send raw bytes.
+ * - a first byte 0xFE: the same under an access policy with quotas (POLICY below): connection
+ *   3's uid is not allowed, at most two connections are served, and each reply must leave every
+ *   connection and uid within its limits.
  *
  * Every reply must unpack, echo the request's id, carry the fds it names, and describe buffers
  * inside their region. The harness writes a byte pattern into every buffer it is given, as a
@@ -24,6 +27,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "daemon/policy.h"
 #include "daemon/requests.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -35,6 +39,17 @@
 #define HANDLES_MAX 512 /* more than the example's pool can hold at once */
 #define TOKENS_MAX  16
 #define REGIONS_MAX 8
+
+/* uids of the connections, by slot, and the policy of 0xFE programs. */
+static const uid_t conn_uid[N_CONNS] = { 1000, 1001, 1000, 1003 };
+static const char POLICY[] = "allow-uid = 1000, 1001\n"
+			     "max-clients = 2\n"
+			     "max-bytes-per-client = 8K\n"
+			     "max-buffers-per-client = 6\n"
+			     "max-bytes-per-uid = 12K\n"
+			     "max-buffers-per-uid = 9\n"
+			     "[uid 1001]\n"
+			     "max-bytes-per-client = 2K\n";
 
 /* What the harness remembers of a buffer: where it was last seen, and what was written. */
 struct seen {
@@ -65,6 +80,7 @@ static struct backend *backend;
 static struct pool *pool;
 static size_t n_regions;
 static struct buddy_stats initial[REGIONS_MAX];
+static struct policy policy;
 static struct run run;
 
 /* ---------------------------------------------------------------- buffers as clients see them */
@@ -145,10 +161,14 @@ static void conn_open(struct conn *c, size_t slot)
 {
 	memset(c, 0, sizeof(*c));
 	c->pid = (pid_t)(100 + slot);
-	FUZZ_CHECK(broker_client_add(&run.broker, c->pid, 1000, 1000, "fuzz", &c->ctx.client) == 0);
+	FUZZ_CHECK(broker_client_add(&run.broker, c->pid, conn_uid[slot], conn_uid[slot], "fuzz",
+				     &c->ctx.client) == 0);
 	c->ctx.broker = &run.broker;
 	c->ctx.backend = backend;
 	c->ctx.fd_sent = c->fd_sent;
+	/* As the server does: a refused connection is kept until its hello is answered. */
+	policy_admit(&run.broker, c->ctx.client, -1, c->ctx.refusal, sizeof(c->ctx.refusal));
+	FUZZ_CHECK(run.broker.policy || c->ctx.client->refused == 0);
 }
 
 static void conn_close(struct conn *c)
@@ -189,6 +209,35 @@ static void check_reply(struct conn *c, const void *req, size_t len,
 	wire_free_request(q);
 }
 
+/* Under the policy, no connection and no uid holds more than its limits. */
+static void check_quotas(void)
+{
+	uint64_t bytes[N_CONNS] = { 0 }, buffers[N_CONNS] = { 0 };
+
+	if (!run.broker.policy)
+		return;
+	for (size_t i = 0; i < N_CONNS; i++) {
+		const struct broker_client *c = run.conns[i].ctx.client;
+
+		FUZZ_CHECK(c->bytes <= policy_limit(&policy, c->uid, POLICY_MAX_BYTES_PER_CLIENT));
+		FUZZ_CHECK(c->n_buffers <=
+			   policy_limit(&policy, c->uid, POLICY_MAX_BUFFERS_PER_CLIENT));
+		FUZZ_CHECK(c->refused == 0 || c->n_buffers == 0);
+		for (size_t j = 0; j < N_CONNS; j++) {
+			if (run.conns[j].ctx.client->uid == c->uid) {
+				bytes[j] += c->bytes;
+				buffers[j] += c->n_buffers;
+			}
+		}
+	}
+	for (size_t j = 0; j < N_CONNS; j++) {
+		uid_t uid = run.conns[j].ctx.client->uid;
+
+		FUZZ_CHECK(bytes[j] <= policy_limit(&policy, uid, POLICY_MAX_BYTES_PER_UID));
+		FUZZ_CHECK(buffers[j] <= policy_limit(&policy, uid, POLICY_MAX_BUFFERS_PER_UID));
+	}
+}
+
 /* Hands one datagram to connection @slot; drops and reopens it as the server would. */
 static void deliver(size_t slot, const void *data, size_t len)
 {
@@ -203,6 +252,7 @@ static void deliver(size_t slot, const void *data, size_t len)
 		return;
 	}
 	check_reply(c, data, len, &res);
+	check_quotas();
 	if (res.close_after) {
 		conn_close(c);
 		conn_open(c, slot);
@@ -502,8 +552,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct backend_options opts = { .kind = BACKEND_MEMFD };
 	struct dt_config cfg = { 0 };
 	struct pool_hooks hooks;
+	char err[256];
 
 	log_set_level(LOG_ERROR);
+	policy_init(&policy);
+	if (policy_parse(&policy, "POLICY", POLICY, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz-requests: %s\n", err);
+		abort();
+	}
 	if (dt_load(dtb, &cfg, NULL) != 0) {
 		fprintf(stderr, "fuzz-requests: cannot load %s (set SMH_FUZZ_DTB)\n", dtb);
 		abort();
@@ -526,9 +582,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&run, 0, offsetof(struct run, out));
 	broker_init(&run.broker, pool, &(struct broker_scrub){ scrub_zero, backend });
+	if (size > 0 && data[0] == 0xfe)
+		run.broker.policy = &policy;
 	for (size_t i = 0; i < N_CONNS; i++)
 		conn_open(&run.conns[i], i);
-	if (size > 0 && data[0] == 0xff) {
+	if (size > 0 && data[0] >= 0xfe) {
 		in.p++;
 		in.n--;
 		run_program(&in);
