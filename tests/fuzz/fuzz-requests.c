@@ -61,6 +61,7 @@ struct seen {
 struct conn {
 	struct request_ctx ctx;
 	bool fd_sent[REGIONS_MAX];
+	bool got_fd[REGIONS_MAX]; /* the fds this connection received, as its client sees them */
 	pid_t pid;
 };
 
@@ -124,14 +125,17 @@ static void prune_seen(void)
 			i++;
 }
 
-/* A Buffer reply to @kind: checks what the buffer holds, then writes its pattern over it. */
-static void got_buffer(Smh__Request__BodyCase kind, const Smh__Buffer *b)
+/*
+ * A Buffer reply to @kind on @c: checks what the buffer holds, then writes its pattern over it.
+ * The connection must have its region's fd by now.
+ */
+static void got_buffer(const struct conn *c, Smh__Request__BodyCase kind, const Smh__Buffer *b)
 {
 	const struct backend_region *br;
 	struct seen *s = find_seen(b->handle);
 	uint8_t *p;
 
-	FUZZ_CHECK(b->region < n_regions && b->size > 0);
+	FUZZ_CHECK(b->region < n_regions && b->size > 0 && c->got_fd[b->region]);
 	FUZZ_CHECK(b->attr == (uint32_t)pool_region(pool, b->region)->attr);
 	br = backend_region(backend, b->region);
 	FUZZ_CHECK(b->offset == b->phys_addr - br->fd_phys_base);
@@ -188,16 +192,17 @@ static void check_reply(struct conn *c, const void *req, size_t len,
 	r = wire_unpack_response(run.out, res->len);
 	FUZZ_CHECK(r != NULL && r->id == q->id);
 	FUZZ_CHECK(r->n_fd_regions == res->n_fds && res->n_fds <= WIRE_FDS_MAX);
-	for (size_t i = 0; i < res->n_fds; i++) {
-		FUZZ_CHECK(r->fd_regions[i] < n_regions);
+	for (size_t i = 0; i < res->n_fds; i++) { /* each region's fd once per connection */
+		FUZZ_CHECK(r->fd_regions[i] < n_regions && !c->got_fd[r->fd_regions[i]]);
 		FUZZ_CHECK(res->fds[i] == backend_region(backend, r->fd_regions[i])->fd);
+		c->got_fd[r->fd_regions[i]] = true;
 	}
 	if (r->status < 0)
 		FUZZ_CHECK(r->message && r->message[0] && r->body_case == 0 && res->n_fds == 0);
 	else
 		FUZZ_CHECK(r->status == 0);
 	if (r->body_case == SMH__RESPONSE__BODY_BUFFER)
-		got_buffer(q->body_case, r->buffer);
+		got_buffer(c, q->body_case, r->buffer);
 	if (r->body_case == SMH__RESPONSE__BODY_EXPORT) {
 		FUZZ_CHECK(r->export->token != 0);
 		if (run.n_tokens < TOKENS_MAX)
