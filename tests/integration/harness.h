@@ -36,6 +36,7 @@ struct smhd_options {
 	bool valgrind;        /* run smhd itself under valgrind (errors and leaks fail it) */
 	const char *dtb;      /* NULL: the seed's example */
 	const char *granule;  /* --granule, or NULL */
+	const char *extra[4]; /* more arguments, NULL-terminated */
 };
 
 /*
@@ -43,6 +44,12 @@ struct smhd_options {
  * beside it, and waits until the socket accepts. Fails the test if it does not come up.
  */
 struct smhd *smhd_start(const struct smhd_options *opts);
+
+/* Kills smhd with SIGKILL and reaps it; its directory (socket, state) stays. */
+void smhd_kill(struct smhd *d);
+
+/* Starts smhd again in @d's directory, on the same socket, and waits until it accepts. */
+void smhd_restart(struct smhd *d, const struct smhd_options *opts);
 
 /* Sends SIGTERM; asserts that smhd exits with status 0 and removed its socket file. */
 void smhd_stop(struct smhd *d);
