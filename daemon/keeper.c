@@ -63,6 +63,7 @@ static int send_msg(int sock, const char *text, const int *fds, size_t n_fds)
 	if (n_fds > 0) {
 		struct cmsghdr *cmsg;
 
+		memset(&control, 0, sizeof(control)); /* the padding goes out too */
 		msg.msg_control = control.buf;
 		msg.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
 		cmsg = CMSG_FIRSTHDR(&msg);
