@@ -110,15 +110,32 @@ const char *ctl_socket_path(const struct ctl *ctl)
 	return env && *env ? env : DEFAULT_SOCKET;
 }
 
+/* Why smhd refused the hello (its access policy), as the library logs it; "" if it did not. */
+static char hello_refusal[256];
+
+static void on_connect_log(enum smh_log_level level, const char *msg, void *data)
+{
+	static const char prefix[] = "smh: hello refused: ";
+
+	if (strncmp(msg, prefix, sizeof(prefix) - 1) == 0)
+		snprintf(hello_refusal, sizeof(hello_refusal), "%s", msg + sizeof(prefix) - 1);
+}
+
 int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 {
 	const char *path = ctl_socket_path(ctl);
-	int err = smh_connect(path, clientp);
+	int err;
 
+	hello_refusal[0] = '\0';
+	smh_set_log_handler(on_connect_log, NULL);
+	err = smh_connect(path, clientp);
+	smh_set_log_handler(NULL, NULL);
 	if (err == 0)
 		return 0;
 	fprintf(stderr, "smhctl: error: cannot connect to smhd at %s: %s", path, smh_strerror(err));
-	if (err == -ENOENT || err == -ECONNREFUSED)
+	if (hello_refusal[0])
+		fprintf(stderr, ": %s\n", hello_refusal);
+	else if (err == -ENOENT || err == -ECONNREFUSED)
 		fprintf(stderr, " (is smhd running? set --socket or SMH_SOCKET)\n");
 	else if (err == -EACCES || err == -EPERM)
 		fprintf(stderr, " (this user may not use the socket: ask to be added to its "

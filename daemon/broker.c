@@ -184,8 +184,7 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 	return 0;
 }
 
-/* @c's hold on @handle, or NULL. */
-static struct broker_hold *find_hold(struct broker *b, struct broker_client *c, uint64_t handle)
+struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle)
 {
 	struct broker_alloc *a = hmap_get(&b->allocs, handle);
 	struct list *pos;
@@ -241,7 +240,7 @@ err_alloc:
 
 int broker_free(struct broker *b, struct broker_client *c, uint64_t handle)
 {
-	struct broker_hold *h = find_hold(b, c, handle);
+	struct broker_hold *h = broker_find_hold(b, c, handle);
 
 	if (!h)
 		return -EINVAL;
@@ -252,7 +251,7 @@ int broker_free(struct broker *b, struct broker_client *c, uint64_t handle)
 int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
 		   struct broker_alloc **allocp)
 {
-	struct broker_hold *h = find_hold(b, c, handle);
+	struct broker_hold *h = broker_find_hold(b, c, handle);
 	struct pool_block old;
 	struct broker_alloc *a;
 	int ret;
@@ -283,7 +282,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 
 int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t *tokenp)
 {
-	struct broker_hold *h = find_hold(b, c, handle);
+	struct broker_hold *h = broker_find_hold(b, c, handle);
 	struct broker_alloc *a;
 	uint64_t t;
 	int ret;
@@ -309,10 +308,15 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 	return 0;
 }
 
+struct broker_alloc *broker_find_token(struct broker *b, uint64_t token)
+{
+	return token ? hmap_get(&b->tokens, token) : NULL;
+}
+
 int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 		  struct broker_alloc **allocp)
 {
-	struct broker_alloc *a = token ? hmap_get(&b->tokens, token) : NULL;
+	struct broker_alloc *a = broker_find_token(b, token);
 	int ret;
 
 	if (!a)

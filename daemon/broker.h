@@ -33,6 +33,8 @@
 #include "common/list.h"
 #include "daemon/pool.h"
 
+struct policy;
+
 struct broker_scrub {
 	/* Sets [@addr, @addr + @len) of region @region to zero. */
 	void (*zero)(void *data, uint32_t region, uint64_t addr, uint64_t len);
@@ -48,6 +50,7 @@ struct broker_client {
 	uint64_t session;    /* random secret; holds are recorded under it (see journal) */
 	uint64_t proc_start; /* the journal's: the process's start time, 0 until read */
 	bool orphan;         /* restored after a restart, no connection (in broker.orphans) */
+	int refused;         /* 0, or the errno its hello is refused with (daemon/policy.h) */
 	uint64_t n_buffers;  /* holds, counted with their counts */
 	uint64_t bytes;      /* bytes of those holds, counted with their counts */
 	struct list holds;   /* struct broker_hold.client_link */
@@ -97,6 +100,7 @@ struct broker {
 	size_t n_clients;
 	size_t n_orphans;
 	uint64_t n_shared;
+	struct policy *policy; /* access policy and quotas, or NULL; carried, not used here */
 };
 
 /* @pool is borrowed and must outlive the broker. */
@@ -161,6 +165,12 @@ void broker_restore_drop(struct broker *b, struct broker_alloc *a);
  */
 int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		  uint64_t *n_reclaimedp);
+
+/* @c's hold on @handle, or NULL. */
+struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle);
+
+/* The allocation exported as @token, or NULL. */
+struct broker_alloc *broker_find_token(struct broker *b, uint64_t token);
 
 /* Exported, or held by more than one client. */
 bool broker_alloc_shared(const struct broker_alloc *a);

@@ -21,6 +21,7 @@
 #include "daemon/broker.h"
 #include "daemon/buddy.h"
 #include "daemon/keeper.h"
+#include "daemon/policy.h"
 #include "daemon/pool.h"
 #include "daemon/recover.h"
 #include "daemon/report.h"
@@ -41,6 +42,8 @@ struct options {
 	const char *state_dir; /* NULL: the socket's directory */
 	bool no_state;
 	unsigned reclaim_grace;
+	const char *config;    /* --config, or NULL: the default file if it exists */
+	struct policy *policy; /* the policy options, then the whole policy (daemon/policy.h) */
 };
 
 static void usage(FILE *f)
@@ -68,9 +71,11 @@ static void usage(FILE *f)
 		"  --json           with --check: print the result as JSON\n"
 		"  -h, --help       show this help and exit\n"
 		"  -V, --version    show the version and exit\n"
-		"\n"
-		"Exit status: 0 success, 1 invalid configuration or failure, 2 usage error.\n",
+		"\n",
 		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE, RECOVER_DEFAULT_GRACE_S);
+	policy_usage(f);
+	fprintf(f, "\nExit status: 0 success, 1 invalid configuration or failure, 2 usage error\n"
+		   "(also for an error in the configuration file).\n");
 }
 
 static int parse_granule(const char *arg, uint64_t *granulep)
@@ -116,6 +121,16 @@ static int parse_backend(const char *arg, enum backend_kind *backendp)
 	return 0;
 }
 
+static int parse_policy_option(enum policy_key key, const char *arg, struct policy *policy)
+{
+	char err[256];
+	int ret = policy_set(policy, key, arg, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "smhd: --%s %s: %s\n", policy_key_name(key), arg, err);
+	return ret;
+}
+
 /* Returns 0 to go on, 1 to exit successfully (help, version), -1 for a usage error. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
@@ -132,6 +147,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_STATE_DIR,
 		OPT_NO_STATE,
 		OPT_RECLAIM_GRACE,
+		OPT_CONFIG,
+		OPT_POLICY, /* + enum policy_key */
 	};
 	static const struct option longopts[] = {
 		{ "dtb", required_argument, NULL, OPT_DTB },
@@ -146,6 +163,18 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "no-state", no_argument, NULL, OPT_NO_STATE },
 		{ "reclaim-grace", required_argument, NULL, OPT_RECLAIM_GRACE },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
+		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
+		{ "max-clients", required_argument, NULL, OPT_POLICY + POLICY_MAX_CLIENTS },
+		{ "max-bytes-per-uid", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BYTES_PER_UID },
+		{ "max-buffers-per-uid", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BUFFERS_PER_UID },
+		{ "max-bytes-per-client", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BYTES_PER_CLIENT },
+		{ "max-buffers-per-client", required_argument, NULL,
+		  OPT_POLICY + POLICY_MAX_BUFFERS_PER_CLIENT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -154,6 +183,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hVv", longopts, NULL)) != -1) {
+		if (c >= OPT_POLICY && c < OPT_POLICY + POLICY_N_KEYS) {
+			if (parse_policy_option((enum policy_key)(c - OPT_POLICY), optarg,
+						opts->policy) < 0)
+				return -1;
+			continue;
+		}
 		switch (c) {
 		case OPT_DTB:
 			opts->dtb = optarg;
@@ -171,6 +206,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		case OPT_GRANULE:
 			if (parse_granule(optarg, &opts->granule) < 0)
 				return -1;
+			break;
+		case OPT_CONFIG:
+			opts->config = optarg;
 			break;
 		case OPT_CHECK:
 			opts->check = true;
@@ -338,6 +376,8 @@ static int serve(const struct options *opts)
 			pool_region_disable(pool, i);
 	log_regions(pool, backend);
 	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
+	broker.policy = opts->policy;
+	policy_log(opts->policy);
 	ret = recover_restore(rec, &broker, backend);
 	if (ret == 0)
 		ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
@@ -362,8 +402,21 @@ out:
 	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* The configuration file, then the options over it, into @policy. Returns 0 or -1 (reported). */
+static int configure_policy(const struct options *opts, struct policy *policy)
+{
+	char err[512];
+
+	if (policy_configure(policy, opts->config, opts->policy, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smhd: error: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	struct policy cli, policy;
 	struct options opts = {
 		.dtb = "/sys/firmware/fdt",
 		.backend = BACKEND_DEVMEM,
@@ -372,15 +425,24 @@ int main(int argc, char **argv)
 		.granule = POOL_DEFAULT_GRANULE,
 		.log_level = LOG_INFO,
 		.reclaim_grace = RECOVER_DEFAULT_GRACE_S,
+		.policy = &cli,
 	};
 	int r;
 
 	if (argc == 2 && strcmp(argv[1], "--keeper") == 0)
 		return keeper_main(); /* started by smhd itself, see daemon/keeper.h */
-	r = parse_options(argc, argv, &opts);
 
-	if (r != 0)
+	policy_init(&cli);
+	policy_init(&policy);
+	r = parse_options(argc, argv, &opts);
+	if (r == 0)
+		r = configure_policy(&opts, &policy);
+	policy_finish(&cli);
+	opts.policy = &policy;
+	if (r != 0) {
+		policy_finish(&policy);
 		return r > 0 ? EXIT_SUCCESS : 2;
+	}
 	if (opts.check) {
 		struct report_check_options check = {
 			.dtb_path = opts.dtb,
@@ -388,9 +450,12 @@ int main(int argc, char **argv)
 			.json = opts.json,
 			.prog = "smhd",
 		};
+		policy_finish(&policy);
 		return report_check(&check, stdout, stderr);
 	}
 	log_set_level(opts.log_level);
 	raise_fd_limit();
-	return serve(&opts);
+	r = serve(&opts);
+	policy_finish(&policy);
+	return r;
 }

@@ -15,6 +15,7 @@
 #include "common/attr.h"
 #include "common/log.h"
 #include "config.h"
+#include "daemon/policy.h"
 #include "daemon/requests.h"
 
 /* A list reply stops growing this far below the datagram limit (envelope, status message). */
@@ -94,6 +95,11 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 {
 	Smh__HelloReply *h = &r->body.hello;
 
+	if (ctx->client->refused) { /* by the access policy, when it connected */
+		refuse(r, ctx->client->refused, "%s", ctx->refusal);
+		res->close_after = true;
+		return;
+	}
 	if (req->version != SMH_PROTOCOL_VERSION) {
 		refuse(r, -EPROTONOSUPPORT,
 		       "Protocol version %u is not supported: smhd %s speaks version %u",
@@ -119,6 +125,26 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 }
 
 /* ---------------------------------------------------------------- buffers */
+
+/* Whether the policy lets this connection hold @bytes and @buffers more; refuses if not. */
+static bool quota_ok(struct request_ctx *ctx, uint64_t bytes, uint64_t buffers, struct reply *r)
+{
+	char why[sizeof(r->message)];
+
+	if (policy_charge(ctx->broker, ctx->client, bytes, buffers, &ctx->quota_logged, why,
+			  sizeof(why)) == 0)
+		return true;
+	refuse(r, -EDQUOT, "%s", why);
+	return false;
+}
+
+/* What @size costs: the pool rounds it up to the granule. */
+static uint64_t charged(const struct request_ctx *ctx, uint64_t size)
+{
+	uint64_t g = pool_granule(ctx->broker->pool);
+
+	return size > UINT64_MAX - (g - 1) ? UINT64_MAX : (size + g - 1) & ~(g - 1);
+}
 
 /* Fills the Buffer body for @a and attaches its region's fd if this connection lacks it. */
 static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, struct reply *r,
@@ -157,6 +183,8 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		       SMH_REG_ATTR_NUM - 1);
 		return;
 	}
+	if (req->size > 0 && !quota_ok(ctx, charged(ctx, req->size), 1, r))
+		return;
 	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
 			   req->align, &a);
 	if (ret == -EINVAL) {
@@ -189,9 +217,20 @@ static void on_free(struct request_ctx *ctx, const Smh__FreeRequest *req, struct
 static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, struct reply *r,
 		       struct request_result *res)
 {
+	struct broker_hold *h = broker_find_hold(ctx->broker, ctx->client, req->handle);
 	struct broker_alloc *a;
-	int ret = broker_realloc(ctx->broker, ctx->client, req->handle, req->size, &a);
+	int ret;
 
+	/* Growing costs the difference, as many times as this connection holds the buffer. */
+	if (h && req->size > 0 && h->alloc->n_holders == 1 &&
+	    charged(ctx, req->size) > h->alloc->blk.size) {
+		uint64_t more = charged(ctx, req->size) - h->alloc->blk.size;
+
+		if (!quota_ok(ctx, more > UINT64_MAX / h->count ? UINT64_MAX : more * h->count, 0,
+			      r))
+			return;
+	}
+	ret = broker_realloc(ctx->broker, ctx->client, req->handle, req->size, &a);
 	if (ret == -EINVAL) {
 		refuse(r, ret,
 		       req->size == 0 ? "Size 0: free the buffer instead"
@@ -239,9 +278,12 @@ static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, st
 static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, struct reply *r,
 		      struct request_result *res)
 {
-	struct broker_alloc *a;
-	int ret = broker_import(ctx->broker, ctx->client, req->token, &a);
+	struct broker_alloc *a = broker_find_token(ctx->broker, req->token);
+	int ret;
 
+	if (a && !quota_ok(ctx, a->blk.size, 1, r)) /* the importer pays */
+		return;
+	ret = broker_import(ctx->broker, ctx->client, req->token, &a);
 	if (ret == -ENOENT) {
 		refuse(r, ret, "No live buffer has this token");
 		return;

@@ -21,8 +21,10 @@ struct request_ctx {
 	struct broker *broker;
 	struct backend *backend;
 	struct broker_client *client;
-	bool *fd_sent;   /* per region: its fd went to this connection already */
-	bool hello_done; /* the first request was a hello with a version we speak */
+	bool *fd_sent;         /* per region: its fd went to this connection already */
+	bool hello_done;       /* the first request was a hello with a version we speak */
+	char refusal[192];     /* why the policy refuses the connection (client->refused) */
+	unsigned quota_logged; /* the quotas this connection was logged over (policy_charge) */
 };
 
 /* The outcome of one request. */

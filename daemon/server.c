@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "daemon/policy.h"
 #include "daemon/requests.h"
 #include "daemon/server.h"
 #include "daemon/service.h"
@@ -271,6 +272,8 @@ static int conn_add(struct server *srv, int fd)
 	c->poll.data = c;
 	c->ctx.broker = srv->broker;
 	c->ctx.backend = srv->backend;
+	/* A refused client is still accepted: its hello is answered with why, then it goes. */
+	policy_admit(srv->broker, c->ctx.client, fd, c->ctx.refusal, sizeof(c->ctx.refusal));
 	list_insert_before(&srv->conns, &c->link);
 	if (watch(c, UV_READABLE) < 0) {
 		conn_close(c, "cannot watch the socket");

@@ -84,10 +84,28 @@ void smhd_dump_log(const struct smhd *d)
 	fprintf(stderr, "---- end of smhd log ----\n");
 }
 
+int smhd_count_log(const struct smhd *d, const char *const *needles)
+{
+	char line[1024];
+	FILE *f = fopen(d->log, "re");
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		bool all = true;
+
+		for (size_t i = 0; needles[i] && all; i++)
+			all = strstr(line, needles[i]) != NULL;
+		n += all;
+	}
+	fclose(f);
+	return n;
+}
+
 /* The child side of smhd_start(): never returns. */
 static void exec_smhd(const struct smhd *d, const struct smhd_options *opts)
 {
-	const char *argv[32];
+	const char *argv[32 + HARNESS_EXTRA_ARGS];
 	size_t n = 0;
 	int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -118,8 +136,11 @@ static void exec_smhd(const struct smhd *d, const struct smhd_options *opts)
 	argv[n++] = d->socket;
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
-	for (size_t i = 0; opts && i < 4 && opts->extra[i]; i++)
-		argv[n++] = opts->extra[i];
+	for (size_t i = 0; opts && opts->extra_args && opts->extra_args[i]; i++) {
+		if (i == HARNESS_EXTRA_ARGS)
+			_exit(125);
+		argv[n++] = opts->extra_args[i];
+	}
 	argv[n] = NULL;
 	execvp(argv[0], (char *const *)argv);
 	fprintf(stderr, "harness: cannot run %s: %s\n", argv[0], strerror(errno));

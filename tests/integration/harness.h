@@ -36,8 +36,11 @@ struct smhd_options {
 	bool valgrind;        /* run smhd itself under valgrind (errors and leaks fail it) */
 	const char *dtb;      /* NULL: the seed's example */
 	const char *granule;  /* --granule, or NULL */
-	const char *extra[4]; /* more arguments, NULL-terminated */
+	/* More arguments for smhd (NULL-terminated, at most HARNESS_EXTRA_ARGS), or NULL. */
+	const char *const *extra_args;
 };
+
+#define HARNESS_EXTRA_ARGS 16
 
 /*
  * Starts smhd (@opts may be NULL) on a socket in a new temporary directory, logging to a file
@@ -56,6 +59,9 @@ void smhd_stop(struct smhd *d);
 
 /* Prints the daemon's log to stderr. */
 void smhd_dump_log(const struct smhd *d);
+
+/* The number of lines of the daemon's log that contain every one of @needles (NULL-ended). */
+int smhd_count_log(const struct smhd *d, const char *const *needles);
 
 /* The number of fds open in the daemon (/proc/PID/fd). */
 int smhd_count_fds(const struct smhd *d);

@@ -216,9 +216,11 @@ static void restart_keeps_buffers(const struct smhd_options *opts)
 	smhd_stop(d);
 }
 
+static const char *const grace_args[] = { "--reclaim-grace", "1", NULL };
+
 static const struct smhd_options memfd_opts = {
 	.backend = "memfd",
-	.extra = { "--reclaim-grace", "1", NULL },
+	.extra_args = grace_args,
 };
 
 static void test_restart_memfd(void **state)
@@ -230,7 +232,7 @@ static void test_restart_devmem(void **state)
 {
 	struct smhd_options opts = {
 		.backend = "devmem",
-		.extra = { "--reclaim-grace", "1", NULL },
+		.extra_args = grace_args,
 	};
 
 	make_mem_file();
