@@ -13,6 +13,7 @@
 #define CLIENT_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -44,9 +45,15 @@ struct smh_client {
 	char *path;           /* the socket connected to */
 	uint64_t session;     /* HelloReply.session: resumed after a reconnect */
 	uint64_t n_reclaimed; /* from the last resume */
-	int reconnect_ms;     /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
-	int reconnecting;     /* a reconnect's own hello must not reconnect */
-	int resent;           /* the last client_call() re-sent its request after reconnecting */
+	/*
+	 * Holds this connection took (allocs and imports, less frees): a resume that reclaims
+	 * fewer lost some of them, and the connection must not go on as if it had not.
+	 */
+	uint64_t n_held;
+	bool freeing;     /* a free is in flight: its hold may be gone from the resumed session */
+	int reconnect_ms; /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
+	int reconnecting; /* a reconnect's own hello must not reconnect */
+	int resent;       /* the last client_call() re-sent its request after reconnecting */
 	struct client_retired *retired;
 	size_t n_retired;
 	unsigned generation; /* client_fork_generation() at connect: a fork since makes it stale */

@@ -106,7 +106,8 @@ int client_reconnect(struct smh_client *client)
 		pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
 	}
 	if (err < 0) {
-		client->dead = lost;
+		/* -ESTALE: reconnected, but our buffers are gone; it sticks like a lost socket. */
+		client->dead = err == -ESTALE ? err : lost;
 		client_log(SMH_LOG_ERROR, "smh: could not reconnect to %s: %s", client->path,
 			   smh_strerror(err));
 		return err;

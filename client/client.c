@@ -342,11 +342,17 @@ int client_call(struct smh_client *client, Smh__Request *req, Smh__Response__Bod
 	if (err == 0)
 		err = recv_response(client, req->id, &resp);
 	/* The daemon went away: once reconnected (and resumed), the request goes again, once. */
-	if (err < 0 && client_transport_lost(err) && client_reconnect(client) == 0) {
-		client->resent = 1;
-		err = send_request(client, req);
-		if (err == 0)
-			err = recv_response(client, req->id, &resp);
+	if (err < 0 && client_transport_lost(err)) {
+		int rerr = client_reconnect(client);
+
+		if (rerr == 0) {
+			client->resent = 1;
+			err = send_request(client, req);
+			if (err == 0)
+				err = recv_response(client, req->id, &resp);
+		} else if (rerr == -ESTALE) {
+			err = rerr; /* back, but without our buffers: say that, not "gone" */
+		}
 	}
 	if (err < 0)
 		return err;
@@ -421,6 +427,23 @@ static int check_hello(struct smh_client *client, const Smh__HelloReply *hello)
 		client_log(SMH_LOG_ERROR, "smh: the restarted daemon serves %u regions, not %u",
 			   hello->n_regions, client->n_regions);
 		return -ECONNRESET;
+	}
+	/*
+	 * A reconnection that did not get all our holds back (the state was lost, or the grace
+	 * period released them): the memory we map may be someone else's now. Going on would
+	 * let us write into it; the connection is over instead.
+	 */
+	if (client->slots && client->n_held > 0 &&
+	    (hello->session != client->session ||
+	     hello->n_reclaimed + (client->freeing ? 1 : 0) < client->n_held)) {
+		client_log(SMH_LOG_ERROR,
+			   "smh: the restarted daemon gave back %llu of this connection's %llu "
+			   "buffers; the others are lost: connect again",
+			   (unsigned long long)(hello->session == client->session
+							? hello->n_reclaimed
+							: 0),
+			   (unsigned long long)client->n_held);
+		return -ESTALE;
 	}
 	client->granule = hello->granule;
 	client->client_id = hello->client_id;

@@ -302,6 +302,35 @@ static void test_clean_stop_leaves_nothing(void **state)
 	smhd_stop(d);
 }
 
+/*
+ * A daemon that comes back without a connection's buffers (here: its state file is gone):
+ * the client must not go on mapping memory that may now be someone else's. Every call on it
+ * returns -ESTALE; a new connection works, and gets the memory zeroed.
+ */
+static void test_lost_state_is_stale(void **state)
+{
+	struct smhd *d = smhd_start(&memfd_opts);
+	struct smh_client *a = harness_connect(d), *b;
+	struct smh_buffer buf, other;
+	char path[200];
+
+	assert_int_equal(smh_alloc(a, SMH_REG_ATTR_CACHEABLE, 256, 0, &buf), 0);
+	smhd_kill(d);
+	snprintf(path, sizeof(path), "%s/smhd.state", d->dir);
+	assert_int_equal(unlink(path), 0);
+	smhd_restart(d, &memfd_opts);
+	assert_int_equal(smh_alloc(a, SMH_REG_ATTR_CACHEABLE, 64, 0, &other), -ESTALE);
+	assert_int_equal(smh_free(a, &buf), -ESTALE);
+	smh_disconnect(a);
+	b = harness_connect(d);
+	assert_int_equal(harness_used(b), 0);
+	assert_int_equal(smh_alloc(b, SMH_REG_ATTR_CACHEABLE, 256, 0, &other), 0);
+	assert_int_equal(smh_map(&other), 0);
+	assert_true(all_zero(other.addr, 256));
+	smh_disconnect(b);
+	smhd_stop(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +338,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_restart_devmem, restart_teardown),
 		cmocka_unit_test_teardown(test_idle_live_client_kept, restart_teardown),
 		cmocka_unit_test_teardown(test_clean_stop_leaves_nothing, restart_teardown),
+		cmocka_unit_test_teardown(test_lost_state_is_stale, restart_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
