@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -141,6 +142,22 @@ static int connect_keeper(const char *dir)
 		ret = -errno;
 		close(sock);
 		return ret;
+	}
+	/* The memfds go only to a keeper of ours, and a silent one cannot hang the start. */
+	{
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct timeval tv = { .tv_sec = 2 };
+
+		if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    (cred.uid != geteuid() && cred.uid != 0)) {
+			log_warning("%s is not smhd's keeper (uid %u): ignored", addr.sun_path,
+				    (unsigned)cred.uid);
+			close(sock);
+			return -EPERM;
+		}
+		setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	return sock;
 }

@@ -26,6 +26,7 @@
 #include "daemon/recover.h"
 #include "daemon/report.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 #include "daemon/systemd.h"
 #include "proto/wire.h"
 
@@ -336,6 +337,7 @@ static int serve(const struct options *opts)
 	struct pool_hooks hooks;
 	struct broker broker;
 	char state_dir[4096];
+	const char *sdir;
 	int listen_fd = -1;
 	int ret;
 
@@ -351,11 +353,18 @@ static int serve(const struct options *opts)
 	if (ret < 0)
 		goto out;
 	recover_default_dir(opts->socket, state_dir, sizeof(state_dir));
+	sdir = opts->no_state ? NULL : opts->state_dir ? opts->state_dir : state_dir;
+	/* The socket's directory (/tmp, say) may be one others write to: then no state there. */
+	if (sdir == state_dir && state_dir_check(sdir, false) == -EPERM) {
+		log_warning(
+			"Restart without loss is off: %s is not a directory of ours that only we "
+			"may write to; give --state-dir",
+			sdir);
+		sdir = NULL;
+	}
 	ret = recover_open(
 		&(struct recover_options){
-			.state_dir = opts->no_state    ? NULL
-				     : opts->state_dir ? opts->state_dir
-						       : state_dir,
+			.state_dir = sdir,
 			.socket = opts->socket,
 			.grace_s = opts->reclaim_grace,
 			.backend = opts->backend,

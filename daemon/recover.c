@@ -71,8 +71,17 @@ static int take_memfds(struct recover *rec, const struct dt_config *cfg)
 {
 	int ret = keeper_fetch(rec->opts.state_dir, &rec->kept, &rec->keeper);
 
-	if (ret <= 0)
-		return ret;
+	if (ret < 0) {
+		/* New memfds: the restored buffers are kept out of them, clients keep the old. */
+		log_warning("The region keeper did not give the regions back (%s): new memory for "
+			    "them; clients keep mapping the old",
+			    strerror(-ret));
+		keeper_fds_close(&rec->kept);
+		rec->keeper = 0;
+		return 0;
+	}
+	if (ret == 0)
+		return 0;
 	for (size_t i = 0; i < cfg->n_regions; i++)
 		for (size_t k = 0; k < rec->kept.n; k++)
 			if (strcmp(rec->kept.names[k], cfg->regions[i].label) == 0)
@@ -250,6 +259,8 @@ int recover_restore(struct recover *rec, struct broker *broker, struct backend *
 	drop_unheld(broker);
 	if (rec->old.next_handle > broker->next_handle)
 		broker->next_handle = rec->old.next_handle;
+	/* Into the new file too: a second crash right after this one must not reuse them. */
+	state_set_next_handle(rec->state, broker->next_handle);
 	zero_free_memory(broker, backend);
 	if (rec->old.found)
 		log_info("Restored %zu buffer(s) held by %zu session(s) of the previous smhd; "

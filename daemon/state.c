@@ -134,6 +134,10 @@ static int parse_records(const unsigned char *buf, size_t len, struct state_old 
 		memcpy(&rec, buf + sizeof(*h) + i * sizeof(rec), sizeof(rec));
 		if (rec.check == 0 || rec.check != state_record_check(&rec))
 			continue;
+		/* A valid check does not make the numbers sane: the file may be anyone's bytes. */
+		if (rec.handle == 0 || rec.handle >= STATE_HANDLE_MAX ||
+		    (rec.kind == STATE_HOLD && (rec.count == 0 || rec.count > STATE_COUNT_MAX)))
+			continue;
 		if (rec.kind != STATE_ALLOC && rec.kind != STATE_HOLD)
 			continue;
 		r[kept++] = rec;
@@ -157,6 +161,8 @@ static int read_all(int fd, unsigned char **bufp, size_t *lenp)
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 || st.st_size > STATE_FILE_MAX)
+		return -EINVAL; /* a FIFO would block the start; a huge file is not ours */
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf)
 		return -ENOMEM;
@@ -226,12 +232,20 @@ static int map_file(struct state *s, uint32_t n_slots)
 	size_t len = sizeof(struct state_header) + (size_t)n_slots * sizeof(struct state_record);
 	uint32_t *stack = realloc(s->free_slots, n_slots * sizeof(*stack));
 	void *map;
+	int ret;
 
 	if (!stack)
 		return -ENOMEM;
 	s->free_slots = stack;
+	/*
+	 * Reserve the blocks now: a store into a mapped page the file system cannot back (a full
+	 * tmpfs) would be SIGBUS later, on the request path; here it is an error we report.
+	 */
 	if (ftruncate(s->fd, (off_t)len) < 0)
 		return -errno;
+	ret = posix_fallocate(s->fd, 0, (off_t)len);
+	if (ret)
+		return -ret;
 	if (s->header)
 		map = mremap(s->header, s->map_len, len, MREMAP_MAYMOVE);
 	else
@@ -271,6 +285,34 @@ static int create_new(struct state *s, uint64_t fingerprint)
 	return 0;
 }
 
+int state_dir_check(const char *dir, bool loud)
+{
+	struct stat st;
+
+	/* 0755: by default it is the socket's directory too, which clients must traverse. */
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		int ret = -errno;
+
+		log_error("Could not create the state directory %s: %s", dir, strerror(errno));
+		return ret;
+	}
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022))
+		return 0;
+	if (loud)
+		log_error("The state directory %s must be a directory owned by uid %u that nobody "
+			  "else may write to (another user could plant files smhd trusts)",
+			  dir, (unsigned)geteuid());
+	return -EPERM;
+}
+
+void state_set_next_handle(struct state *s, uint64_t next_handle)
+{
+	if (next_handle > s->header->next_handle)
+		s->header->next_handle = next_handle;
+}
+
 static int lock_dir(struct state *s, const char *socket)
 {
 	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -303,11 +345,9 @@ int state_open(const char *dir, uint64_t fingerprint, const char *socket, struct
 	snprintf(s->path, sizeof(s->path), "%s/smhd.state", dir);
 	snprintf(s->new_path, sizeof(s->new_path), "%s/smhd.state.new", dir);
 	snprintf(s->lock_path, sizeof(s->lock_path), "%s/smhd.lock", dir);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		ret = -errno;
-		log_error("Could not create the state directory %s: %s", dir, strerror(errno));
+	ret = state_dir_check(dir, true);
+	if (ret < 0)
 		goto err;
-	}
 	ret = lock_dir(s, socket);
 	if (ret < 0)
 		goto err;
@@ -369,6 +409,8 @@ static uint32_t take_slot(struct state *s)
 	int ret;
 
 	if (s->n_free == 0) {
+		if (s->failed)
+			return 0; /* said once; no system call per request after that */
 		ret = s->n_slots <= UINT32_MAX / 2 ? map_file(s, s->n_slots * 2) : -E2BIG;
 		if (ret < 0 || s->n_free == 0) {
 			if (!s->failed)

@@ -64,6 +64,20 @@ struct state;
  * for the message when another daemon holds the lock.
  * Returns 0 or a negative errno (logged): -EADDRINUSE when another smhd runs on @dir.
  */
+/* Bounds on what a state file may say (it may be anyone's bytes). */
+#define STATE_HANDLE_MAX (UINT64_C(1) << 63)
+#define STATE_COUNT_MAX  (UINT64_C(1) << 20)
+#define STATE_FILE_MAX   ((off_t)1 << 30)
+
+/*
+ * Creates @dir (0755) if missing and checks that it is a directory owned by this uid that
+ * nobody else may write to. Returns 0 or a negative errno (-EPERM: unsafe; logged if @loud).
+ */
+int state_dir_check(const char *dir, bool loud);
+
+/* Handles below @next_handle are never given again, even after another crash. */
+void state_set_next_handle(struct state *s, uint64_t next_handle);
+
 int state_open(const char *dir, uint64_t fingerprint, const char *socket, struct state **statep,
 	       struct state_old *old);
 

@@ -331,6 +331,66 @@ static void test_lost_state_is_stale(void **state)
 	smhd_stop(d);
 }
 
+/*
+ * A state directory others may write to could hold a planted keeper socket or state file:
+ * named explicitly it is refused; as the socket's directory (the default) smhd serves without
+ * state, and says so.
+ */
+static void test_unsafe_state_dir(void **state)
+{
+	char dir[] = "/tmp/smh-unsafe-XXXXXX", sock[128];
+	struct run_result *res = malloc(sizeof(*res));
+	char *argv[] = { (char *)harness_env("SMH_SMHD"),
+			 "--dtb",
+			 (char *)harness_env("SMH_EXAMPLE_DTB"),
+			 "--backend",
+			 "memfd",
+			 "--socket",
+			 sock,
+			 "--state-dir",
+			 dir,
+			 NULL };
+
+	assert_non_null(res);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 01777), 0);
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	harness_run(res, argv);
+	assert_int_equal(res->status, 1);
+	assert_contains(res->err, "that nobody else may write to");
+	assert_int_equal(access(sock, F_OK), -1);
+	{
+		pid_t pid = fork();
+		struct smh_client *c = NULL;
+		char log[160];
+		FILE *f;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			snprintf(log, sizeof(log), "%s/log", dir);
+			if (!freopen(log, "w", stderr))
+				_exit(126);
+			execl(argv[0], "smhd", "--dtb", argv[2], "--backend", "memfd", "--socket",
+			      sock, (char *)NULL);
+			_exit(127);
+		}
+		harness_track_child(pid);
+		WAIT_UNTIL(smh_connect(sock, &c) == 0, "smhd serving without state");
+		smh_disconnect(c);
+		assert_int_equal(kill(pid, SIGTERM), 0);
+		assert_int_equal(harness_wait_child(pid), 0);
+		snprintf(log, sizeof(log), "%s/log", dir);
+		f = fopen(log, "r");
+		assert_non_null(f);
+		res->err[fread(res->err, 1, sizeof(res->err) - 1, f)] = '\0';
+		fclose(f);
+		assert_contains(res->err, "Restart without loss is off");
+		unlink(log);
+	}
+	rmdir(dir);
+	free(res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +399,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_idle_live_client_kept, restart_teardown),
 		cmocka_unit_test_teardown(test_clean_stop_leaves_nothing, restart_teardown),
 		cmocka_unit_test_teardown(test_lost_state_is_stale, restart_teardown),
+		cmocka_unit_test_teardown(test_unsafe_state_dir, restart_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
