@@ -104,6 +104,8 @@ int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, si
 	req.body_case = SMH__REQUEST__BODY_ALLOC;
 	req.alloc = &body;
 	err = buffer_call(client, &req, buf);
+	if (err == 0)
+		client->n_held++;
 	client_end(client);
 	return err;
 }
@@ -123,6 +125,8 @@ int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf
 	req.body_case = SMH__REQUEST__BODY_IMPORT;
 	req.import = &body;
 	err = buffer_call(client, &req, buf);
+	if (err == 0)
+		client->n_held++;
 	client_end(client);
 	return err;
 }
@@ -251,11 +255,22 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf)
 	body.handle = buf->handle;
 	req.body_case = SMH__REQUEST__BODY_FREE;
 	req.free = &body;
+	client->freeing = true;
 	err = client_call(client, &req, SMH__RESPONSE__BODY__NOT_SET, &resp);
+	client->freeing = false;
+	/*
+	 * Re-sent after the daemon restarted, and the resumed session does not hold it: the old
+	 * daemon freed it before it died (docs/restart.md).
+	 */
+	if (err == -EINVAL && client->resent)
+		err = 0;
+	else if (err == 0)
+		wire_free_response(resp);
+	if (err == 0 && client->n_held > 0)
+		client->n_held--;
 	client_end(client);
 	if (err < 0)
 		return err;
-	wire_free_response(resp);
 	buf->addr = NULL;
 	buf->fd = -1;
 	return 0;

@@ -13,6 +13,7 @@
 #define CLIENT_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -30,9 +31,31 @@ struct client_slot {
 	uint64_t map_base; /* fd offset of map[0] (page aligned) */
 };
 
+/* A region fd (and its mapping) a restarted daemon no longer serves: kept until disconnect. */
+struct client_retired {
+	int fd;
+	void *map;
+	size_t map_len;
+};
+
 struct smh_client {
 	pthread_mutex_t lock;
 	int sock;
+	/* Reconnection after the daemon restarted (client/client-reconnect.c). */
+	char *path;           /* the socket connected to */
+	uint64_t session;     /* HelloReply.session: resumed after a reconnect */
+	uint64_t n_reclaimed; /* from the last resume */
+	/*
+	 * Holds this connection took (allocs and imports, less frees): a resume that reclaims
+	 * fewer lost some of them, and the connection must not go on as if it had not.
+	 */
+	uint64_t n_held;
+	bool freeing;     /* a free is in flight: its hold may be gone from the resumed session */
+	int reconnect_ms; /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
+	int reconnecting; /* a reconnect's own hello must not reconnect */
+	int resent;       /* the last client_call() re-sent its request after reconnecting */
+	struct client_retired *retired;
+	size_t n_retired;
 	unsigned generation; /* client_fork_generation() at connect: a fork since makes it stale */
 	int dead;            /* 0, or the error that ended the connection (every call returns it) */
 	uint64_t next_id;
@@ -78,6 +101,31 @@ int client_call(struct smh_client *client, Smh__Request *req, Smh__Response__Bod
 
 /* Marks the connection dead after a protocol error in a reply; returns -EPROTO. */
 int client_proto_error(struct smh_client *client, const char *what);
+
+/* A connected socket to @path, or a negative errno. */
+int client_open_socket(const char *path);
+
+/* The hello (resuming client->session if set). Call with the lock held. */
+int client_hello(struct smh_client *client);
+
+/* Whether @err says the daemon went away (the connection, not the request, failed). */
+int client_transport_lost(int err);
+
+/* Reads $SMH_RECONNECT_MS and keeps @path for reconnecting. Returns 0 or -ENOMEM. */
+int client_reconnect_init(struct smh_client *client, const char *path);
+
+/*
+ * Connects again to client->path (retrying with a backoff for up to client->reconnect_ms),
+ * resumes the session and clears `dead`. Call with the lock held.
+ * Returns 0 or a negative errno (the connection stays dead).
+ */
+int client_reconnect(struct smh_client *client);
+
+/* Stores @fd (owned) as region @index's fd: see client-reconnect.c. Under the registry lock. */
+void client_slot_set_fd(struct smh_client *client, uint32_t index, int fd);
+
+/* Unmaps and closes the retired regions. */
+void client_retired_finish(struct smh_client *client);
 
 /* Fetches the region table if not yet cached. Call with the lock held. */
 int client_load_regions(struct smh_client *client);

@@ -173,6 +173,8 @@ int client_begin(struct smh_client *client)
 	if (client->generation != fork_generation)
 		return -ECHILD;
 	pthread_mutex_lock(&client->lock);
+	if (client->dead && client_transport_lost(client->dead))
+		client_reconnect(client);
 	if (client->dead) {
 		int err = client->dead;
 
@@ -275,14 +277,8 @@ static int take_fds(struct smh_client *client, const Smh__Response *resp, struct
 		}
 	}
 	pthread_mutex_lock(&registry_lock);
-	for (size_t i = 0; i < fds->n; i++) {
-		struct client_slot *slot = &client->slots[resp->fd_regions[i]];
-
-		if (slot->fd < 0)
-			slot->fd = fds->fds[i];
-		else
-			close(fds->fds[i]);
-	}
+	for (size_t i = 0; i < fds->n; i++)
+		client_slot_set_fd(client, resp->fd_regions[i], fds->fds[i]);
 	pthread_mutex_unlock(&registry_lock);
 	fds->n = 0;
 	return 0;
@@ -341,10 +337,23 @@ int client_call(struct smh_client *client, Smh__Request *req, Smh__Response__Bod
 	int err;
 
 	*respp = NULL;
+	client->resent = 0;
 	err = send_request(client, req);
-	if (err < 0)
-		return err;
-	err = recv_response(client, req->id, &resp);
+	if (err == 0)
+		err = recv_response(client, req->id, &resp);
+	/* The daemon went away: once reconnected (and resumed), the request goes again, once. */
+	if (err < 0 && client_transport_lost(err)) {
+		int rerr = client_reconnect(client);
+
+		if (rerr == 0) {
+			client->resent = 1;
+			err = send_request(client, req);
+			if (err == 0)
+				err = recv_response(client, req->id, &resp);
+		} else if (rerr == -ESTALE) {
+			err = rerr; /* back, but without our buffers: say that, not "gone" */
+		}
+	}
 	if (err < 0)
 		return err;
 	if (resp->status != 0)
@@ -367,7 +376,7 @@ static const char *socket_path(const char *path)
 	return path && *path ? path : SMH_DEFAULT_SOCKET;
 }
 
-static int open_socket(const char *path)
+int client_open_socket(const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int sock;
@@ -413,13 +422,38 @@ static int check_hello(struct smh_client *client, const Smh__HelloReply *hello)
 	if (hello->granule == 0 || (hello->granule & (hello->granule - 1)) ||
 	    hello->n_regions > CLIENT_REGIONS_MAX)
 		return client_proto_error(client, "a hello with a bad granule or region count");
+	/* A reconnection: the slots are sized for the regions we knew. */
+	if (client->slots && hello->n_regions != client->n_regions) {
+		client_log(SMH_LOG_ERROR, "smh: the restarted daemon serves %u regions, not %u",
+			   hello->n_regions, client->n_regions);
+		return -ECONNRESET;
+	}
+	/*
+	 * A reconnection that did not get all our holds back (the state was lost, or the grace
+	 * period released them): the memory we map may be someone else's now. Going on would
+	 * let us write into it; the connection is over instead.
+	 */
+	if (client->slots && client->n_held > 0 &&
+	    (hello->session != client->session ||
+	     hello->n_reclaimed + (client->freeing ? 1 : 0) < client->n_held)) {
+		client_log(SMH_LOG_ERROR,
+			   "smh: the restarted daemon gave back %llu of this connection's %llu "
+			   "buffers; the others are lost: connect again",
+			   (unsigned long long)(hello->session == client->session
+							? hello->n_reclaimed
+							: 0),
+			   (unsigned long long)client->n_held);
+		return -ESTALE;
+	}
 	client->granule = hello->granule;
 	client->client_id = hello->client_id;
 	client->n_regions = hello->n_regions;
+	client->session = hello->session;
+	client->n_reclaimed = hello->n_reclaimed;
 	return 0;
 }
 
-static int hello(struct smh_client *client)
+int client_hello(struct smh_client *client)
 {
 	char name[CLIENT_NAME_MAX + 1];
 	Smh__Hello body = SMH__HELLO__INIT;
@@ -430,6 +464,7 @@ static int hello(struct smh_client *client)
 	client_name(name);
 	body.version = SMH_PROTOCOL_VERSION;
 	body.client_name = name;
+	body.resume_session = client->session;
 	req.body_case = SMH__REQUEST__BODY_HELLO;
 	req.hello = &body;
 	err = client_call(client, &req, SMH__RESPONSE__BODY_HELLO, &resp);
@@ -468,12 +503,14 @@ int smh_connect(const char *path, struct smh_client **clientp)
 		goto err_free;
 	pthread_once(&atfork_once, register_atfork);
 	client->generation = fork_generation;
-	client->sock = open_socket(socket_path(path));
+	client->sock = client_open_socket(socket_path(path));
 	if (client->sock < 0) {
 		err = client->sock;
 		goto err_mutex;
 	}
-	err = hello(client);
+	err = client_reconnect_init(client, socket_path(path));
+	if (err == 0)
+		err = client_hello(client);
 	if (err < 0)
 		goto err_sock;
 	err = make_slots(client);
@@ -484,6 +521,7 @@ int smh_connect(const char *path, struct smh_client **clientp)
 	return 0;
 
 err_sock:
+	free(client->path);
 	close(client->sock);
 err_mutex:
 	pthread_mutex_destroy(&client->lock);
@@ -507,8 +545,10 @@ void smh_disconnect(struct smh_client *client)
 		if (slot->fd >= 0)
 			close(slot->fd);
 	}
+	client_retired_finish(client);
 	free(client->slots);
 	free(client->regions);
+	free(client->path);
 	close(client->sock);
 	pthread_mutex_destroy(&client->lock);
 	if (last_error_client == client)

@@ -57,7 +57,28 @@ static int page_span(uint64_t base, uint64_t size, uint64_t *startp, size_t *len
 	return 0;
 }
 
-static int map_memfd(struct backend_region *r, const struct dt_region *dr, const struct diag *diag)
+/* The previous daemon's memfd @fd, dup'ed, if it is one of @len bytes with the seals; or -1. */
+static int adopt_memfd(int fd, size_t len, const struct dt_region *dr, const struct diag *diag)
+{
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW;
+	struct stat st;
+	int s;
+
+	if (fd < 0)
+		return -1;
+	s = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) < 0 || s < 0 || (s & seals) != seals || (uint64_t)st.st_size != len) {
+		diag_report(diag, DIAG_WARNING,
+			    "Region %s: the previous daemon's memfd is not a sealed one of %zu "
+			    "bytes; starting with a new one",
+			    dr->label, len);
+		return -1;
+	}
+	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static int map_memfd(struct backend_region *r, const struct dt_region *dr, int old_fd,
+		     const struct diag *diag)
 {
 	uint64_t start;
 	size_t len;
@@ -65,6 +86,11 @@ static int map_memfd(struct backend_region *r, const struct dt_region *dr, const
 
 	if (ret < 0)
 		goto err;
+	r->fd = adopt_memfd(old_fd, len, dr, diag);
+	if (r->fd >= 0) {
+		r->kept = true;
+		goto map;
+	}
 	r->fd = memfd_create(dr->label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	/*
 	 * Clients get this fd read-write: sealed, none of them can shrink it under the daemon
@@ -75,6 +101,7 @@ static int map_memfd(struct backend_region *r, const struct dt_region *dr, const
 		ret = -errno;
 		goto err;
 	}
+map:
 	r->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (r->map == MAP_FAILED) {
 		ret = -errno;
@@ -226,13 +253,15 @@ int backend_create(const struct backend_options *opts, const struct dt_config *c
 
 		r->fd = -1;
 		if (opts->kind == BACKEND_MEMFD)
-			rr = map_memfd(r, dr, diag);
+			rr = map_memfd(r, dr, opts->memfds ? opts->memfds[i] : -1, diag);
 		else
 			rr = map_devmem(b, r, dr, opts, diag);
 		if (rr == 0) {
 			r->usable = true;
 			n_usable++;
-			if (opts->kind == BACKEND_DEVMEM)
+			if (opts->kind == BACKEND_DEVMEM && opts->keep_contents)
+				r->kept = true;
+			else if (opts->kind == BACKEND_DEVMEM)
 				zero_range(r, dr->base, dr->size);
 		} else if (opts->kind == BACKEND_MEMFD || opts->strict || rr == -ENOMEM) {
 			ret = ret ? ret : rr;

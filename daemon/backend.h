@@ -34,6 +34,14 @@ struct backend_options {
 	const char *mem_path; /* devmem: the memory device */
 	/* devmem: a region the kernel refuses is an error (default: warn, serve the others). */
 	bool strict;
+	/*
+	 * After a restart (docs/restart.md). memfd: the previous daemon's region memfds, one per
+	 * region or -1 (borrowed: the backend dups them); one of the wrong size or without the
+	 * seals is not used. devmem: keep the contents (do not zero the regions at start; the
+	 * restore zeroes what is free).
+	 */
+	const int *memfds;
+	bool keep_contents;
 };
 
 struct backend_region {
@@ -44,6 +52,7 @@ struct backend_region {
 	size_t map_len;
 	uint64_t map_phys;  /* physical address of map[0] */
 	bool device_memory; /* accesses must be aligned words (no memset/memcpy) */
+	bool kept;          /* holds the previous daemon's contents (see backend_options) */
 	char mapping[64];   /* the attribute really obtained, for `smhctl regions` */
 };
 

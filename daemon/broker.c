@@ -22,6 +22,7 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	hmap_init(&b->tokens);
 	list_init(&b->clients);
 	list_init(&b->alloc_list);
+	list_init(&b->orphans);
 	b->next_client_id = 1;
 	b->next_handle = 1;
 }
@@ -32,9 +33,33 @@ void broker_finish(struct broker *b)
 
 	list_for_each_safe(pos, tmp, &b->clients)
 		broker_client_remove(b, list_entry(pos, struct broker_client, link));
+	list_for_each_safe(pos, tmp, &b->orphans)
+		broker_client_remove(b, list_entry(pos, struct broker_client, link));
 	hmap_finish(&b->allocs);
 	hmap_finish(&b->tokens);
 }
+
+static uint64_t random_token(void)
+{
+	uint64_t t = 0;
+
+	while (t == 0) {
+		if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
+			t = 0;
+	}
+	return t;
+}
+
+void broker_set_journal(struct broker *b, const struct broker_journal *journal)
+{
+	b->journal = journal ? *journal : (struct broker_journal){ 0 };
+}
+
+#define JOURNAL(b, fn, x)                                        \
+	do {                                                     \
+		if ((b)->journal.fn)                             \
+			(b)->journal.fn((b)->journal.data, (x)); \
+	} while (0)
 
 bool broker_alloc_shared(const struct broker_alloc *a)
 {
@@ -52,6 +77,7 @@ int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const c
 	c->pid = pid;
 	c->uid = uid;
 	c->gid = gid;
+	c->session = random_token();
 	snprintf(c->comm, sizeof(c->comm), "%s", comm ? comm : "");
 	list_init(&c->holds);
 	list_insert_before(&b->clients, &c->link);
@@ -69,6 +95,7 @@ static void release(struct broker *b, struct broker_alloc *a)
 	if (a->token)
 		hmap_remove(&b->tokens, a->token);
 	list_remove(&a->link);
+	JOURNAL(b, alloc_gone, a);
 	if (b->scrub.zero)
 		b->scrub.zero(b->scrub.data, a->blk.region, a->blk.addr, a->blk.size);
 	pool_free(b->pool, &a->blk);
@@ -84,8 +111,11 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 	h->count -= n;
 	h->client->n_buffers -= n;
 	h->client->bytes -= n * a->blk.size;
-	if (h->count > 0)
+	if (h->count > 0) {
+		JOURNAL(b, hold, h);
 		return;
+	}
+	JOURNAL(b, hold_gone, h);
 	list_remove(&h->alloc_link);
 	list_remove(&h->client_link);
 	free(h);
@@ -111,7 +141,10 @@ void broker_client_remove(struct broker *b, struct broker_client *c)
 		drop_hold(b, h, h->count);
 	}
 	list_remove(&c->link);
-	b->n_clients--;
+	if (c->orphan)
+		b->n_orphans--;
+	else
+		b->n_clients--;
 	free(c);
 }
 
@@ -147,6 +180,7 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 	h->count++;
 	c->n_buffers++;
 	c->bytes += a->blk.size;
+	JOURNAL(b, hold, h);
 	return 0;
 }
 
@@ -185,6 +219,7 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	ret = hmap_put(&b->allocs, a->handle, a);
 	if (ret < 0)
 		goto err_block;
+	JOURNAL(b, alloc, a);
 	ret = add_hold(b, c, a);
 	if (ret < 0)
 		goto err_table;
@@ -194,6 +229,7 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	return 0;
 
 err_table:
+	JOURNAL(b, alloc_gone, a);
 	hmap_remove(&b->allocs, a->handle);
 err_block:
 	pool_free(b->pool, &a->blk); /* never written: still clean */
@@ -229,6 +265,8 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	ret = pool_realloc(b->pool, &a->blk, size, a->align);
 	if (ret < 0)
 		return ret;
+	/* Recorded before the old block is scrubbed: a crash in between loses no content. */
+	JOURNAL(b, alloc, a);
 	/* Keep free memory zero: what the old block gave back still holds the contents. */
 	if (b->scrub.zero) {
 		if (a->blk.region != old.region || a->blk.addr != old.addr)
@@ -240,17 +278,6 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	c->bytes = c->bytes - h->count * old.size + h->count * a->blk.size;
 	*allocp = a;
 	return 0;
-}
-
-static uint64_t random_token(void)
-{
-	uint64_t t = 0;
-
-	while (t == 0) {
-		if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t))
-			t = 0;
-	}
-	return t;
 }
 
 int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t *tokenp)
@@ -275,6 +302,7 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 		a->token = t;
 		if (!was_shared)
 			b->n_shared++;
+		JOURNAL(b, alloc, a);
 	}
 	*tokenp = a->token;
 	return 0;
@@ -297,5 +325,138 @@ int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 	if (ret < 0)
 		return ret;
 	*allocp = a;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- restoring after a restart */
+
+int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t proc_start,
+		      struct broker_client **orphanp)
+{
+	struct broker_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->id = b->next_client_id++;
+	c->pid = pid;
+	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
+	c->session = session;
+	c->proc_start = proc_start;
+	c->orphan = true;
+	snprintf(c->comm, sizeof(c->comm), "(orphan)");
+	list_init(&c->holds);
+	list_insert_before(&b->orphans, &c->link);
+	b->n_orphans++;
+	*orphanp = c;
+	return 0;
+}
+
+int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_block *blk,
+			 uint64_t align, uint64_t token, struct broker_alloc **allocp)
+{
+	struct broker_alloc *a;
+	int ret;
+
+	if (handle == 0 || hmap_get(&b->allocs, handle) || (token && hmap_get(&b->tokens, token)))
+		return -EEXIST;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	list_init(&a->holds);
+	ret = pool_reserve(b->pool, blk->region, blk->addr, blk->size, &a->blk);
+	if (ret < 0)
+		goto err_alloc;
+	a->handle = handle;
+	a->align = align;
+	ret = hmap_put(&b->allocs, handle, a);
+	if (ret < 0)
+		goto err_block;
+	if (token) {
+		ret = hmap_put(&b->tokens, token, a);
+		if (ret < 0)
+			goto err_table;
+		a->token = token;
+		b->n_shared++;
+	}
+	/* Handles stay in order in the list: restored ones are inserted where they belong. */
+	{
+		struct list *pos = b->alloc_list.next;
+
+		while (pos != &b->alloc_list &&
+		       list_entry(pos, struct broker_alloc, link)->handle < handle)
+			pos = pos->next;
+		list_insert_before(pos, &a->link);
+	}
+	if (handle >= b->next_handle)
+		b->next_handle = handle + 1;
+	JOURNAL(b, alloc, a);
+	*allocp = a;
+	return 0;
+
+err_table:
+	hmap_remove(&b->allocs, handle);
+err_block:
+	pool_free(b->pool, &a->blk);
+err_alloc:
+	free(a);
+	return ret;
+}
+
+int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_client *orphan,
+			uint64_t count)
+{
+	int ret;
+
+	if (a->owner == 0)
+		a->owner = orphan->id;
+	while (count-- > 0) {
+		ret = add_hold(b, orphan, a);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void broker_restore_drop(struct broker *b, struct broker_alloc *a)
+{
+	release(b, a);
+}
+
+int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
+		  uint64_t *n_reclaimedp)
+{
+	struct broker_client *o = NULL;
+	struct list *pos, *tmp;
+
+	list_for_each(pos, &b->orphans)
+	{
+		struct broker_client *x = list_entry(pos, struct broker_client, link);
+
+		if (x->session == session) {
+			o = x;
+			break;
+		}
+	}
+	if (!o)
+		return -ENOENT;
+	*n_reclaimedp = o->n_buffers;
+	list_for_each_safe(pos, tmp, &o->holds)
+	{
+		struct broker_hold *h = list_entry(pos, struct broker_hold, client_link);
+
+		list_remove(&h->client_link);
+		list_insert_before(&c->holds, &h->client_link);
+		h->client = c;
+		c->n_buffers += h->count;
+		c->bytes += h->count * h->alloc->blk.size;
+	}
+	c->session = session;
+	o->n_buffers = 0;
+	o->bytes = 0;
+	broker_client_remove(b, o);
+	/* The records name the session's process: now this connection's. */
+	list_for_each(pos, &c->holds)
+		JOURNAL(b, hold, list_entry(pos, struct broker_hold, client_link));
 	return 0;
 }

@@ -13,6 +13,14 @@
  * Free memory is always zero: an allocation is scrubbed (through the scrub callback) before
  * its blocks go back to the pool, and the tail a shrinking realloc gives back is scrubbed too.
  * So allocating never has to zero, and a new allocation never shows a previous owner's bytes.
+ *
+ * Restart (docs/restart.md): every client has a random session secret. A journal, when set,
+ * hears of every change to an allocation or a hold at the moment it happens (before the reply
+ * goes out, and before memory given back is scrubbed), so that daemon/state.c can keep a
+ * record a restarted daemon trusts. That daemon restores the allocations and gives their holds
+ * to orphan clients, one per session, which are not connections and not counted as clients; a
+ * connection resuming a session takes its holds over, and orphans left are removed like
+ * clients.
  */
 #ifndef DAEMON_BROKER_H
 #define DAEMON_BROKER_H
@@ -39,11 +47,14 @@ struct broker_client {
 	uid_t uid;
 	gid_t gid;
 	char comm[32];
-	int refused;        /* 0, or the errno its hello is refused with (daemon/policy.h) */
-	uint64_t n_buffers; /* holds, counted with their counts */
-	uint64_t bytes;     /* bytes of those holds, counted with their counts */
-	struct list holds;  /* struct broker_hold.client_link */
-	struct list link;   /* broker's clients, in id order */
+	uint64_t session;    /* random secret; holds are recorded under it (see journal) */
+	uint64_t proc_start; /* the journal's: the process's start time, 0 until read */
+	bool orphan;         /* restored after a restart, no connection (in broker.orphans) */
+	int refused;         /* 0, or the errno its hello is refused with (daemon/policy.h) */
+	uint64_t n_buffers;  /* holds, counted with their counts */
+	uint64_t bytes;      /* bytes of those holds, counted with their counts */
+	struct list holds;   /* struct broker_hold.client_link */
+	struct list link;    /* broker's clients, in id order */
 };
 
 struct broker_alloc {
@@ -55,13 +66,24 @@ struct broker_alloc {
 	unsigned n_holders; /* clients holding it */
 	struct list holds;  /* struct broker_hold.alloc_link */
 	struct list link;   /* broker's allocations, in handle order */
+	uint32_t slot;      /* the journal's record, 0 for none */
 };
 
 struct broker_hold {
 	struct broker_alloc *alloc;
 	struct broker_client *client;
 	uint64_t count;
+	uint32_t slot; /* the journal's record, 0 for none */
 	struct list alloc_link, client_link;
+};
+
+/* Told of every change, synchronously, in the order it happens. Any callback may be NULL. */
+struct broker_journal {
+	void (*alloc)(void *data, struct broker_alloc *a);      /* new, moved, resized, exported */
+	void (*alloc_gone)(void *data, struct broker_alloc *a); /* before its memory is scrubbed */
+	void (*hold)(void *data, struct broker_hold *h);        /* new, count or holder changed */
+	void (*hold_gone)(void *data, struct broker_hold *h);
+	void *data;
 };
 
 struct broker {
@@ -71,9 +93,12 @@ struct broker {
 	struct hmap tokens;     /* token -> struct broker_alloc */
 	struct list clients;    /* in id order */
 	struct list alloc_list; /* in handle order */
+	struct list orphans;    /* restored sessions nobody resumed yet */
+	struct broker_journal journal;
 	uint64_t next_client_id;
 	uint64_t next_handle;
 	size_t n_clients;
+	size_t n_orphans;
 	uint64_t n_shared;
 	struct policy *policy; /* access policy and quotas, or NULL; carried, not used here */
 };
@@ -86,7 +111,7 @@ void broker_finish(struct broker *b);
 /* A new client with the next id. Returns 0 or -ENOMEM. */
 int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const char *comm,
 		      struct broker_client **clientp);
-/* Releases every hold of @client, then frees it. */
+/* Releases every hold of @client (a connection's or an orphan), then frees it. */
 void broker_client_remove(struct broker *b, struct broker_client *client);
 
 /*
@@ -113,6 +138,33 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 /* Takes a hold on the allocation exported as @token. Returns 0 or -ENOENT. */
 int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 		  struct broker_alloc **allocp);
+
+/* Sets the journal (NULL: none). */
+void broker_set_journal(struct broker *b, const struct broker_journal *journal);
+
+/*
+ * Restoring after a restart. broker_orphan_add() makes the holder of a recorded session;
+ * broker_restore_alloc() takes the recorded block back from the pool (pool_reserve()) under
+ * @handle, with @token (0: not exported) and no hold yet; broker_restore_hold() gives @orphan
+ * @count holds on it. An allocation left without hold must be dropped with
+ * broker_restore_drop(). Each returns 0 or a negative errno: -EBUSY/-EINVAL from the pool,
+ * -EEXIST for a handle or token restored twice, -ENOMEM.
+ */
+int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t proc_start,
+		      struct broker_client **orphanp);
+int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_block *blk,
+			 uint64_t align, uint64_t token, struct broker_alloc **allocp);
+int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_client *orphan,
+			uint64_t count);
+void broker_restore_drop(struct broker *b, struct broker_alloc *a);
+
+/*
+ * @c takes over the holds of the orphan whose session is @session, and that session. Sets
+ * *n_reclaimedp to the holds taken (with their counts).
+ * Returns 0 or -ENOENT when no orphan has that session (@c keeps its own).
+ */
+int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
+		  uint64_t *n_reclaimedp);
 
 /* @c's hold on @handle, or NULL. */
 struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle);

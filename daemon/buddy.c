@@ -423,6 +423,54 @@ int buddy_resize(struct buddy *b, uint64_t addr, uint64_t size, uint64_t *sizep)
 	return 0;
 }
 
+/*
+ * The head of the free block that contains granule @i, or NIL when @i lies in an allocation.
+ * A free block of order o containing @i starts at @i's absolute granule number rounded down to
+ * 2^o: one guess per order.
+ */
+static uint32_t free_block_of(const struct buddy *b, uint32_t i)
+{
+	for (unsigned o = 0; o < b->n_orders; o++) {
+		uint64_t g = (b->base_g + i) & ~((UINT64_C(1) << o) - 1);
+		uint32_t s;
+
+		if (g < b->base_g)
+			break;
+		s = (uint32_t)(g - b->base_g);
+		if (b->state[s] == (ST_FREE | o) && (uint64_t)s + (UINT64_C(1) << o) > i)
+			return s;
+	}
+	return NIL;
+}
+
+int buddy_reserve(struct buddy *b, uint64_t addr, uint64_t size)
+{
+	uint32_t i, m, s, t;
+
+	if (size == 0 || index_of(b, addr, &i) < 0)
+		return -EINVAL;
+	m = granules_for(b, size);
+	if (m == 0 || m > b->n - i)
+		return -EINVAL;
+	s = free_block_of(b, i);
+	if (s == NIL || !range_free(b, s, i + m))
+		return -EBUSY;
+	/* Take every block from @s to past the range, then give back what lies on either side. */
+	for (t = s; t < i + m;) {
+		unsigned o = b->state[t] & ST_ORDER_MASK;
+
+		unlink_block(b, t, o);
+		t += UINT32_C(1) << o;
+	}
+	b->state[i] = ST_ALLOC;
+	b->link[i].next = m;
+	free_range(b, s, i);
+	free_range(b, i + m, t);
+	b->free_granules -= m;
+	b->n_allocs++;
+	return 0;
+}
+
 int buddy_alloc_size(const struct buddy *b, uint64_t addr, uint64_t *sizep)
 {
 	uint32_t i, m;

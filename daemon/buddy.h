@@ -112,6 +112,17 @@ int buddy_free(struct buddy *buddy, uint64_t addr, uint64_t size);
  */
 int buddy_resize(struct buddy *buddy, uint64_t addr, uint64_t size, uint64_t *sizep);
 
+/*
+ * Marks [@addr, @addr + @size) as one live allocation, as if buddy_alloc() had returned it: the
+ * way a restarted daemon takes back the blocks its clients still hold. @addr must be
+ * granule-aligned; @size is rounded up to the granule. The free blocks covering the range are
+ * split, and what lies outside it goes back to the free lists, maximal as ever.
+ * Returns 0 or a negative errno: -EINVAL for size 0, an unaligned address, or a range not
+ * inside the managed one; -EBUSY when a granule of it is not free (nothing is changed then).
+ * O(log n) list operations.
+ */
+int buddy_reserve(struct buddy *buddy, uint64_t addr, uint64_t size);
+
 /* Usable size of the live allocation at @addr. Returns 0 or -EINVAL if there is none. */
 int buddy_alloc_size(const struct buddy *buddy, uint64_t addr, uint64_t *sizep);
 

@@ -20,10 +20,13 @@
 #include "daemon/backend.h"
 #include "daemon/broker.h"
 #include "daemon/buddy.h"
+#include "daemon/keeper.h"
 #include "daemon/policy.h"
 #include "daemon/pool.h"
+#include "daemon/recover.h"
 #include "daemon/report.h"
 #include "daemon/server.h"
+#include "daemon/state.h"
 #include "daemon/systemd.h"
 #include "proto/wire.h"
 
@@ -37,6 +40,9 @@ struct options {
 	bool json;
 	bool strict;
 	enum log_level log_level;
+	const char *state_dir; /* NULL: the socket's directory */
+	bool no_state;
+	unsigned reclaim_grace;
 	const char *config;    /* --config, or NULL: the default file if it exists */
 	struct policy *policy; /* the policy options, then the whole policy (daemon/policy.h) */
 };
@@ -55,6 +61,11 @@ static void usage(FILE *f)
 		"  --granule SIZE   smallest block: a power of two >= %d (default %d), K/M suffix\n"
 		"  --strict         a region the kernel refuses to map is fatal (default: warn\n"
 		"                   and serve the other regions)\n"
+		"  --state-dir DIR  where the buffers held are recorded, so that a restarted smhd\n"
+		"                   gives them back (default: the socket's directory)\n"
+		"  --no-state       record nothing: a restart forgets every buffer\n"
+		"  --reclaim-grace S  after a restart, seconds clients have to reclaim their\n"
+		"                   buffers before those of gone processes are freed (default %d)\n"
 		"  --log-level L    error, warning, info (default) or debug\n"
 		"  -v, --verbose    the same as --log-level debug\n"
 		"  --check          validate the configuration, print the regions and exit\n"
@@ -62,7 +73,7 @@ static void usage(FILE *f)
 		"  -h, --help       show this help and exit\n"
 		"  -V, --version    show the version and exit\n"
 		"\n",
-		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE);
+		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE, RECOVER_DEFAULT_GRACE_S);
 	policy_usage(f);
 	fprintf(f, "\nExit status: 0 success, 1 invalid configuration or failure, 2 usage error\n"
 		   "(also for an error in the configuration file).\n");
@@ -78,6 +89,22 @@ static int parse_granule(const char *arg, uint64_t *granulep)
 		return -EINVAL;
 	}
 	*granulep = g;
+	return 0;
+}
+
+static int parse_grace(const char *arg, unsigned *secondsp)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > 86400) {
+		fprintf(stderr, "smhd: --reclaim-grace %s: not a number of seconds (0 to 86400)\n",
+			arg);
+		return -EINVAL;
+	}
+	*secondsp = (unsigned)v;
 	return 0;
 }
 
@@ -118,6 +145,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_JSON,
 		OPT_STRICT,
 		OPT_LOG_LEVEL,
+		OPT_STATE_DIR,
+		OPT_NO_STATE,
+		OPT_RECLAIM_GRACE,
 		OPT_CONFIG,
 		OPT_POLICY, /* + enum policy_key */
 	};
@@ -131,6 +161,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "no-state", no_argument, NULL, OPT_NO_STATE },
+		{ "reclaim-grace", required_argument, NULL, OPT_RECLAIM_GRACE },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
 		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
@@ -195,6 +228,16 @@ static int parse_options(int argc, char **argv, struct options *opts)
 					optarg);
 				return -1;
 			}
+			break;
+		case OPT_STATE_DIR:
+			opts->state_dir = optarg;
+			break;
+		case OPT_NO_STATE:
+			opts->no_state = true;
+			break;
+		case OPT_RECLAIM_GRACE:
+			if (parse_grace(optarg, &opts->reclaim_grace) < 0)
+				return -1;
 			break;
 		case 'v':
 			opts->log_level = LOG_DEBUG;
@@ -290,8 +333,11 @@ static int serve(const struct options *opts)
 	struct backend *backend = NULL;
 	struct pool *pool = NULL;
 	struct server *server = NULL;
+	struct recover *rec = NULL;
 	struct pool_hooks hooks;
 	struct broker broker;
+	char state_dir[4096];
+	const char *sdir;
 	int listen_fd = -1;
 	int ret;
 
@@ -304,6 +350,27 @@ static int serve(const struct options *opts)
 		log_error("%s has no shared-multi-heap region: nothing to serve", opts->dtb);
 		ret = -ENODEV;
 	}
+	if (ret < 0)
+		goto out;
+	recover_default_dir(opts->socket, state_dir, sizeof(state_dir));
+	sdir = opts->no_state ? NULL : opts->state_dir ? opts->state_dir : state_dir;
+	/* The socket's directory (/tmp, say) may be one others write to: then no state there. */
+	if (sdir == state_dir && state_dir_check(sdir, false) == -EPERM) {
+		log_warning(
+			"Restart without loss is off: %s is not a directory of ours that only we "
+			"may write to; give --state-dir",
+			sdir);
+		sdir = NULL;
+	}
+	ret = recover_open(
+		&(struct recover_options){
+			.state_dir = sdir,
+			.socket = opts->socket,
+			.grace_s = opts->reclaim_grace,
+			.backend = opts->backend,
+			.granule = opts->granule,
+		},
+		&cfg, &bopts, &rec);
 	if (ret < 0)
 		goto out;
 	ret = backend_create(&bopts, &cfg, &diag, &backend);
@@ -320,14 +387,22 @@ static int serve(const struct options *opts)
 	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
 	broker.policy = opts->policy;
 	policy_log(opts->policy);
-	ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
+	ret = recover_restore(rec, &broker, backend);
+	if (ret == 0)
+		ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
 	listen_fd = -1;
 	if (ret == 0) {
+		recover_arm(rec, server_loop(server));
 		ret = server_run(server);
+		recover_close(rec, server_loop(server), ret == 0);
+		rec = NULL;
 		server_destroy(server);
 	}
+	recover_close(rec, NULL, false);
+	rec = NULL;
 	broker_finish(&broker);
 out:
+	recover_close(rec, NULL, false);
 	if (listen_fd >= 0)
 		close(listen_fd);
 	pool_destroy(pool);
@@ -358,9 +433,13 @@ int main(int argc, char **argv)
 		.socket = SMH_DEFAULT_SOCKET,
 		.granule = POOL_DEFAULT_GRANULE,
 		.log_level = LOG_INFO,
+		.reclaim_grace = RECOVER_DEFAULT_GRACE_S,
 		.policy = &cli,
 	};
 	int r;
+
+	if (argc == 2 && strcmp(argv[1], "--keeper") == 0)
+		return keeper_main(); /* started by smhd itself, see daemon/keeper.h */
 
 	policy_init(&cli);
 	policy_init(&policy);

@@ -237,6 +237,23 @@ int pool_realloc(struct pool *pool, struct pool_block *blk, uint64_t size, uint6
 	return ret;
 }
 
+int pool_reserve(struct pool *pool, uint32_t region, uint64_t addr, uint64_t size,
+		 struct pool_block *blk)
+{
+	struct pool_region *r;
+	int ret;
+
+	if (region >= pool->n_regions)
+		return -EINVAL;
+	r = &pool->regions[region];
+	ret = buddy_reserve(r->buddy, addr, size);
+	if (ret < 0)
+		return ret;
+	*blk = (struct pool_block){ .region = region, .addr = addr };
+	buddy_alloc_size(r->buddy, addr, &blk->size);
+	return 0;
+}
+
 int pool_region_disable(struct pool *pool, size_t index)
 {
 	if (index >= pool->n_regions)

@@ -99,6 +99,14 @@ int pool_free(struct pool *pool, const struct pool_block *blk);
  */
 int pool_realloc(struct pool *pool, struct pool_block *blk, uint64_t size, uint64_t align);
 
+/*
+ * Takes [@addr, @addr + @size) of region @region as a live allocation (see buddy_reserve()),
+ * touching no memory. Fills @blk (the size rounded up to the granule).
+ * Returns 0 or a negative errno: -EINVAL (bad region, address or size), -EBUSY (not all free).
+ */
+int pool_reserve(struct pool *pool, uint32_t region, uint64_t addr, uint64_t size,
+		 struct pool_block *blk);
+
 /* Stops serving region @index (allocations skip it). Returns 0 or -EINVAL for a bad index. */
 int pool_region_disable(struct pool *pool, size_t index);
 

@@ -74,6 +74,22 @@ static void *scratch_alloc(struct reply *r, size_t n, size_t size)
 
 /* ---------------------------------------------------------------- hello */
 
+/* A reconnecting client takes its session's buffers back (docs/restart.md). */
+static void requests_resume(struct request_ctx *ctx, uint64_t session, uint64_t *n_reclaimedp)
+{
+	struct broker_client *c = ctx->client;
+
+	if (broker_resume(ctx->broker, c, session, n_reclaimedp) < 0) {
+		log_info("Client %llu (pid %d, %s) asked to resume a session this daemon does not "
+			 "know: it starts a new one",
+			 (unsigned long long)c->id, (int)c->pid, c->comm);
+		return;
+	}
+	log_info("Client %llu (pid %d, %s) resumed its session: %llu buffers reclaimed",
+		 (unsigned long long)c->id, (int)c->pid, c->comm,
+		 (unsigned long long)*n_reclaimedp);
+}
+
 static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct reply *r,
 		     struct request_result *res)
 {
@@ -101,6 +117,9 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 	h->granule = pool_granule(ctx->broker->pool);
 	h->n_regions = (uint32_t)pool_n_regions(ctx->broker->pool);
 	h->client_id = ctx->client->id;
+	if (req->resume_session)
+		requests_resume(ctx, req->resume_session, &h->n_reclaimed);
+	h->session = ctx->client->session;
 	r->resp.body_case = SMH__RESPONSE__BODY_HELLO;
 	r->resp.hello = h;
 }

@@ -538,6 +538,11 @@ int server_run(struct server *srv)
 	return uv_run(&srv->loop, UV_RUN_DEFAULT) < 0 ? -EIO : 0;
 }
 
+uv_loop_t *server_loop(struct server *srv)
+{
+	return &srv->loop;
+}
+
 void server_destroy(struct server *srv)
 {
 	if (!srv)

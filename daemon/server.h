@@ -9,6 +9,8 @@
 #include "daemon/backend.h"
 #include "daemon/broker.h"
 
+#include <uv.h>
+
 struct server;
 
 /*
@@ -25,6 +27,9 @@ int server_create(const char *path, int listen_fd, struct broker *broker, struct
 /* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0 or a
  * negative errno. */
 int server_run(struct server *server);
+
+/* The server's event loop, for timers of other modules (daemon/recover.c). */
+uv_loop_t *server_loop(struct server *server);
 
 /*
  * Closes every connection (releasing what they hold), removes the socket file if the server

@@ -25,6 +25,11 @@
  *
  * The library prints nothing. smh_set_log_handler() receives its diagnostics.
  *
+ * Daemon restarts: a call that finds smhd gone reconnects to the same socket (for up to
+ * $SMH_RECONNECT_MS milliseconds, default 5000) and takes its buffers back; they keep their
+ * fd, offset and address. If the restarted daemon does not give all of them back, every call
+ * on the client returns -ESTALE from then on: stop using its mappings and connect anew.
+ *
  * Every function returning int returns 0 or a negative errno (Linux numbering); the daemon's
  * refusals come back as the errno it sent (smh_last_error() gives its message).
  */

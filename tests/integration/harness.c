@@ -189,20 +189,11 @@ static struct smhd *free_slot(void)
 	return NULL;
 }
 
-struct smhd *smhd_start(const struct smhd_options *opts)
+/* Runs smhd in @d's directory and waits until its socket accepts. */
+static void launch(struct smhd *d, const struct smhd_options *opts)
 {
-	struct smhd *d = free_slot();
-	const char *tmp = getenv("TMPDIR");
 	int64_t deadline;
 
-	harness_env("SMH_SMHD");
-	harness_env("SMH_EXAMPLE_DTB");
-	if (snprintf(d->dir, sizeof(d->dir), "%s/smh-integ-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
-	    (int)sizeof(d->dir))
-		fail_msg("TMPDIR is too long for a socket path: %s", tmp);
-	assert_non_null(mkdtemp(d->dir));
-	snprintf(d->socket, sizeof(d->socket), "%s/smhd.sock", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/smhd.log", d->dir);
 	d->valgrind = opts && opts->valgrind;
 	fflush(NULL);
 	d->pid = fork();
@@ -217,11 +208,49 @@ struct smhd *smhd_start(const struct smhd_options *opts)
 		}
 		harness_sleep_ms(20);
 	}
+}
+
+struct smhd *smhd_start(const struct smhd_options *opts)
+{
+	struct smhd *d = free_slot();
+	const char *tmp = getenv("TMPDIR");
+
+	harness_env("SMH_SMHD");
+	harness_env("SMH_EXAMPLE_DTB");
+	if (snprintf(d->dir, sizeof(d->dir), "%s/smh-integ-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
+	    (int)sizeof(d->dir))
+		fail_msg("TMPDIR is too long for a socket path: %s", tmp);
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->socket, sizeof(d->socket), "%s/smhd.sock", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/smhd.log", d->dir);
+	launch(d, opts);
 	return d;
+}
+
+void smhd_kill(struct smhd *d)
+{
+	assert_true(d->pid > 0);
+	assert_int_equal(kill(d->pid, SIGKILL), 0);
+	harness_wait_child(d->pid);
+	d->pid = 0;
+}
+
+void smhd_restart(struct smhd *d, const struct smhd_options *opts)
+{
+	assert_true(d->in_use && d->pid == 0);
+	launch(d, opts);
 }
 
 static void remove_dir(struct smhd *d)
 {
+	static const char *const state_files[] = { "smhd.state", "smhd.state.new", "smhd.state.old",
+						   "smhd.lock", "smhd.keeper" };
+	char path[200];
+
+	for (size_t i = 0; i < sizeof(state_files) / sizeof(state_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", d->dir, state_files[i]);
+		unlink(path);
+	}
 	unlink(d->log);
 	unlink(d->socket);
 	rmdir(d->dir);

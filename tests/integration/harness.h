@@ -48,6 +48,12 @@ struct smhd_options {
  */
 struct smhd *smhd_start(const struct smhd_options *opts);
 
+/* Kills smhd with SIGKILL and reaps it; its directory (socket, state) stays. */
+void smhd_kill(struct smhd *d);
+
+/* Starts smhd again in @d's directory, on the same socket, and waits until it accepts. */
+void smhd_restart(struct smhd *d, const struct smhd_options *opts);
+
 /* Sends SIGTERM; asserts that smhd exits with status 0 and removed its socket file. */
 void smhd_stop(struct smhd *d);
 

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state file (see state.h).
+ *
+ * Slots are numbered from 1 (0 means "no record" in the broker's structures); free slots sit
+ * on a stack in memory. The file grows by doubling (ftruncate + mremap): the only system
+ * calls after start, and rare. The previous daemon's file is read whole at start, checked
+ * record by record, reduced to the latest version of each record, and kept in memory for
+ * daemon/recover.c; the new daemon writes a fresh file beside it (smhd.state.new) while it
+ * restores, and renames it over the old one once the restore is done, so a crash during the
+ * restore leaves the old file to the next try.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/state.h"
+
+#define STATE_MAGIC   "smhstat1"
+#define STATE_VERSION 1
+#define INITIAL_SLOTS 256
+
+struct state_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t record_size;
+	uint64_t fingerprint;
+	uint64_t next_handle; /* raised at every allocation */
+	uint64_t reserved[4];
+};
+
+struct state {
+	char *dir;
+	char path[4096], new_path[4096], lock_path[4096];
+	int lock_fd;
+	int fd;
+	struct state_header *header; /* the mapping: header, then the records */
+	size_t map_len;
+	struct state_record *records;
+	uint32_t n_slots;
+	uint32_t *free_slots; /* stack */
+	uint32_t n_free;
+	uint64_t seq;
+	bool failed; /* growing failed once: logged */
+};
+
+uint64_t state_hash(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+uint64_t state_record_check(const struct state_record *r)
+{
+	uint64_t h = state_hash(STATE_HASH_INIT, r, offsetof(struct state_record, check));
+
+	return h ? h : 1;
+}
+
+uint64_t state_proc_start(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	ssize_t n;
+	char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields count from the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* After ')': field 3 (state) ... field 22 (starttime): skip 19 fields. */
+	for (int i = 0; i < 20 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/* ---------------------------------------------------------------- reading the old file */
+
+static bool same_key(const struct state_record *a, const struct state_record *b)
+{
+	return a->kind == b->kind && a->handle == b->handle &&
+	       (a->kind != STATE_HOLD || a->session == b->session);
+}
+
+static int by_key(const void *x, const void *y)
+{
+	const struct state_record *a = x, *b = y;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->handle != b->handle)
+		return a->handle < b->handle ? -1 : 1;
+	if (a->kind == STATE_HOLD && a->session != b->session)
+		return a->session < b->session ? -1 : 1;
+	return a->seq < b->seq ? 1 : a->seq > b->seq ? -1 : 0; /* newest first */
+}
+
+/* Keeps the valid records of @buf, newest version of each. Returns 0 or -ENOMEM. */
+static int parse_records(const unsigned char *buf, size_t len, struct state_old *old)
+{
+	const struct state_header *h = (const void *)buf;
+	size_t n = (len - sizeof(*h)) / sizeof(struct state_record), kept = 0;
+	struct state_record *r = calloc(n ? n : 1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct state_record rec;
+
+		memcpy(&rec, buf + sizeof(*h) + i * sizeof(rec), sizeof(rec));
+		if (rec.check == 0 || rec.check != state_record_check(&rec))
+			continue;
+		/* A valid check does not make the numbers sane: the file may be anyone's bytes. */
+		if (rec.handle == 0 || rec.handle >= STATE_HANDLE_MAX ||
+		    (rec.kind == STATE_HOLD && (rec.count == 0 || rec.count > STATE_COUNT_MAX)))
+			continue;
+		if (rec.kind != STATE_ALLOC && rec.kind != STATE_HOLD)
+			continue;
+		r[kept++] = rec;
+	}
+	qsort(r, kept, sizeof(*r), by_key);
+	n = 0;
+	for (size_t i = 0; i < kept; i++)
+		if (n == 0 || !same_key(&r[n - 1], &r[i]))
+			r[n++] = r[i];
+	old->records = r;
+	old->n_records = n;
+	old->next_handle = h->next_handle;
+	return 0;
+}
+
+static int read_all(int fd, unsigned char **bufp, size_t *lenp)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t done = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 || st.st_size > STATE_FILE_MAX)
+		return -EINVAL; /* a FIFO would block the start; a huge file is not ours */
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf)
+		return -ENOMEM;
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? -errno : -EIO;
+		}
+		done += (size_t)n;
+	}
+	*bufp = buf;
+	*lenp = done;
+	return 0;
+}
+
+/* Sets a file of another configuration or format aside, and says so. */
+static void set_aside(const struct state *s, const char *why)
+{
+	char aside[4200];
+
+	snprintf(aside, sizeof(aside), "%s.old", s->path);
+	log_warning("%s %s: renamed to %s; starting with nothing to recover", s->path, why, aside);
+	if (rename(s->path, aside) < 0)
+		log_warning("Could not rename %s: %s", s->path, strerror(errno));
+}
+
+static int read_old(struct state *s, uint64_t fingerprint, struct state_old *old)
+{
+	const struct state_header *h;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int ret;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	ret = read_all(fd, &buf, &len);
+	close(fd);
+	if (ret < 0)
+		return ret;
+	h = (const void *)buf;
+	if (len < sizeof(*h) || memcmp(h->magic, STATE_MAGIC, 8) != 0 ||
+	    h->version != STATE_VERSION || h->record_size != sizeof(struct state_record))
+		set_aside(s, "is not a state file of this smhd");
+	else if (h->fingerprint != fingerprint)
+		set_aside(s, "describes another configuration (backend, granule or regions)");
+	else {
+		old->found = true;
+		ret = parse_records(buf, len, old);
+	}
+	free(buf);
+	return ret;
+}
+
+void state_old_finish(struct state_old *old)
+{
+	free(old->records);
+	*old = (struct state_old){ 0 };
+}
+
+/* ---------------------------------------------------------------- the new file */
+
+static int map_file(struct state *s, uint32_t n_slots)
+{
+	size_t len = sizeof(struct state_header) + (size_t)n_slots * sizeof(struct state_record);
+	uint32_t *stack = realloc(s->free_slots, n_slots * sizeof(*stack));
+	void *map;
+	int ret;
+
+	if (!stack)
+		return -ENOMEM;
+	s->free_slots = stack;
+	/*
+	 * Reserve the blocks now: a store into a mapped page the file system cannot back (a full
+	 * tmpfs) would be SIGBUS later, on the request path; here it is an error we report.
+	 */
+	if (ftruncate(s->fd, (off_t)len) < 0)
+		return -errno;
+	ret = posix_fallocate(s->fd, 0, (off_t)len);
+	if (ret)
+		return -ret;
+	if (s->header)
+		map = mremap(s->header, s->map_len, len, MREMAP_MAYMOVE);
+	else
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	s->header = map;
+	s->map_len = len;
+	s->records = (struct state_record *)(s->header + 1);
+	/* Pushed from the top, so that slots are used from 1 up. */
+	for (uint32_t i = n_slots; i > s->n_slots; i--)
+		s->free_slots[s->n_free++] = i;
+	s->n_slots = n_slots;
+	return 0;
+}
+
+static int create_new(struct state *s, uint64_t fingerprint)
+{
+	int ret;
+
+	s->fd = open(s->new_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s->fd < 0) {
+		ret = -errno;
+		log_error("Could not create %s: %s", s->new_path, strerror(errno));
+		return ret;
+	}
+	ret = map_file(s, INITIAL_SLOTS);
+	if (ret < 0) {
+		log_error("Could not map %s: %s", s->new_path, strerror(-ret));
+		return ret;
+	}
+	memcpy(s->header->magic, STATE_MAGIC, 8);
+	s->header->version = STATE_VERSION;
+	s->header->record_size = sizeof(struct state_record);
+	s->header->fingerprint = fingerprint;
+	s->header->next_handle = 1;
+	return 0;
+}
+
+int state_dir_check(const char *dir, bool loud)
+{
+	struct stat st;
+
+	/* 0755: by default it is the socket's directory too, which clients must traverse. */
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		int ret = -errno;
+
+		log_error("Could not create the state directory %s: %s", dir, strerror(errno));
+		return ret;
+	}
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 022))
+		return 0;
+	if (loud)
+		log_error("The state directory %s must be a directory owned by uid %u that nobody "
+			  "else may write to (another user could plant files smhd trusts)",
+			  dir, (unsigned)geteuid());
+	return -EPERM;
+}
+
+void state_set_next_handle(struct state *s, uint64_t next_handle)
+{
+	if (next_handle > s->header->next_handle)
+		s->header->next_handle = next_handle;
+}
+
+static int lock_dir(struct state *s, const char *socket)
+{
+	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s->lock_fd < 0) {
+		log_error("Could not open %s: %s", s->lock_path, strerror(errno));
+		return -errno;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		log_error("Another smhd is listening on %s: it holds %s", socket, s->lock_path);
+		return -EADDRINUSE;
+	}
+	log_error("Could not lock %s: %s", s->lock_path, strerror(errno));
+	return -errno;
+}
+
+int state_open(const char *dir, uint64_t fingerprint, const char *socket, struct state **statep,
+	       struct state_old *old)
+{
+	struct state *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*old = (struct state_old){ 0 };
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->lock_fd = s->fd = -1;
+	snprintf(s->path, sizeof(s->path), "%s/smhd.state", dir);
+	snprintf(s->new_path, sizeof(s->new_path), "%s/smhd.state.new", dir);
+	snprintf(s->lock_path, sizeof(s->lock_path), "%s/smhd.lock", dir);
+	ret = state_dir_check(dir, true);
+	if (ret < 0)
+		goto err;
+	ret = lock_dir(s, socket);
+	if (ret < 0)
+		goto err;
+	ret = read_old(s, fingerprint, old);
+	if (ret < 0) {
+		log_error("Could not read %s: %s", s->path, strerror(-ret));
+		goto err;
+	}
+	ret = create_new(s, fingerprint);
+	if (ret < 0)
+		goto err;
+	*statep = s;
+	return 0;
+
+err:
+	state_old_finish(old);
+	state_close(s, false);
+	return ret;
+}
+
+int state_commit(struct state *s)
+{
+	if (rename(s->new_path, s->path) < 0) {
+		log_error("Could not put %s in place: %s", s->path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+void state_close(struct state *s, bool clean)
+{
+	if (!s)
+		return;
+	if (s->header)
+		munmap(s->header, s->map_len);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (clean) {
+		unlink(s->path);
+		unlink(s->lock_path);
+	}
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s->free_slots);
+	free(s->dir);
+	free(s);
+}
+
+const char *state_dir(const struct state *s)
+{
+	return s->dir;
+}
+
+/* ---------------------------------------------------------------- the journal */
+
+/* A free slot, growing the file when there is none. 0 when it cannot grow (logged once). */
+static uint32_t take_slot(struct state *s)
+{
+	int ret;
+
+	if (s->n_free == 0) {
+		if (s->failed)
+			return 0; /* said once; no system call per request after that */
+		ret = s->n_slots <= UINT32_MAX / 2 ? map_file(s, s->n_slots * 2) : -E2BIG;
+		if (ret < 0 || s->n_free == 0) {
+			if (!s->failed)
+				log_error(
+					"Could not grow %s: %s; buffers allocated from now on are "
+					"not recorded, and a restarted smhd may hand them out "
+					"again",
+					s->new_path, strerror(ret < 0 ? -ret : ENOSPC));
+			s->failed = true;
+			return 0;
+		}
+	}
+	return s->free_slots[--s->n_free];
+}
+
+static void clear_slot(struct state *s, uint32_t *slotp)
+{
+	if (*slotp == 0)
+		return;
+	__atomic_store_n(&s->records[*slotp - 1].check, 0, __ATOMIC_RELEASE);
+	/* The slot is reused only after this store: keep later field stores behind it. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	s->free_slots[s->n_free++] = *slotp;
+	*slotp = 0;
+}
+
+/* Writes @rec into a new slot, then retires the record it replaces (*@slotp). */
+static void write_record(struct state *s, struct state_record *rec, uint32_t *slotp)
+{
+	uint32_t slot = take_slot(s);
+	struct state_record *r;
+
+	if (slot == 0) {
+		clear_slot(s, slotp); /* better no record than a wrong one */
+		return;
+	}
+	r = &s->records[slot - 1];
+	rec->seq = ++s->seq;
+	rec->check = 0;
+	memcpy(r, rec, offsetof(struct state_record, check));
+	__atomic_store_n(&r->check, state_record_check(rec), __ATOMIC_RELEASE);
+	clear_slot(s, slotp);
+	*slotp = slot;
+}
+
+static void on_alloc(void *data, struct broker_alloc *a)
+{
+	struct state *s = data;
+	struct state_record rec = {
+		.kind = STATE_ALLOC,
+		.region = a->blk.region,
+		.handle = a->handle,
+		.addr = a->blk.addr,
+		.size = a->blk.size,
+		.align = a->align,
+		.token = a->token,
+	};
+
+	if (a->handle >= s->header->next_handle)
+		s->header->next_handle = a->handle + 1;
+	write_record(s, &rec, &a->slot);
+}
+
+static void on_alloc_gone(void *data, struct broker_alloc *a)
+{
+	clear_slot(data, &a->slot);
+}
+
+static void on_hold(void *data, struct broker_hold *h)
+{
+	struct broker_client *c = h->client;
+	struct state_record rec = {
+		.kind = STATE_HOLD,
+		.handle = h->alloc->handle,
+		.session = c->session,
+		.count = h->count,
+		.pid = c->pid,
+	};
+
+	/* Once per connection: a syscall or three at its first buffer, none after. */
+	if (c->proc_start == 0 && c->pid > 0)
+		c->proc_start = state_proc_start(c->pid);
+	rec.proc_start = c->proc_start;
+	write_record(data, &rec, &h->slot);
+}
+
+static void on_hold_gone(void *data, struct broker_hold *h)
+{
+	clear_slot(data, &h->slot);
+}
+
+struct broker_journal state_journal(struct state *s)
+{
+	return (struct broker_journal){
+		.alloc = on_alloc,
+		.alloc_gone = on_alloc_gone,
+		.hold = on_hold,
+		.hold_gone = on_hold_gone,
+		.data = s,
+	};
+}
