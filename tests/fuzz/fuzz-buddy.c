@@ -5,10 +5,12 @@
  * The input's first four bytes choose the range (an odd base, low or near the top of the
  * address space), the granule (sometimes an invalid one) and the size (at most about 256
  * granules, so that buddy_check() after every operation stays cheap). The rest is a program of
- * 3-byte operations: alloc, free, resize, and calls on addresses that hold nothing. A shadow
- * table of the live allocations checks every result: alignment, usable size, no overlap, an
- * -ENOMEM only when no free block is large enough, refused calls changing nothing, the counters.
- * At the end everything is freed and the free blocks must be those of the new allocator.
+ * 3-byte operations: alloc, free, resize, reserve (buddy_reserve(), as a restarted daemon takes
+ * blocks back), and calls on addresses that hold nothing. A shadow table of the live allocations
+ * checks every result: alignment, usable size, no overlap, an -ENOMEM only when no free block is
+ * large enough, a reservation refused exactly when the range is invalid or not free, refused
+ * calls changing nothing, the counters. At the end everything is freed and the free blocks must
+ * be those of the new allocator.
  */
 #include <errno.h>
 #include <string.h>
@@ -227,11 +229,50 @@ static void op_resize(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
 	l->size = usable;
 }
 
-/* Calls on addresses that hold no allocation (freed ones, or anywhere): all refused. */
+/*
+ * buddy_reserve() of a range the shadow table judges: -EINVAL when it is empty, unaligned or
+ * not inside the range, -EBUSY (changing nothing) when it meets a live allocation, else a new
+ * allocation of the size rounded up to the granule.
+ */
+static void op_reserve(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
+{
+	uint64_t addr = s->lo + (uint64_t)p1 * s->granule + (sub & 8 ? p2 % s->granule : 0);
+	uint64_t size = (uint64_t)(p2 % 32) * s->granule / 2, usable = round_up(size, s->granule);
+	bool bad = size == 0 || addr % s->granule || addr < s->lo || addr > s->last ||
+		   usable - 1 > s->last - addr;
+	struct buddy_stats before;
+	uint64_t got;
+	int ret;
+
+	buddy_stats(s->b, &before);
+	ret = buddy_reserve(s->b, addr, size);
+	if (bad || !fits(s, addr, usable, SIZE_MAX)) {
+		FUZZ_CHECK(ret == (bad ? -EINVAL : -EBUSY));
+		check_unchanged(s, &before);
+		return;
+	}
+	FUZZ_CHECK(ret == 0);
+	FUZZ_CHECK(buddy_alloc_size(s->b, addr, &got) == 0 && got == usable);
+	if (s->n_live == LIVE_MAX) {
+		FUZZ_CHECK(buddy_free(s->b, addr, size) == 0);
+		return;
+	}
+	s->live[s->n_live++] = (struct live){ addr, usable };
+}
+
+/*
+ * Calls on addresses that hold no allocation (freed ones, or anywhere): all refused. Or, with
+ * bit 2 of @sub, a reservation.
+ */
 static void op_stray(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
 {
 	uint64_t addr, got;
 	struct buddy_stats before;
+
+	if (sub & 4) {
+		op_reserve(s, sub, p1, p2);
+		return;
+	}
 
 	if (sub & 1 && s->n_gone)
 		addr = s->gone[p1 % (s->n_gone < GONE_MAX ? s->n_gone : GONE_MAX)];
