@@ -86,11 +86,9 @@ static int buffer_call(struct smh_client *client, Smh__Request *req, struct smh_
 	return err;
 }
 
-int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
-	      struct smh_buffer *buf)
+/* An alloc or an import: a request whose reply is a new hold, described into @buf. */
+static int hold_call(struct smh_client *client, Smh__Request *req, struct smh_buffer *buf)
 {
-	Smh__AllocRequest body = SMH__ALLOC_REQUEST__INIT;
-	Smh__Request req = SMH__REQUEST__INIT;
 	int err;
 
 	if (!buf)
@@ -98,37 +96,36 @@ int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, si
 	err = client_begin(client);
 	if (err < 0)
 		return err;
-	body.attr = (uint32_t)attr;
-	body.size = size;
-	body.align = align;
-	req.body_case = SMH__REQUEST__BODY_ALLOC;
-	req.alloc = &body;
-	err = buffer_call(client, &req, buf);
+	err = buffer_call(client, req, buf);
 	if (err == 0)
 		client->n_held++;
 	client_end(client);
 	return err;
 }
 
+int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
+	      struct smh_buffer *buf)
+{
+	Smh__AllocRequest body = SMH__ALLOC_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+
+	body.attr = (uint32_t)attr;
+	body.size = size;
+	body.align = align;
+	req.body_case = SMH__REQUEST__BODY_ALLOC;
+	req.alloc = &body;
+	return hold_call(client, &req, buf);
+}
+
 int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf)
 {
 	Smh__ImportRequest body = SMH__IMPORT_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
-	int err;
 
-	if (!buf)
-		return -EINVAL;
-	err = client_begin(client);
-	if (err < 0)
-		return err;
 	body.token = token;
 	req.body_case = SMH__REQUEST__BODY_IMPORT;
 	req.import = &body;
-	err = buffer_call(client, &req, buf);
-	if (err == 0)
-		client->n_held++;
-	client_end(client);
-	return err;
+	return hold_call(client, &req, buf);
 }
 
 /* ---------------------------------------------------------------- mapping */
