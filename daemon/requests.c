@@ -612,6 +612,14 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 		res->violation = "a datagram that is not a request message";
 		return;
 	}
+	/*
+	 * Id 0 is reserved: its successful free would pack to an empty Response, a zero-length
+	 * datagram, which on SOCK_SEQPACKET reads the same as the daemon hanging up.
+	 */
+	if (req->id == 0) {
+		res->violation = "a request with id 0 (ids start at 1)";
+		goto out;
+	}
 	if (!ctx->hello_done && req->body_case != SMH__REQUEST__BODY_HELLO) {
 		res->violation = "a request before the hello";
 		goto out;
