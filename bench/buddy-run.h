@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/buddy.h"
+#include "core/buddy.h"
 
 struct buddy_run {
 	struct buddy *buddy;

@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 #include "common/diag.h"
-#include "daemon/dt.h"
-#include "daemon/pool.h"
+#include "core/dt.h"
+#include "core/pool.h"
 
 enum backend_kind {
 	BACKEND_DEVMEM,

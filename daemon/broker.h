@@ -16,7 +16,7 @@
  *
  * Restart (docs/restart.md): every client has a random session secret. A journal, when set,
  * hears of every change to an allocation or a hold at the moment it happens (before the reply
- * goes out, and before memory given back is scrubbed), so that daemon/state.c can keep a
+ * goes out, and before memory given back is scrubbed), so that daemon/restart/state.c can keep a
  * record a restarted daemon trusts. That daemon restores the allocations and gives their holds
  * to orphan clients, one per session, which are not connections and not counted as clients; a
  * connection resuming a session takes its holds over, and orphans left are removed like
@@ -31,7 +31,7 @@
 
 #include "common/hmap.h"
 #include "common/list.h"
-#include "daemon/pool.h"
+#include "core/pool.h"
 
 struct policy;
 

@@ -17,16 +17,16 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "config.h"
+#include "core/buddy.h"
+#include "core/pool.h"
+#include "core/report.h"
 #include "daemon/backend.h"
 #include "daemon/broker.h"
-#include "daemon/buddy.h"
-#include "daemon/keeper.h"
 #include "daemon/policy.h"
-#include "daemon/pool.h"
-#include "daemon/recover.h"
-#include "daemon/report.h"
+#include "daemon/restart/keeper.h"
+#include "daemon/restart/recover.h"
+#include "daemon/restart/state.h"
 #include "daemon/server.h"
-#include "daemon/state.h"
 #include "daemon/systemd.h"
 #include "proto/wire.h"
 
@@ -439,7 +439,7 @@ int main(int argc, char **argv)
 	int r;
 
 	if (argc == 2 && strcmp(argv[1], "--keeper") == 0)
-		return keeper_main(); /* started by smhd itself, see daemon/keeper.h */
+		return keeper_main(); /* started by smhd itself, see daemon/restart/keeper.h */
 
 	policy_init(&cli);
 	policy_init(&policy);

@@ -28,7 +28,7 @@ int server_create(const char *path, int listen_fd, struct broker *broker, struct
  * negative errno. */
 int server_run(struct server *server);
 
-/* The server's event loop, for timers of other modules (daemon/recover.c). */
+/* The server's event loop, for timers of other modules (daemon/restart/recover.c). */
 uv_loop_t *server_loop(struct server *server);
 
 /*

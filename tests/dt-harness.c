@@ -78,8 +78,8 @@ ssize_t wrap_read(int fd, void *buf, size_t len)
 #define reallocarray wrap_reallocarray
 #define strdup       wrap_strdup
 #define read         wrap_read
-#include "daemon/dt-blob.c"
-#include "daemon/dt.c"
+#include "core/dt-blob.c"
+#include "core/dt.c"
 #undef malloc
 #undef reallocarray
 #undef strdup

@@ -2,7 +2,7 @@
 /*
  * What the device-tree reader's tests share (test-dt.c: fixtures and corrupt blobs;
  * test-dt-read.c: reading files, memory failures). The reader under test is the harness's own
- * copy of daemon/dt-blob.c and daemon/dt.c, compiled with malloc(), reallocarray(), strdup()
+ * copy of core/dt-blob.c and core/dt.c, compiled with malloc(), reallocarray(), strdup()
  * and read() replaced by fault-injecting wrappers; its dt_* functions are renamed test_dt_*
  * (the defines below apply to the tests' calls too), so the copy in the smh-core library is
  * never the one tested.
@@ -20,7 +20,7 @@
 #define dt_config_finish  test_dt_config_finish
 #define dt_blob_check     test_dt_blob_check
 #define dt_blob_fdt_error test_dt_blob_fdt_error
-#include "daemon/dt.h"
+#include "core/dt.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

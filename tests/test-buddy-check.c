@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The invariant checker is the oracle of every allocator test, so it is tested too: this file
- * compiles daemon/buddy.c itself to reach its state, breaks one invariant at a time by hand,
+ * compiles core/buddy.c itself to reach its state, breaks one invariant at a time by hand,
  * and expects buddy_check() to report it (-EUCLEAN and a description), and buddy_walk() to
  * refuse a state it cannot walk.
  */
@@ -27,7 +27,7 @@ static void *fallible_calloc(size_t n, size_t size)
 }
 
 #define calloc fallible_calloc
-#include "daemon/buddy.c"
+#include "core/buddy.c"
 #undef calloc
 
 /* A 4 KiB range of 64-byte granules: one free block of order 6. */

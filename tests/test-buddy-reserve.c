@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "daemon/buddy.h"
-#include "daemon/pool.h"
+#include "core/buddy.h"
+#include "core/pool.h"
 
 static void check(const struct buddy *b)
 {

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/buddy.h"
+#include "core/buddy.h"
 
 #define BASE 0x42000000ull
 

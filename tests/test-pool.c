@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/pool.h"
+#include "core/pool.h"
 
 #define RES0 0x42000000ull
 #define RES1 0x43000000ull

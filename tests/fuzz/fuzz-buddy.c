@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "daemon/buddy.h"
+#include "core/buddy.h"
 #include "tests/fuzz/fuzz.h"
 
 #define LIVE_MAX 256

@@ -15,8 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "daemon/dt.h"
-#include "daemon/pool.h"
+#include "core/dt.h"
+#include "core/pool.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Regions larger than this many granules get a larger granule (metadata: 9 bytes each). */

@@ -15,13 +15,13 @@
  * which cannot overlap the old ones (clients keep the old memory mapped, and nobody else gets
  * it), so nothing is handed out twice; the buffers are simply not reclaimed.
  */
-#ifndef DAEMON_KEEPER_H
-#define DAEMON_KEEPER_H
+#ifndef DAEMON_RESTART_KEEPER_H
+#define DAEMON_RESTART_KEEPER_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "daemon/dt.h"
+#include "core/dt.h"
 
 /* The most fds one keeper holds (SCM_RIGHTS carries at most 253 per datagram). */
 #define KEEPER_FDS_MAX 250

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Device-tree reader, the blob side (private to daemon/dt*.c; dt_blob_read() is in dt.h). */
-#ifndef DAEMON_DT_BLOB_H
-#define DAEMON_DT_BLOB_H
+/* Device-tree reader, the blob side (private to core/dt*.c; dt_blob_read() is in dt.h). */
+#ifndef CORE_DT_BLOB_H
+#define CORE_DT_BLOB_H
 
 #include <stddef.h>
 

@@ -4,7 +4,7 @@
  * killed while clients hold buffers comes back without handing their memory to anyone else.
  *
  * At start, before the backend: lock the state directory, read the previous daemon's records
- * (daemon/state.h), and take the memfd regions back from the keeper (daemon/keeper.h). After
+ * (daemon/restart/state.h), and take the memfd regions back from the keeper (daemon/restart/keeper.h). After
  * the pool and the broker exist: restore every recorded allocation at its address, its holds
  * under orphan sessions, zero whatever is free (a crash may have left a block freed but not
  * yet scrubbed), put the new state file in place and hand the regions to the keeper. While
@@ -12,15 +12,15 @@
  * grace period, orphans whose process is gone are released, and those whose process still
  * lives are kept (it may still map them) until it resumes or dies.
  */
-#ifndef DAEMON_RECOVER_H
-#define DAEMON_RECOVER_H
+#ifndef DAEMON_RESTART_RECOVER_H
+#define DAEMON_RESTART_RECOVER_H
 
 #include <stdbool.h>
 #include <uv.h>
 
+#include "core/dt.h"
 #include "daemon/backend.h"
 #include "daemon/broker.h"
-#include "daemon/dt.h"
 
 #define RECOVER_DEFAULT_GRACE_S 10
 

@@ -7,8 +7,8 @@
  * depends on libfdt and on the attribute table only, prints nothing, and hands every warning
  * and error to a struct diag sink. Messages name the node (its full path) and the reason.
  */
-#ifndef DAEMON_DT_H
-#define DAEMON_DT_H
+#ifndef CORE_DT_H
+#define CORE_DT_H
 
 #include <stdbool.h>
 #include <stddef.h>

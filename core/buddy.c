@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "daemon/buddy.h"
+#include "core/buddy.h"
 
 #define NIL UINT32_MAX
 

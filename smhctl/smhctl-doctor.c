@@ -27,9 +27,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "client/smhctl.h"
 #include "common/attr.h"
-#include "daemon/dt.h"
+#include "core/dt.h"
+#include "smhctl/smhctl.h"
 
 #define IOMEM_MAX 4096
 

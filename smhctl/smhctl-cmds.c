@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/smhctl.h"
 #include "common/attr.h"
 #include "common/units.h"
+#include "smhctl/smhctl.h"
 
 /* Options for a command that takes only the common ones. Returns -1 to go on, else the exit. */
 static int parse_plain(struct ctl *ctl, int argc, char **argv)

@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "daemon/keeper.h"
-#include "daemon/state.h"
+#include "daemon/restart/keeper.h"
+#include "daemon/restart/state.h"
 
 #define MSG_MAX (KEEPER_FDS_MAX * (DT_LABEL_MAX + 1) + 16)
 

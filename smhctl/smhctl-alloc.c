@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/smhctl.h"
 #include "common/attr.h"
 #include "common/units.h"
+#include "smhctl/smhctl.h"
 
 struct alloc_opts {
 	enum smh_reg_attr attr;

@@ -13,9 +13,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "client/smhctl.h"
 #include "common/attr.h"
 #include "common/units.h"
+#include "smhctl/smhctl.h"
 
 /* One region's picture and numbers. */
 struct map_row {

@@ -6,7 +6,7 @@
  * on a stack in memory. The file grows by doubling (ftruncate + mremap): the only system
  * calls after start, and rare. The previous daemon's file is read whole at start, checked
  * record by record, reduced to the latest version of each record, and kept in memory for
- * daemon/recover.c; the new daemon writes a fresh file beside it (smhd.state.new) while it
+ * daemon/restart/recover.c; the new daemon writes a fresh file beside it (smhd.state.new) while it
  * restores, and renames it over the old one once the restore is done, so a crash during the
  * restore leaves the old file to the next try.
  */
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "daemon/state.h"
+#include "daemon/restart/state.h"
 
 #define STATE_MAGIC   "smhstat1"
 #define STATE_VERSION 1

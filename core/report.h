@@ -3,14 +3,14 @@
  * The configuration check shared by `smhd --check` and `smhctl dt`: load a blob, validate it
  * (device tree and allocator layout), and print the region table or its JSON form.
  */
-#ifndef DAEMON_REPORT_H
-#define DAEMON_REPORT_H
+#ifndef CORE_REPORT_H
+#define CORE_REPORT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "daemon/dt.h"
+#include "core/dt.h"
 
 struct report_check_options {
 	const char *dtb_path;

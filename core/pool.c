@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/pool.h"
+#include "core/pool.h"
 
 struct pool {
 	struct pool_region *regions;

@@ -17,8 +17,8 @@
  * file is then set aside as smhd.state.old. DIR/smhd.lock, held with flock() while the daemon
  * runs, keeps a second daemon from using the same directory.
  */
-#ifndef DAEMON_STATE_H
-#define DAEMON_STATE_H
+#ifndef DAEMON_RESTART_STATE_H
+#define DAEMON_RESTART_STATE_H
 
 #include <stdbool.h>
 #include <stddef.h>

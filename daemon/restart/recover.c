@@ -18,9 +18,9 @@
 
 #include "common/hmap.h"
 #include "common/log.h"
-#include "daemon/keeper.h"
-#include "daemon/recover.h"
-#include "daemon/state.h"
+#include "daemon/restart/keeper.h"
+#include "daemon/restart/recover.h"
+#include "daemon/restart/state.h"
 
 struct recover {
 	struct recover_options opts;

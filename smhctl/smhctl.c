@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/smhctl.h"
 #include "common/units.h"
 #include "config.h"
-#include "daemon/pool.h"
-#include "daemon/report.h"
+#include "core/pool.h"
+#include "core/report.h"
+#include "smhctl/smhctl.h"
 
 #define DEFAULT_SOCKET "/run/smh/smhd.sock"
 

@@ -6,7 +6,7 @@
  * Nothing is read before it has been checked: the header's own fields first, then
  * fdt_check_header(), then one linear walk over the structure block's tags (which also guards
  * against two defects of libfdt 1.6.1, see check_tags()), then the whole structure block with
- * fdt_check_full() where libfdt has it. After that, daemon/dt.c uses libfdt accessors and the
+ * fdt_check_full() where libfdt has it. After that, core/dt.c uses libfdt accessors and the
  * lengths they return only.
  */
 #include <errno.h>
@@ -22,8 +22,8 @@
 
 #include "config.h"
 
-#include "daemon/dt-blob.h"
-#include "daemon/dt.h"
+#include "core/dt-blob.h"
+#include "core/dt.h"
 
 /* ---------------------------------------------------------------- reading the file */
 

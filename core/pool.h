@@ -9,16 +9,16 @@
  * are done through hooks that the owner of the mappings (the daemon) provides; without hooks
  * (tests, `smhd --check`) nothing is touched.
  */
-#ifndef DAEMON_POOL_H
-#define DAEMON_POOL_H
+#ifndef CORE_POOL_H
+#define CORE_POOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/diag.h"
-#include "daemon/buddy.h"
-#include "daemon/dt.h"
+#include "core/buddy.h"
+#include "core/dt.h"
 #include "smh/attr.h"
 
 #define POOL_DEFAULT_GRANULE 64

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * smhctl's commands and the helpers they share (client/smhctl.c). Every command returns the
+ * smhctl's commands and the helpers they share (smhctl/smhctl.c). Every command returns the
  * program's exit status: 0 success, 1 failure, 2 usage error.
  */
-#ifndef CLIENT_SMHCTL_H
-#define CLIENT_SMHCTL_H
+#ifndef SMHCTL_SMHCTL_H
+#define SMHCTL_SMHCTL_H
 
 #include <getopt.h>
 #include <stdbool.h>

@@ -10,8 +10,8 @@
 #include "common/attr.h"
 #include "common/json.h"
 #include "common/units.h"
-#include "daemon/pool.h"
-#include "daemon/report.h"
+#include "core/pool.h"
+#include "core/report.h"
 
 struct message {
 	enum diag_level level;

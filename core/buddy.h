@@ -19,8 +19,8 @@
  * Metadata: BUDDY_META_PER_GRANULE bytes per granule plus a constant, in one allocation whose
  * size buddy_metadata_size() tells up front.
  */
-#ifndef DAEMON_BUDDY_H
-#define DAEMON_BUDDY_H
+#ifndef CORE_BUDDY_H
+#define CORE_BUDDY_H
 
 #include <stdbool.h>
 #include <stddef.h>

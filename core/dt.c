@@ -27,8 +27,8 @@
 #include "config.h"
 
 #include "common/attr.h"
-#include "daemon/dt-blob.h"
-#include "daemon/dt.h"
+#include "core/dt-blob.h"
+#include "core/dt.h"
 
 #define COMPATIBLE "shared-multi-heap"
 
