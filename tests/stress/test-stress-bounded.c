@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Bounded resources (issue 7, item 5).
+ * Bounded resources.
  *
  * Clients that never read: one raw client fills its socket with requests and then stays
  * connected, never reading, for the whole test; meanwhile rounds of 64 more such clients each

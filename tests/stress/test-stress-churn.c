@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stress with crashes (issue 7, item 2): 8 worker processes, each its own libsmh-client
+ * Stress with crashes: 8 worker processes, each its own libsmh-client
  * connection, do random allocs, reallocs, frees, exports, imports and maps of both attributes,
  * random sizes and alignments, for SMH_STRESS_SECONDS (default 20); the parent SIGKILLs a
  * random worker every few dozen milliseconds and starts a new one in its place.
