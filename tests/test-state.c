@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state file (daemon/restart/state.c, compiled in for its header layout), in a temporary
+ * directory: a broker journals into it, the state is closed without cleaning up as a crash
+ * leaves it, and the next state_open() must read back exactly what was held. Files written by
+ * hand check the reader: torn records, two versions of one record, another configuration's
+ * file, and hostile files (bad headers, bounds, sizes, garbage, file types), which are set
+ * aside or ignored, never trusted. Then the lock, the directory check and the clean close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/restart/state.c"
+
+#define FP       UINT64_C(0x5eed5eed5eed5eed)
+#define OTHER_FP UINT64_C(0x0123456789abcdef)
+
+struct fixture {
+	char dir[64];
+	char path[128]; /* DIR/smhd.state */
+	struct pool *pool;
+	struct broker b;
+	struct broker_client *c1, *c2;
+	struct state *s;
+	struct state_old old;
+};
+
+static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
+			const struct pool_region *src, uint64_t src_addr, uint64_t len)
+{
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct pool_hooks hooks = { .copy = copy_nothing };
+	struct dt_config cfg = { 0 };
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/smh-test-state-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/smhd.state", f->dir);
+	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
+	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
+	dt_config_finish(&cfg);
+	broker_init(&f->b, f->pool, NULL);
+	/* c1's start time is set, so its records say exactly 99; c2's is read from /proc. */
+	assert_int_equal(broker_client_add(&f->b, 4321, 1000, 1000, "cam", &f->c1), 0);
+	f->c1->proc_start = 99;
+	assert_int_equal(broker_client_add(&f->b, getpid(), 1001, 1001, "codec", &f->c2), 0);
+	*state = f;
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	broker_set_journal(&f->b, NULL);
+	broker_finish(&f->b);
+	pool_destroy(f->pool);
+	state_close(f->s, false);
+	state_old_finish(&f->old);
+	chmod(f->dir, 0700);
+	assert_int_equal(nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	free(f);
+	return 0;
+}
+
+static void join(const struct fixture *f, const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s", f->dir, name);
+}
+
+static bool exists(const struct fixture *f, const char *name)
+{
+	char path[192];
+	struct stat st;
+
+	join(f, name, path, sizeof(path));
+	return lstat(path, &st) == 0;
+}
+
+static off_t file_size(const struct fixture *f, const char *name)
+{
+	char path[192];
+	struct stat st;
+
+	join(f, name, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Opens the state of @fp into f->s, reading the previous one into f->old. */
+static void open_state(struct fixture *f, uint64_t fp)
+{
+	state_old_finish(&f->old);
+	assert_int_equal(state_open(f->dir, fp, "/run/smh/test.sock", &f->s, &f->old), 0);
+}
+
+/* Starts journaling @f's broker into a fresh, committed state. */
+static void start_journal(struct fixture *f)
+{
+	struct broker_journal j;
+
+	open_state(f, FP);
+	assert_int_equal(state_commit(f->s), 0);
+	j = state_journal(f->s);
+	broker_set_journal(&f->b, &j);
+}
+
+/* What a SIGKILL leaves: the mapping's contents in the file, no cleanup. */
+static void crash(struct fixture *f)
+{
+	state_close(f->s, false);
+	f->s = NULL;
+	broker_set_journal(&f->b, NULL);
+}
+
+static void assert_alloc_record(const struct state_record *r, const struct broker_alloc *a)
+{
+	assert_int_equal(r->kind, STATE_ALLOC);
+	assert_int_equal(r->handle, a->handle);
+	assert_int_equal(r->region, a->blk.region);
+	assert_int_equal(r->addr, a->blk.addr);
+	assert_int_equal(r->size, a->blk.size);
+	assert_int_equal(r->align, a->align);
+	assert_int_equal(r->token, a->token);
+	assert_int_equal(r->check, state_record_check(r));
+}
+
+static void assert_hold_record(const struct state_record *r, uint64_t handle,
+			       const struct broker_client *c, uint64_t count)
+{
+	assert_int_equal(r->kind, STATE_HOLD);
+	assert_int_equal(r->handle, handle);
+	assert_int_equal(r->session, c->session);
+	assert_int_equal(r->count, count);
+	assert_int_equal(r->pid, c->pid);
+	assert_int_equal(r->proc_start, c->proc_start);
+	assert_int_equal(r->check, state_record_check(r));
+}
+
+/* ---------------------------------------------------------------- the journal, read back */
+
+static void test_crash_reads_back(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b, *c, *x;
+	const struct broker_client *lo, *hi;
+	uint64_t token;
+
+	start_journal(f);
+	assert_false(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+	assert_string_equal(state_dir(f->s), f->dir);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 100, 0, &a), 0);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 4096, 4096, &b), 0);
+	assert_int_equal(broker_export(&f->b, f->c1, b->handle, &token), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, token, &x), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, token, &x), 0);
+	/* A buffer freed before the crash leaves no record. */
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &c), 0);
+	assert_int_equal(broker_free(&f->b, f->c1, c->handle), 0);
+	crash(f);
+
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.next_handle, 4);
+	assert_int_equal(f->old.n_records, 5);
+	assert_alloc_record(&f->old.records[0], a);
+	assert_int_equal(f->old.records[0].addr, 0x42000000);
+	assert_int_equal(f->old.records[0].size, 128);
+	assert_alloc_record(&f->old.records[1], b);
+	assert_int_equal(f->old.records[1].token, token);
+	assert_int_equal(f->old.records[1].align, 4096);
+	assert_hold_record(&f->old.records[2], a->handle, f->c1, 1);
+	assert_int_equal(f->old.records[2].proc_start, 99);
+	/* The holds of one buffer come in session order. */
+	lo = f->c1->session < f->c2->session ? f->c1 : f->c2;
+	hi = lo == f->c1 ? f->c2 : f->c1;
+	assert_hold_record(&f->old.records[3], b->handle, lo, lo == f->c1 ? 1 : 2);
+	assert_hold_record(&f->old.records[4], b->handle, hi, hi == f->c1 ? 1 : 2);
+	/* c2's start time was read from /proc at its first hold. */
+	assert_int_not_equal(f->c2->proc_start, 0);
+	assert_int_equal(f->c2->proc_start, state_proc_start(getpid()));
+}
+
+/* A moved, resized and exported buffer is read back as its latest version only. */
+static void test_latest_version_only(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *blocker;
+	uint64_t addr, token;
+
+	start_journal(f);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a), 0);
+	addr = a->blk.addr;
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &blocker),
+			 0);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 1024, &a), 0);
+	assert_int_not_equal(a->blk.addr, addr);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &token), 0);
+	assert_int_equal(broker_free(&f->b, f->c1, blocker->handle), 0);
+	crash(f);
+
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2);
+	assert_alloc_record(&f->old.records[0], a);
+	assert_int_equal(f->old.records[0].size, 1024);
+	assert_int_equal(f->old.records[0].token, token);
+	assert_hold_record(&f->old.records[1], a->handle, f->c1, 1);
+	assert_int_equal(f->old.next_handle, 3);
+}
+
+/*
+ * The new file is read only once committed: a crash while restoring leaves the old one to the
+ * next try. A committed file with no record still carries the handles given.
+ */
+static void test_commit_and_next_handle(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+
+	start_journal(f);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	crash(f);
+
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2);
+	assert_true(exists(f, "smhd.state.new"));
+	state_close(f->s, false); /* crashed again before the commit */
+	f->s = NULL;
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.n_records, 2);
+	assert_alloc_record(&f->old.records[0], a);
+	state_set_next_handle(f->s, 40);
+	state_set_next_handle(f->s, 7); /* never lowered */
+	assert_int_equal(state_commit(f->s), 0);
+	assert_false(exists(f, "smhd.state.new"));
+	state_close(f->s, false);
+	f->s = NULL;
+
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+	assert_int_equal(f->old.next_handle, 40);
+}
+
+/* Past the first 256 slots the file doubles, and every record is still there. */
+static void test_grows(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+	uint64_t n = 0;
+
+	start_journal(f);
+	while (n < 300 && broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a) == 0)
+		n++;
+	assert_int_equal(n, 256); /* res0 and res2: 16 KiB of 64-byte blocks */
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a), 0);
+	n++;
+	assert_int_equal(file_size(f, "smhd.state"),
+			 sizeof(struct state_header) + 1024 * sizeof(struct state_record));
+	crash(f);
+
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2 * n);
+	for (uint64_t i = 0; i < n; i++) {
+		const struct state_record *r = &f->old.records[i], *h = &f->old.records[n + i];
+
+		assert_int_equal(r->kind, STATE_ALLOC);
+		assert_int_equal(r->handle, i + 1);
+		assert_int_equal(r->check, state_record_check(r));
+		assert_int_equal(h->kind, STATE_HOLD);
+		assert_int_equal(h->handle, i + 1);
+		assert_int_equal(h->session, i + 1 < n ? f->c1->session : f->c2->session);
+	}
+	assert_int_equal(f->old.records[n - 1].region, 1);
+	assert_int_equal(f->old.next_handle, n + 1);
+}
+
+/* ---------------------------------------------------------------- files written by hand */
+
+static struct state_record alloc_rec(uint64_t handle, uint64_t addr, uint64_t seq)
+{
+	struct state_record r = {
+		.kind = STATE_ALLOC, .handle = handle, .addr = addr, .size = 64, .seq = seq
+	};
+
+	r.check = state_record_check(&r);
+	return r;
+}
+
+static struct state_record hold_rec(uint64_t handle, uint64_t session, uint64_t count, uint64_t seq)
+{
+	struct state_record r = { .kind = STATE_HOLD,
+				  .handle = handle,
+				  .session = session,
+				  .count = count,
+				  .pid = 77,
+				  .proc_start = 5,
+				  .seq = seq };
+
+	r.check = state_record_check(&r);
+	return r;
+}
+
+static void write_bytes(const struct fixture *f, const void *buf, size_t len)
+{
+	int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), len);
+	close(fd);
+}
+
+/* A header of @fp, then @n records, then @tail bytes of @extra. */
+static void write_file(const struct fixture *f, uint64_t fp, const struct state_record *recs,
+		       size_t n, const void *extra, size_t tail)
+{
+	size_t len = sizeof(struct state_header) + n * sizeof(*recs) + tail;
+	unsigned char *buf = calloc(1, len);
+	struct state_header h = { .version = STATE_VERSION,
+				  .record_size = sizeof(struct state_record),
+				  .fingerprint = fp,
+				  .next_handle = 1000 };
+
+	assert_non_null(buf);
+	memcpy(h.magic, STATE_MAGIC, 8);
+	memcpy(buf, &h, sizeof(h));
+	if (n)
+		memcpy(buf + sizeof(h), recs, n * sizeof(*recs));
+	if (tail)
+		memcpy(buf + sizeof(h) + n * sizeof(*recs), extra, tail);
+	write_bytes(f, buf, len);
+	free(buf);
+}
+
+static void test_torn_records(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record recs[6], r = alloc_rec(9, 0x42000000, 1);
+	unsigned char *p = (unsigned char *)&r;
+
+	/* The check covers every byte before it: no field can change unseen. */
+	for (size_t i = 0; i < offsetof(struct state_record, check); i++) {
+		p[i] ^= 0x01;
+		assert_int_not_equal(state_record_check(&r), r.check);
+		p[i] ^= 0x01;
+	}
+	recs[0] = alloc_rec(1, 0x42000000, 1);
+	recs[1] = alloc_rec(2, 0x42000040, 2);
+	recs[1].check ^= 1; /* the check does not match */
+	recs[2] = alloc_rec(3, 0x42000080, 3);
+	recs[2].addr = 0x42000100;            /* a field stored after the check was computed */
+	recs[3] = (struct state_record){ 0 }; /* a free slot */
+	/* A valid version and a newer, torn one: the valid one stands. */
+	recs[4] = alloc_rec(4, 0x420000c0, 4);
+	recs[5] = alloc_rec(4, 0x42000200, 5);
+	recs[5].size = 128;
+	write_file(f, FP, recs, 6, NULL, 0);
+
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.next_handle, 1000);
+	assert_int_equal(f->old.n_records, 2);
+	assert_memory_equal(&f->old.records[0], &recs[0], sizeof(recs[0]));
+	assert_memory_equal(&f->old.records[1], &recs[4], sizeof(recs[4]));
+}
+
+static void test_duplicates_highest_seq_wins(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record recs[] = {
+		alloc_rec(5, 0x42000000, 9), alloc_rec(5, 0x42000040, 4), hold_rec(5, 200, 5, 1),
+		alloc_rec(5, 0x42000080, 7), hold_rec(5, 100, 1, 3),      hold_rec(5, 100, 2, 8),
+		hold_rec(5, 100, 3, 6),
+	};
+
+	write_file(f, FP, recs, sizeof(recs) / sizeof(recs[0]), NULL, 0);
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 3);
+	assert_memory_equal(&f->old.records[0], &recs[0], sizeof(recs[0]));
+	/* Holds are one per session: session 100's newest, then session 200's only. */
+	assert_memory_equal(&f->old.records[1], &recs[5], sizeof(recs[5]));
+	assert_memory_equal(&f->old.records[2], &recs[2], sizeof(recs[2]));
+}
+
+/* Another configuration's records mean nothing: set aside as smhd.state.old, not read. */
+static void test_fingerprint_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record recs[] = { alloc_rec(1, 0x42000000, 1), hold_rec(1, 100, 1, 2) };
+	off_t len = sizeof(struct state_header) + sizeof(recs);
+
+	write_file(f, OTHER_FP, recs, 2, NULL, 0);
+	open_state(f, FP);
+	assert_false(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+	assert_null(f->old.records);
+	assert_int_equal(f->old.next_handle, 0);
+	assert_false(exists(f, "smhd.state"));
+	assert_int_equal(file_size(f, "smhd.state.old"), len);
+	assert_int_equal(state_commit(f->s), 0);
+	state_close(f->s, false);
+	f->s = NULL;
+
+	/* The file now in place is this configuration's, with nothing in it. */
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+	assert_int_equal(f->old.next_handle, 1);
+	assert_int_equal(file_size(f, "smhd.state.old"), len);
+}
+
+/* A file that is not a state file of this smhd is set aside too, whatever its bytes. */
+static void test_hostile_headers(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record rec = alloc_rec(1, 0x42000000, 1);
+	struct state_header h = { .version = STATE_VERSION,
+				  .record_size = sizeof(struct state_record),
+				  .fingerprint = FP,
+				  .next_handle = 2 };
+	unsigned char buf[sizeof(h) + sizeof(rec)];
+	const size_t n_cases = 6;
+
+	memcpy(h.magic, STATE_MAGIC, 8);
+	for (size_t i = 0; i < n_cases; i++) {
+		struct state_header bad = h;
+		size_t len = sizeof(buf);
+
+		switch (i) {
+		case 0: /* empty */
+			len = 0;
+			break;
+		case 1: /* a torn header */
+			len = offsetof(struct state_header, next_handle);
+			break;
+		case 2:
+			bad.magic[7] = '2';
+			break;
+		case 3:
+			bad.version = STATE_VERSION + 1;
+			break;
+		case 4:
+			bad.record_size = sizeof(struct state_record) + 8;
+			break;
+		default: /* a header one byte short */
+			len = sizeof(h) - 1;
+			break;
+		}
+		memcpy(buf, &bad, sizeof(bad));
+		memcpy(buf + sizeof(bad), &rec, sizeof(rec));
+		write_bytes(f, buf, len);
+		open_state(f, FP);
+		assert_false(f->old.found);
+		assert_int_equal(f->old.n_records, 0);
+		assert_false(exists(f, "smhd.state"));
+		assert_int_equal(file_size(f, "smhd.state.old"), len);
+		state_close(f->s, true);
+		f->s = NULL;
+	}
+}
+
+/* Valid checks do not make sane numbers: records out of bounds are dropped one by one. */
+static void test_hostile_records(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record recs[] = {
+		alloc_rec(0, 0x42000000, 1),
+		alloc_rec(STATE_HANDLE_MAX, 0x42000000, 2),
+		alloc_rec(UINT64_MAX, 0x42000000, 3),
+		alloc_rec(STATE_HANDLE_MAX - 1, 0x42000000, 4), /* kept */
+		hold_rec(STATE_HANDLE_MAX, 100, 1, 5),
+		hold_rec(7, 100, 0, 6),
+		hold_rec(7, 101, STATE_COUNT_MAX + 1, 7),
+		hold_rec(7, 102, UINT64_MAX, 8),
+		hold_rec(7, 103, STATE_COUNT_MAX, 9), /* kept */
+		alloc_rec(8, 0x42000000, 10),
+		alloc_rec(9, 0x42000000, 11),
+	};
+
+	recs[9].kind = STATE_NONE;
+	recs[9].check = state_record_check(&recs[9]);
+	recs[10].kind = 3;
+	recs[10].check = state_record_check(&recs[10]);
+	write_file(f, FP, recs, sizeof(recs) / sizeof(recs[0]), NULL, 0);
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.n_records, 2);
+	assert_memory_equal(&f->old.records[0], &recs[3], sizeof(recs[3]));
+	assert_memory_equal(&f->old.records[1], &recs[8], sizeof(recs[8]));
+}
+
+/* A size that is no multiple of a record, and bytes that are no records. */
+static void test_hostile_sizes_and_garbage(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record recs[] = { alloc_rec(1, 0x42000000, 1), hold_rec(1, 100, 1, 2) };
+	unsigned char garbage[4000];
+	uint64_t x = UINT64_C(0x9e3779b97f4a7c15);
+
+	for (size_t i = 0; i < sizeof(garbage); i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		garbage[i] = (unsigned char)x;
+	}
+	write_file(f, FP, recs, 2, garbage, sizeof(recs[0]) - 1);
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2);
+	assert_memory_equal(f->old.records, recs, sizeof(recs));
+	state_close(f->s, true);
+	f->s = NULL;
+
+	write_file(f, FP, NULL, 0, garbage, sizeof(garbage));
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+	state_close(f->s, true);
+	f->s = NULL;
+
+	write_file(f, FP, NULL, 0, NULL, 0); /* a header alone */
+	open_state(f, FP);
+	assert_true(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+	assert_int_equal(f->old.next_handle, 1000);
+}
+
+/* What is not a regular file of sane size is refused, and the refusal leaves nothing held. */
+static void test_hostile_file_types(void **state)
+{
+	struct fixture *f = *state;
+	struct state *s = (struct state *)&s;
+	char target[192];
+	int fd;
+
+	join(f, "elsewhere", target, sizeof(target));
+	write_file(f, FP, NULL, 0, NULL, 0);
+	assert_int_equal(rename(f->path, target), 0);
+	assert_int_equal(symlink(target, f->path), 0);
+	assert_int_equal(state_open(f->dir, FP, "sock", &s, &f->old), -ELOOP);
+	assert_ptr_equal(s, (struct state *)&s); /* not set */
+	assert_false(f->old.found);
+	assert_null(f->old.records);
+	assert_int_equal(unlink(f->path), 0);
+
+	assert_int_equal(mkdir(f->path, 0700), 0);
+	assert_int_equal(state_open(f->dir, FP, "sock", &s, &f->old), -EINVAL);
+	assert_int_equal(rmdir(f->path), 0);
+
+	fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, STATE_FILE_MAX + 1), 0); /* sparse: no disk used */
+	close(fd);
+	assert_int_equal(state_open(f->dir, FP, "sock", &s, &f->old), -EINVAL);
+	assert_int_equal(unlink(f->path), 0);
+
+	/* None of the refusals kept the lock. */
+	open_state(f, FP);
+	assert_false(f->old.found);
+}
+
+/* ---------------------------------------------------------------- lock, directory, clean close */
+
+static void test_lock_held(void **state)
+{
+	struct fixture *f = *state;
+	struct state_old old = { .found = true };
+	struct state *s = NULL;
+
+	open_state(f, FP);
+	assert_true(exists(f, "smhd.lock"));
+	assert_int_equal(state_open(f->dir, FP, "/run/smh/test.sock", &s, &old), -EADDRINUSE);
+	assert_null(s);
+	assert_false(old.found);
+	assert_null(old.records);
+	/* A crashed daemon's lock goes with its process (here: its close). */
+	state_close(f->s, false);
+	f->s = NULL;
+	assert_true(exists(f, "smhd.lock"));
+	open_state(f, FP);
+}
+
+static void test_dir_check(void **state)
+{
+	struct fixture *f = *state;
+	char sub[192], file[192], link[192];
+	struct state *s = NULL;
+	struct stat st;
+
+	assert_int_equal(state_dir_check(f->dir, true), 0); /* mkdtemp: 0700 */
+	join(f, "sub", sub, sizeof(sub));
+	assert_int_equal(state_dir_check(sub, true), 0); /* created */
+	assert_int_equal(lstat(sub, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 022, 0);
+	join(f, "missing/deeper", file, sizeof(file));
+	assert_int_equal(state_dir_check(file, false), -ENOENT);
+
+	/* Others may write to it: refused, loud or not. */
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(state_dir_check(sub, false), -EPERM);
+	assert_int_equal(state_dir_check(sub, true), -EPERM);
+	assert_int_equal(chmod(sub, 0720), 0);
+	assert_int_equal(state_dir_check(sub, false), -EPERM);
+	assert_int_equal(chmod(sub, 0702), 0);
+	assert_int_equal(state_dir_check(sub, false), -EPERM);
+	assert_int_equal(state_open(sub, FP, "sock", &s, &f->old), -EPERM);
+	assert_null(s);
+	join(f, "sub/smhd.lock", file, sizeof(file));
+	assert_int_equal(lstat(file, &st), -1); /* nothing was created in it */
+	assert_int_equal(chmod(sub, 0755), 0);
+	assert_int_equal(state_dir_check(sub, false), 0);
+
+	/* Not a directory, or a symlink to one. */
+	join(f, "file", file, sizeof(file));
+	assert_int_equal(close(open(file, O_WRONLY | O_CREAT, 0600)), 0);
+	assert_int_equal(state_dir_check(file, false), -EPERM);
+	join(f, "link", link, sizeof(link));
+	assert_int_equal(symlink(sub, link), 0);
+	assert_int_equal(state_dir_check(link, false), -EPERM);
+}
+
+static void test_clean_close(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+
+	start_journal(f);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	broker_set_journal(&f->b, NULL);
+	state_close(f->s, true);
+	f->s = NULL;
+	assert_false(exists(f, "smhd.state"));
+	assert_false(exists(f, "smhd.lock"));
+	state_close(NULL, true); /* a no-op */
+
+	open_state(f, FP);
+	assert_false(f->old.found);
+	assert_int_equal(f->old.n_records, 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_crash_reads_back),
+		T(test_latest_version_only),
+		T(test_commit_and_next_handle),
+		T(test_grows),
+		T(test_torn_records),
+		T(test_duplicates_highest_seq_wins),
+		T(test_fingerprint_mismatch),
+		T(test_hostile_headers),
+		T(test_hostile_records),
+		T(test_hostile_sizes_and_garbage),
+		T(test_hostile_file_types),
+		T(test_lock_held),
+		T(test_dir_check),
+		T(test_clean_close),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
