@@ -22,7 +22,7 @@
 #include "core/report.h"
 #include "daemon/backend.h"
 #include "daemon/broker.h"
-#include "daemon/policy.h"
+#include "daemon/policy-config.h"
 #include "daemon/restart/keeper.h"
 #include "daemon/restart/recover.h"
 #include "daemon/restart/state.h"
@@ -44,7 +44,7 @@ struct options {
 	bool no_state;
 	unsigned reclaim_grace;
 	const char *config;    /* --config, or NULL: the default file if it exists */
-	struct policy *policy; /* the policy options, then the whole policy (daemon/policy.h) */
+	struct policy *policy; /* the policy options, then the whole policy (policy-config.h) */
 };
 
 static void usage(FILE *f)
@@ -385,11 +385,11 @@ static int serve(const struct options *opts)
 			pool_region_disable(pool, i);
 	log_regions(pool, backend);
 	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
-	broker.policy = opts->policy;
 	policy_log(opts->policy);
 	ret = recover_restore(rec, &broker, backend);
 	if (ret == 0)
-		ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
+		ret = server_create(opts->socket, listen_fd, &broker, opts->policy, backend,
+				    &server);
 	listen_fd = -1;
 	if (ret == 0) {
 		recover_arm(rec, server_loop(server));
