@@ -33,8 +33,6 @@
 #include "common/list.h"
 #include "core/pool.h"
 
-struct policy;
-
 struct broker_scrub {
 	/* Sets [@addr, @addr + @len) of region @region to zero. */
 	void (*zero)(void *data, uint32_t region, uint64_t addr, uint64_t len);
@@ -100,7 +98,6 @@ struct broker {
 	size_t n_clients;
 	size_t n_orphans;
 	uint64_t n_shared;
-	struct policy *policy; /* access policy and quotas, or NULL; carried, not used here */
 };
 
 /* @pool is borrowed and must outlive the broker. */

@@ -11,40 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include "common/attr.h"
 #include "common/log.h"
 #include "common/units.h"
 #include "config.h"
 #include "core/buddy.h"
 #include "core/pool.h"
 #include "core/report.h"
-#include "daemon/backend.h"
-#include "daemon/broker.h"
-#include "daemon/policy.h"
+#include "daemon/policy-config.h"
 #include "daemon/restart/keeper.h"
 #include "daemon/restart/recover.h"
-#include "daemon/restart/state.h"
-#include "daemon/server.h"
-#include "daemon/systemd.h"
+#include "daemon/smhd.h"
 #include "proto/wire.h"
 
 struct options {
-	const char *dtb;
-	enum backend_kind backend;
-	const char *mem_path;
-	const char *socket;
-	uint64_t granule;
+	struct smhd_options daemon; /* what smhd_create() takes */
 	bool check;
 	bool json;
-	bool strict;
 	enum log_level log_level;
-	const char *state_dir; /* NULL: the socket's directory */
-	bool no_state;
-	unsigned reclaim_grace;
 	const char *config;    /* --config, or NULL: the default file if it exists */
-	struct policy *policy; /* the policy options, then the whole policy (daemon/policy.h) */
+	struct policy *policy; /* the policy options (daemon/policy-config.h) */
 };
 
 static void usage(FILE *f)
@@ -192,20 +178,20 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		}
 		switch (c) {
 		case OPT_DTB:
-			opts->dtb = optarg;
+			opts->daemon.dtb = optarg;
 			break;
 		case OPT_BACKEND:
-			if (parse_backend(optarg, &opts->backend) < 0)
+			if (parse_backend(optarg, &opts->daemon.backend) < 0)
 				return -1;
 			break;
 		case OPT_MEM_PATH:
-			opts->mem_path = optarg;
+			opts->daemon.mem_path = optarg;
 			break;
 		case OPT_SOCKET:
-			opts->socket = optarg;
+			opts->daemon.socket = optarg;
 			break;
 		case OPT_GRANULE:
-			if (parse_granule(optarg, &opts->granule) < 0)
+			if (parse_granule(optarg, &opts->daemon.granule) < 0)
 				return -1;
 			break;
 		case OPT_CONFIG:
@@ -218,7 +204,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			opts->json = true;
 			break;
 		case OPT_STRICT:
-			opts->strict = true;
+			opts->daemon.strict = true;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_level_from_name(optarg, &opts->log_level) < 0) {
@@ -230,13 +216,13 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			}
 			break;
 		case OPT_STATE_DIR:
-			opts->state_dir = optarg;
+			opts->daemon.state_dir = optarg;
 			break;
 		case OPT_NO_STATE:
-			opts->no_state = true;
+			opts->daemon.no_state = true;
 			break;
 		case OPT_RECLAIM_GRACE:
-			if (parse_grace(optarg, &opts->reclaim_grace) < 0)
+			if (parse_grace(optarg, &opts->daemon.reclaim_grace) < 0)
 				return -1;
 			break;
 		case 'v':
@@ -262,33 +248,6 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		return -1;
 	}
 	return 0;
-}
-
-static void log_diag(void *data, enum diag_level level, const char *msg)
-{
-	if (level == DIAG_ERROR)
-		log_error("%s", msg);
-	else
-		log_warning("%s", msg);
-}
-
-static void scrub_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
-{
-	backend_zero(data, region, addr, len);
-}
-
-static void log_regions(const struct pool *pool, const struct backend *backend)
-{
-	for (size_t i = 0; i < pool_n_regions(pool); i++) {
-		const struct pool_region *r = pool_region(pool, i);
-		char size[32];
-
-		units_format_size(r->size, size, sizeof(size));
-		log_info("Region %s: %s, 0x%llx-0x%llx (%s), %s%s", r->label, attr_name(r->attr),
-			 (unsigned long long)r->base, (unsigned long long)(r->base + r->size - 1),
-			 size, backend_region(backend, i)->mapping,
-			 r->disabled ? " (not served)" : "");
-	}
 }
 
 /*
@@ -320,94 +279,16 @@ static void raise_fd_limit(void)
 		log_info("Open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
-/* Loads the configuration, maps it, and serves. Returns the exit status. */
-static int serve(const struct options *opts)
+/* Builds the daemon from @opts and @policy (moved in), and serves. Returns the exit status. */
+static int serve(const struct smhd_options *opts, struct policy *policy)
 {
-	const struct diag diag = { .report = log_diag };
-	struct backend_options bopts = {
-		.kind = opts->backend,
-		.mem_path = opts->mem_path,
-		.strict = opts->strict,
-	};
-	struct dt_config cfg = { 0 };
-	struct backend *backend = NULL;
-	struct pool *pool = NULL;
-	struct server *server = NULL;
-	struct recover *rec = NULL;
-	struct pool_hooks hooks;
-	struct broker broker;
-	char state_dir[4096];
-	const char *sdir;
-	int listen_fd = -1;
-	int ret;
+	struct smhd *d;
+	int ret = smhd_create(opts, policy, &d);
 
-	/* First: a socket-activated smhd with the wrong socket should say so before anything. */
-	ret = systemd_listen_fd(opts->socket, &listen_fd);
-	if (ret < 0)
-		goto out;
-	ret = dt_load(opts->dtb, &cfg, &diag);
-	if (ret == 0 && cfg.n_regions == 0) {
-		log_error("%s has no shared-multi-heap region: nothing to serve", opts->dtb);
-		ret = -ENODEV;
-	}
-	if (ret < 0)
-		goto out;
-	recover_default_dir(opts->socket, state_dir, sizeof(state_dir));
-	sdir = opts->no_state ? NULL : opts->state_dir ? opts->state_dir : state_dir;
-	/* The socket's directory (/tmp, say) may be one others write to: then no state there. */
-	if (sdir == state_dir && state_dir_check(sdir, false) == -EPERM) {
-		log_warning(
-			"Restart without loss is off: %s is not a directory of ours that only we "
-			"may write to; give --state-dir",
-			sdir);
-		sdir = NULL;
-	}
-	ret = recover_open(
-		&(struct recover_options){
-			.state_dir = sdir,
-			.socket = opts->socket,
-			.grace_s = opts->reclaim_grace,
-			.backend = opts->backend,
-			.granule = opts->granule,
-		},
-		&cfg, &bopts, &rec);
-	if (ret < 0)
-		goto out;
-	ret = backend_create(&bopts, &cfg, &diag, &backend);
-	if (ret < 0)
-		goto out;
-	hooks = backend_pool_hooks(backend);
-	ret = pool_create(&cfg, opts->granule, &hooks, &diag, &pool);
-	if (ret < 0)
-		goto out;
-	for (size_t i = 0; i < pool_n_regions(pool); i++)
-		if (!backend_region(backend, i)->usable)
-			pool_region_disable(pool, i);
-	log_regions(pool, backend);
-	broker_init(&broker, pool, &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
-	broker.policy = opts->policy;
-	policy_log(opts->policy);
-	ret = recover_restore(rec, &broker, backend);
-	if (ret == 0)
-		ret = server_create(opts->socket, listen_fd, &broker, backend, &server);
-	listen_fd = -1;
 	if (ret == 0) {
-		recover_arm(rec, server_loop(server));
-		ret = server_run(server);
-		recover_close(rec, server_loop(server), ret == 0);
-		rec = NULL;
-		server_destroy(server);
+		ret = smhd_run(d);
+		smhd_destroy(d);
 	}
-	recover_close(rec, NULL, false);
-	rec = NULL;
-	broker_finish(&broker);
-out:
-	recover_close(rec, NULL, false);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	pool_destroy(pool);
-	backend_destroy(backend);
-	dt_config_finish(&cfg);
 	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -427,13 +308,15 @@ int main(int argc, char **argv)
 {
 	struct policy cli, policy;
 	struct options opts = {
-		.dtb = "/sys/firmware/fdt",
-		.backend = BACKEND_DEVMEM,
-		.mem_path = "/dev/mem",
-		.socket = SMH_DEFAULT_SOCKET,
-		.granule = POOL_DEFAULT_GRANULE,
+		.daemon = {
+			.dtb = "/sys/firmware/fdt",
+			.backend = BACKEND_DEVMEM,
+			.mem_path = "/dev/mem",
+			.socket = SMH_DEFAULT_SOCKET,
+			.granule = POOL_DEFAULT_GRANULE,
+			.reclaim_grace = RECOVER_DEFAULT_GRACE_S,
+		},
 		.log_level = LOG_INFO,
-		.reclaim_grace = RECOVER_DEFAULT_GRACE_S,
 		.policy = &cli,
 	};
 	int r;
@@ -447,15 +330,14 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = configure_policy(&opts, &policy);
 	policy_finish(&cli);
-	opts.policy = &policy;
 	if (r != 0) {
 		policy_finish(&policy);
 		return r > 0 ? EXIT_SUCCESS : 2;
 	}
 	if (opts.check) {
 		struct report_check_options check = {
-			.dtb_path = opts.dtb,
-			.granule = opts.granule,
+			.dtb_path = opts.daemon.dtb,
+			.granule = opts.daemon.granule,
 			.json = opts.json,
 			.prog = "smhd",
 		};
@@ -464,7 +346,5 @@ int main(int argc, char **argv)
 	}
 	log_set_level(opts.log_level);
 	raise_fd_limit();
-	r = serve(&opts);
-	policy_finish(&policy);
-	return r;
+	return serve(&opts.daemon, &policy);
 }

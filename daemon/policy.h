@@ -2,15 +2,18 @@
 /*
  * The access policy and quotas of smhd: which uids and gids may connect (beyond the socket's
  * file mode), how many clients are served at once, and how many bytes and buffers one
- * connection, and all the connections of one uid, may hold. Set by options and by a
- * configuration file (docs/configuration.md); options override the file.
+ * connection, and all the connections of one uid, may hold.
  *
- * The broker carries the policy (broker->policy) but never looks at it: the server asks
- * policy_admit() about each new connection, the request handlers ask policy_charge() before
- * an allocation, an import or a growing realloc. Refusals are -EACCES (not allowed), -EMFILE
- * (too many clients) and -EDQUOT (over a quota), each with a sentence for the client, and are
- * logged once: quota refusals once per connection and limit, connection refusals at most once
- * a minute per kind (the ones in between at debug level, counted in the next warning).
+ * This header is the policy itself (a plain struct and its keys) and the decisions taken from
+ * it (policy.c); daemon/policy-config.h builds it from the options and the configuration file
+ * (docs/configuration.md). The two halves share the struct and nothing else.
+ *
+ * The server asks policy_admit() about each new connection, with the identity it read from the
+ * socket when it accepted it; the request handlers ask policy_charge() before an allocation, an
+ * import or a growing realloc. Refusals are -EACCES (not allowed), -EMFILE (too many clients)
+ * and -EDQUOT (over a quota), each with a sentence for the client, and are logged once: quota
+ * refusals once per connection and limit, connection refusals at most once a minute per kind
+ * (the ones in between at debug level, counted in the next warning).
  */
 #ifndef DAEMON_POLICY_H
 #define DAEMON_POLICY_H
@@ -18,12 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <sys/types.h>
 
 #include "daemon/broker.h"
-
-#define POLICY_DEFAULT_CONFIG "/etc/smh/smhd.conf"
 
 /* A limit that is not set, or set to "unlimited". */
 #define POLICY_UNLIMITED UINT64_MAX
@@ -40,9 +39,29 @@ enum policy_key {
 	POLICY_N_KEYS
 };
 
-/* The key's name ("max-bytes-per-uid"). */
-const char *policy_key_name(enum policy_key key);
+/* The key's name ("max-bytes-per-uid"); "?" for no key. */
+static inline const char *policy_key_name(enum policy_key key)
+{
+	static const char *const names[POLICY_N_KEYS] = {
+		[POLICY_ALLOW_UID] = "allow-uid",
+		[POLICY_ALLOW_GID] = "allow-gid",
+		[POLICY_MAX_CLIENTS] = "max-clients",
+		[POLICY_MAX_BYTES_PER_UID] = "max-bytes-per-uid",
+		[POLICY_MAX_BUFFERS_PER_UID] = "max-buffers-per-uid",
+		[POLICY_MAX_BYTES_PER_CLIENT] = "max-bytes-per-client",
+		[POLICY_MAX_BUFFERS_PER_CLIENT] = "max-buffers-per-client",
+	};
 
+	return key < POLICY_N_KEYS ? names[key] : "?";
+}
+
+/* Whether the key's value is a size in bytes (else a count, or a list). */
+static inline bool policy_key_is_size(enum policy_key key)
+{
+	return key == POLICY_MAX_BYTES_PER_UID || key == POLICY_MAX_BYTES_PER_CLIENT;
+}
+
+/* A list of uids or gids. */
 struct policy_ids {
 	uint32_t *ids;
 	size_t n;
@@ -67,42 +86,8 @@ struct policy {
 	unsigned set;                  /* bit (1 << key) per key given */
 	struct policy_uid *uids;       /* [uid N] sections */
 	size_t n_uids;
-	struct policy_rate rate[2]; /* not allowed, too many clients */
+	struct policy_rate rate[2]; /* the decisions': not allowed, too many clients */
 };
-
-/* Everything allowed, nothing limited. */
-void policy_init(struct policy *p);
-/* Frees the lists; policy_finish() on a zeroed or finished policy is a no-op. */
-void policy_finish(struct policy *p);
-
-/*
- * Sets @key from @value as the option --KEY VALUE does: a list (comma- or space-separated uids
- * or gids, numbers or names) adds to what the option gave before, a number or size
- * ("unlimited" lifts the limit) replaces it. On failure @err (of @err_size bytes) says why.
- * Returns 0 or a negative errno: -EINVAL (malformed), -ENOENT (unknown user or group),
- * -ENOMEM.
- */
-int policy_set(struct policy *p, enum policy_key key, const char *value, char *err,
-	       size_t err_size);
-
-/*
- * Parses the configuration text @text (NUL-terminated) of the file @name into @p.
- * On failure @err says "NAME:LINE: what". Returns 0 or a negative errno (-EINVAL, -ENOENT,
- * -ENOMEM).
- */
-int policy_parse(struct policy *p, const char *name, const char *text, char *err, size_t err_size);
-
-/*
- * Builds @p (initialised by the caller) from the configuration file @path (NULL: the default,
- * which may be missing) and then the options @cli, which override the file: a list the
- * options give replaces the file's. On failure @err says why. Returns 0 or a negative errno
- * (the file's, -EINVAL, -ENOENT, -ENOMEM).
- */
-int policy_configure(struct policy *p, const char *path, const struct policy *cli, char *err,
-		     size_t err_size);
-
-/* The option lines of `smhd --help`. */
-void policy_usage(FILE *f);
 
 /* Logs the policy in force (one info line), if it restricts anything. */
 void policy_log(const struct policy *p);
@@ -111,19 +96,21 @@ void policy_log(const struct policy *p);
 uint64_t policy_limit(const struct policy *p, uint32_t uid, enum policy_key key);
 
 /*
- * Decides whether the new connection @c of broker @b (whose policy, NULL for none, decides;
- * @fd is its socket, for the peer's supplementary groups) is served. Sets c->refused.
- * Returns 0, or -EACCES (its uid and groups are not allowed) or -EMFILE (max-clients are
- * served already) with the sentence for the client in @why.
+ * Decides whether the new connection @c of broker @b is served, from what the server read of
+ * its peer when it accepted it: @c's uid and gid, and @groups, its supplementary groups (NULL
+ * for none). @p NULL is no policy: everyone is. Sets c->refused. Returns 0, or -EACCES (its
+ * uid and groups are not allowed) or -EMFILE (max-clients are served already) with the
+ * sentence for the client in @why.
  */
-int policy_admit(struct broker *b, struct broker_client *c, int fd, char *why, size_t why_size);
+int policy_admit(struct policy *p, const struct broker *b, struct broker_client *c,
+		 const struct policy_ids *groups, char *why, size_t why_size);
 
 /*
- * Whether @c of broker @b may hold @bytes and @buffers more. *@logged (per connection, zero
- * at first) remembers which limits were logged already. Returns 0, or -EDQUOT with the
- * sentence naming the limit and the current use in @why.
+ * Whether @c of broker @b may hold @bytes and @buffers more under @p (NULL: no policy, it
+ * may). *@logged (per connection, zero at first) remembers which limits were logged already.
+ * Returns 0, or -EDQUOT with the sentence naming the limit and the current use in @why.
  */
-int policy_charge(struct broker *b, const struct broker_client *c, uint64_t bytes, uint64_t buffers,
-		  unsigned *logged, char *why, size_t why_size);
+int policy_charge(const struct policy *p, const struct broker *b, const struct broker_client *c,
+		  uint64_t bytes, uint64_t buffers, unsigned *logged, char *why, size_t why_size);
 
 #endif

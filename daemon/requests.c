@@ -131,8 +131,8 @@ static bool quota_ok(struct request_ctx *ctx, uint64_t bytes, uint64_t buffers, 
 {
 	char why[sizeof(r->message)];
 
-	if (policy_charge(ctx->broker, ctx->client, bytes, buffers, &ctx->quota_logged, why,
-			  sizeof(why)) == 0)
+	if (policy_charge(ctx->policy, ctx->broker, ctx->client, bytes, buffers, &ctx->quota_logged,
+			  why, sizeof(why)) == 0)
 		return true;
 	refuse(r, -EDQUOT, "%s", why);
 	return false;

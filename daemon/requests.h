@@ -16,10 +16,13 @@
 #include "daemon/broker.h"
 #include "proto/wire.h"
 
+struct policy;
+
 /* What the handlers need of the daemon, and of the connection a request came on. */
 struct request_ctx {
 	struct broker *broker;
 	struct backend *backend;
+	const struct policy *policy; /* the access policy and quotas (daemon/policy.h), or NULL */
 	struct broker_client *client;
 	bool *fd_sent;         /* per region: its fd went to this connection already */
 	bool hello_done;       /* the first request was a hello with a version we speak */

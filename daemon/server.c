@@ -38,6 +38,18 @@
 /* With no fd left for a new client, accepting pauses this long (or until a client leaves). */
 #define ACCEPT_PAUSE_MS 200
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+/* Supplementary groups of a peer read without an allocation; more take one. */
+#define PEER_GROUPS_SMALL 256
+
+/* NGROUPS_MAX of the kernel: a larger answer is not believed. */
+#define PEER_GROUPS_MAX 65536
+
+_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gids are 32-bit");
+
 struct server {
 	uv_loop_t loop;
 	uv_poll_t listen_poll;
@@ -50,6 +62,7 @@ struct server {
 	bool owns_path; /* created the socket file (not socket-activated): removes it at exit */
 	struct service service;
 	struct broker *broker;
+	struct policy *policy;
 	struct backend *backend;
 	struct list conns;
 	bool stopping;
@@ -72,8 +85,41 @@ struct conn {
 	bool close_after; /* after the pending response goes out */
 };
 
+/* A new peer's supplementary groups (SO_PEERGROUPS), for the policy. */
+struct peer_groups {
+	struct policy_ids list; /* in small, or allocated */
+	uint32_t small[PEER_GROUPS_SMALL];
+};
+
 static void on_conn_event(uv_poll_t *poll, int status, int events);
 static void resume_accepting(struct server *srv);
+
+/*
+ * Reads the supplementary groups of the peer on @fd, as they were when it connected. Without
+ * them (a kernel before 4.13, no memory) the list is empty: the policy then judges the peer by
+ * its uid and primary gid.
+ */
+static void read_groups(int fd, struct peer_groups *g)
+{
+	socklen_t len = sizeof(g->small);
+	uint32_t *ids = g->small;
+
+	g->list = (struct policy_ids){ 0 };
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ids, &len) < 0) {
+		if (errno != ERANGE || len > PEER_GROUPS_MAX * sizeof(*ids) || !(ids = malloc(len)))
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ids, &len) < 0)
+			len = 0;
+	}
+	g->list.ids = ids;
+	g->list.n = len / sizeof(*ids);
+}
+
+static void groups_finish(struct peer_groups *g)
+{
+	if (g->list.ids != g->small)
+		free(g->list.ids);
+}
 
 static void on_conn_closed(uv_handle_t *handle)
 {
@@ -240,6 +286,7 @@ static int conn_add(struct server *srv, int fd)
 	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
 	size_t n_regions = pool_n_regions(srv->broker->pool);
+	struct peer_groups groups;
 	struct conn *c;
 	char comm[32];
 	int ret;
@@ -272,8 +319,13 @@ static int conn_add(struct server *srv, int fd)
 	c->poll.data = c;
 	c->ctx.broker = srv->broker;
 	c->ctx.backend = srv->backend;
+	c->ctx.policy = srv->policy;
+	/* Read now too, with the credentials: its groups as they were when it connected. */
+	read_groups(fd, &groups);
 	/* A refused client is still accepted: its hello is answered with why, then it goes. */
-	policy_admit(srv->broker, c->ctx.client, fd, c->ctx.refusal, sizeof(c->ctx.refusal));
+	policy_admit(srv->policy, srv->broker, c->ctx.client, &groups.list, c->ctx.refusal,
+		     sizeof(c->ctx.refusal));
+	groups_finish(&groups);
 	list_insert_before(&srv->conns, &c->link);
 	if (watch(c, UV_READABLE) < 0) {
 		conn_close(c, "cannot watch the socket");
@@ -470,8 +522,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 		conn_close(list_entry(pos, struct conn, link), NULL);
 }
 
-int server_create(const char *path, int listen_fd, struct broker *broker, struct backend *backend,
-		  struct server **serverp)
+int server_create(const char *path, int listen_fd, struct broker *broker, struct policy *policy,
+		  struct backend *backend, struct server **serverp)
 {
 	static const int signums[2] = { SIGINT, SIGTERM };
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -483,6 +535,7 @@ int server_create(const char *path, int listen_fd, struct broker *broker, struct
 	}
 	srv->listen_fd = -1;
 	srv->broker = broker;
+	srv->policy = policy;
 	srv->backend = backend;
 	list_init(&srv->conns);
 	ret = uv_loop_init(&srv->loop);

@@ -11,6 +11,8 @@
 
 #include <uv.h>
 
+struct policy;
+
 struct server;
 
 /*
@@ -19,10 +21,13 @@ struct server;
  * manager's). With @listen_fd -1, creates the listening socket at @path itself (mode 0660; its
  * directory is created 0755 when missing; a stale socket file nobody listens on is replaced; a
  * live one is an error).
+ * Each new connection is admitted by @policy (NULL: everyone is, without limits), from the
+ * credentials and groups its socket gives when accepted. @broker, @policy and @backend are
+ * borrowed and must outlive the server.
  * Returns 0 or a negative errno (logged).
  */
-int server_create(const char *path, int listen_fd, struct broker *broker, struct backend *backend,
-		  struct server **serverp);
+int server_create(const char *path, int listen_fd, struct broker *broker, struct policy *policy,
+		  struct backend *backend, struct server **serverp);
 
 /* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0 or a
  * negative errno. */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The access policy (daemon/policy.c, compiled in to reach its statics): the values of the
- * options, the configuration file's parser and its errors (file:line), the file under the
- * options, and the decisions on a broker whose clients' use is set by hand: who is admitted,
- * max-clients, the quotas at their boundary and past 64 bits, per-uid sections, logging once.
+ * The access policy: its configuration (daemon/policy-config.c, from smhd's library): the
+ * values of the options, the configuration file's parser and its errors (file:line), the file
+ * under the options; and its decisions (daemon/policy.c, compiled in to reach its statics), on
+ * a broker whose clients' use is set by hand and with the peers' groups given as a list, no
+ * socket involved: who is admitted (by uid, primary or supplementary group), max-clients, the
+ * quotas at their boundary and past 64 bits, per-uid sections, logging once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "daemon/policy-config.h"
 #include "daemon/policy.c"
 
 static char err[512];
@@ -245,7 +248,6 @@ static int setup(void **state)
 	assert_non_null(f);
 	broker_init(&f->b, NULL, NULL); /* no pool: the use is set by hand */
 	policy_init(&f->p);
-	f->b.policy = &f->p;
 	assert_int_equal(broker_client_add(&f->b, 10, 1000, 1000, "cam", &f->cam), 0);
 	assert_int_equal(broker_client_add(&f->b, 11, 1000, 44, "codec", &f->codec), 0);
 	assert_int_equal(broker_client_add(&f->b, 12, 0, 0, "smhctl", &f->root), 0);
@@ -270,19 +272,55 @@ static void test_admit(void **state)
 	char why[192];
 
 	/* No policy, or no list: everyone. */
-	assert_int_equal(policy_admit(&f->b, f->cam, -1, why, sizeof(why)), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, NULL, why, sizeof(why)), 0);
 	assert_int_equal(set(&f->p, POLICY_ALLOW_UID, "1001"), 0);
-	assert_int_equal(policy_admit(&f->b, f->cam, -1, why, sizeof(why)), -EACCES);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, NULL, why, sizeof(why)), -EACCES);
 	assert_int_equal(f->cam->refused, -EACCES);
 	assert_string_equal(why, "uid 1000 (gid 1000) may not use smhd: neither it nor its groups "
 				 "are in allow-uid or allow-gid");
-	assert_int_equal(policy_admit(&f->b, f->root, -1, why, sizeof(why)), 0); /* root */
+	assert_int_equal(policy_admit(&f->p, &f->b, f->root, NULL, why, sizeof(why)), 0); /* root */
 	assert_int_equal(set(&f->p, POLICY_ALLOW_GID, "44"), 0);
-	assert_int_equal(policy_admit(&f->b, f->codec, -1, why, sizeof(why)), 0); /* gid 44 */
-	assert_int_equal(policy_admit(&f->b, f->cam, -1, why, sizeof(why)), -EACCES);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->codec, NULL, why, sizeof(why)),
+			 0); /* gid 44 */
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, NULL, why, sizeof(why)), -EACCES);
 	assert_int_equal(set(&f->p, POLICY_ALLOW_UID, "1000"), 0);
-	assert_int_equal(policy_admit(&f->b, f->cam, -1, why, sizeof(why)), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, NULL, why, sizeof(why)), 0);
 	assert_int_equal(f->cam->refused, 0);
+}
+
+/* The supplementary groups the server read at accept, given here as a plain list. */
+static void test_admit_groups(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t in_45[] = { 5, 45 }, in_none[] = { 5, 1001 };
+	struct policy_ids groups = { in_45, 2 }, others = { in_none, 2 }, empty = { NULL, 0 };
+	char why[192];
+
+	/* No list: the groups do not matter. */
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, &others, why, sizeof(why)), 0);
+
+	assert_int_equal(set(&f->p, POLICY_ALLOW_GID, "44,45"), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, &groups, why, sizeof(why)), 0);
+	assert_int_equal(f->cam->refused, 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, &others, why, sizeof(why)), -EACCES);
+	assert_int_equal(f->cam->refused, -EACCES);
+	assert_string_equal(why, "uid 1000 (gid 1000) may not use smhd: neither it nor its groups "
+				 "are in allow-uid or allow-gid");
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, &empty, why, sizeof(why)), -EACCES);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, NULL, why, sizeof(why)), -EACCES);
+	/* The last group counts as much as the first. */
+	in_45[0] = 45;
+	in_45[1] = 5;
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, &groups, why, sizeof(why)), 0);
+
+	/* A group is no uid: allow-uid 1001 does not let in a member of group 1001. */
+	policy_finish(&f->p);
+	policy_init(&f->p);
+	assert_int_equal(set(&f->p, POLICY_ALLOW_UID, "1001"), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->cam, &others, why, sizeof(why)), -EACCES);
+	/* The primary gid is checked without the list. */
+	assert_int_equal(set(&f->p, POLICY_ALLOW_GID, "44"), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->codec, &empty, why, sizeof(why)), 0);
 }
 
 static void test_max_clients(void **state)
@@ -292,14 +330,15 @@ static void test_max_clients(void **state)
 
 	/* Three clients; the one asking is not counted, refused ones neither. */
 	assert_int_equal(set(&f->p, POLICY_MAX_CLIENTS, "2"), 0);
-	assert_int_equal(policy_admit(&f->b, f->root, -1, why, sizeof(why)), -EMFILE);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->root, NULL, why, sizeof(why)), -EMFILE);
 	assert_string_equal(why, "smhd serves at most 2 clients (max-clients) at once");
 	f->cam->refused = -EACCES;
-	assert_int_equal(policy_admit(&f->b, f->root, -1, why, sizeof(why)), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->root, NULL, why, sizeof(why)), 0);
 	assert_int_equal(set(&f->p, POLICY_MAX_CLIENTS, "0"), 0);
-	assert_int_equal(policy_admit(&f->b, f->root, -1, why, sizeof(why)), -EMFILE);
-	f->b.policy = NULL;
-	assert_int_equal(policy_admit(&f->b, f->root, -1, why, sizeof(why)), 0);
+	assert_int_equal(policy_admit(&f->p, &f->b, f->root, NULL, why, sizeof(why)), -EMFILE);
+	/* No policy: everyone. */
+	assert_int_equal(policy_admit(NULL, &f->b, f->root, NULL, why, sizeof(why)), 0);
+	assert_int_equal(f->root->refused, 0);
 }
 
 static void test_rate(void **state)
@@ -326,24 +365,29 @@ static void test_charge_client(void **state)
 	assert_int_equal(set(&f->p, POLICY_MAX_BUFFERS_PER_CLIENT, "2"), 0);
 	f->cam->bytes = 3072;
 	f->cam->n_buffers = 1;
-	assert_int_equal(policy_charge(&f->b, f->cam, 1024, 1, &logged, why, sizeof(why)), 0);
-	assert_int_equal(policy_charge(&f->b, f->cam, 1025, 1, &logged, why, sizeof(why)), -EDQUOT);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 1024, 1, &logged, why, sizeof(why)),
+			 0);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 1025, 1, &logged, why, sizeof(why)),
+			 -EDQUOT);
 	assert_string_equal(why, "Over quota: max-bytes-per-client is 4 KiB; this connection holds "
 				 "3 KiB and asks for 1025 B more");
 	assert_true(logged == 1u << POLICY_MAX_BYTES_PER_CLIENT);
 	f->cam->n_buffers = 2;
-	assert_int_equal(policy_charge(&f->b, f->cam, 64, 1, &logged, why, sizeof(why)), -EDQUOT);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 64, 1, &logged, why, sizeof(why)),
+			 -EDQUOT);
 	assert_string_equal(why, "Over quota: max-buffers-per-client is 2; this connection holds "
 				 "2 buffers and asks for 1 more");
 	/* Growing a buffer adds bytes, not buffers. */
-	assert_int_equal(policy_charge(&f->b, f->cam, 64, 0, &logged, why, sizeof(why)), 0);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 64, 0, &logged, why, sizeof(why)), 0);
 	/* Past 64 bits. */
-	assert_int_equal(policy_charge(&f->b, f->cam, UINT64_MAX, 0, &logged, why, sizeof(why)),
-			 -EDQUOT);
+	assert_int_equal(
+		policy_charge(&f->p, &f->b, f->cam, UINT64_MAX, 0, &logged, why, sizeof(why)),
+		-EDQUOT);
 	f->cam->bytes = UINT64_MAX - 1;
-	assert_int_equal(policy_charge(&f->b, f->cam, 2, 0, &logged, why, sizeof(why)), -EDQUOT);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 2, 0, &logged, why, sizeof(why)),
+			 -EDQUOT);
 	/* Nothing asked, nothing refused, even over. */
-	assert_int_equal(policy_charge(&f->b, f->cam, 0, 0, &logged, why, sizeof(why)), 0);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 0, 0, &logged, why, sizeof(why)), 0);
 	f->cam->bytes = f->cam->n_buffers = 0;
 }
 
@@ -360,13 +404,15 @@ static void test_charge_uid(void **state)
 	f->cam->n_buffers = 2;
 	f->codec->n_buffers = 1; /* the same uid */
 	f->root->n_buffers = 50;
-	assert_int_equal(policy_charge(&f->b, f->cam, 64, 1, &logged, why, sizeof(why)), -EDQUOT);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 64, 1, &logged, why, sizeof(why)),
+			 -EDQUOT);
 	assert_string_equal(why, "Over quota: max-buffers-per-uid is 3 for uid 1000; its "
 				 "connections hold 3 buffers and this one asks for 1 more");
-	assert_int_equal(policy_charge(&f->b, f->codec, 64, 1, &logged, why, sizeof(why)), -EDQUOT);
-	assert_int_equal(policy_charge(&f->b, f->root, 64, 1, &logged, why, sizeof(why)), 0);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->codec, 64, 1, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->root, 64, 1, &logged, why, sizeof(why)), 0);
 	f->codec->n_buffers = 0;
-	assert_int_equal(policy_charge(&f->b, f->cam, 64, 1, &logged, why, sizeof(why)), 0);
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 64, 1, &logged, why, sizeof(why)), 0);
 	f->cam->n_buffers = f->root->n_buffers = 0;
 }
 
@@ -381,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_configure),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test_setup_teardown(test_admit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admit_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_charge_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_charge_uid, setup, teardown),

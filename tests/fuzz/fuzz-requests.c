@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "daemon/policy.h"
+#include "daemon/policy-config.h"
 #include "daemon/requests.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -67,6 +67,7 @@ struct conn {
 
 struct run {
 	struct broker broker;
+	struct policy *policy; /* &policy for 0xFE programs, else NULL */
 	struct conn conns[N_CONNS];
 	struct seen seen[HANDLES_MAX];
 	size_t n_seen;
@@ -169,10 +170,12 @@ static void conn_open(struct conn *c, size_t slot)
 				     &c->ctx.client) == 0);
 	c->ctx.broker = &run.broker;
 	c->ctx.backend = backend;
+	c->ctx.policy = run.policy;
 	c->ctx.fd_sent = c->fd_sent;
 	/* As the server does: a refused connection is kept until its hello is answered. */
-	policy_admit(&run.broker, c->ctx.client, -1, c->ctx.refusal, sizeof(c->ctx.refusal));
-	FUZZ_CHECK(run.broker.policy || c->ctx.client->refused == 0);
+	policy_admit(run.policy, &run.broker, c->ctx.client, NULL, c->ctx.refusal,
+		     sizeof(c->ctx.refusal));
+	FUZZ_CHECK(run.policy || c->ctx.client->refused == 0);
 }
 
 static void conn_close(struct conn *c)
@@ -219,7 +222,7 @@ static void check_quotas(void)
 {
 	uint64_t bytes[N_CONNS] = { 0 }, buffers[N_CONNS] = { 0 };
 
-	if (!run.broker.policy)
+	if (!run.policy)
 		return;
 	for (size_t i = 0; i < N_CONNS; i++) {
 		const struct broker_client *c = run.conns[i].ctx.client;
@@ -588,7 +591,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&run, 0, offsetof(struct run, out));
 	broker_init(&run.broker, pool, &(struct broker_scrub){ scrub_zero, backend });
 	if (size > 0 && data[0] == 0xfe)
-		run.broker.policy = &policy;
+		run.policy = &policy;
 	for (size_t i = 0; i < N_CONNS; i++)
 		conn_open(&run.conns[i], i);
 	if (size > 0 && data[0] >= 0xfe) {

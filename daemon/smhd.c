@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon as one object (see smhd.h).
+ *
+ * smhd_create() builds in the order start-up must follow and unwinds in reverse on failure.
+ * One part does not keep that order at the end: the recovery, opened before the backend, holds
+ * on to what comes after it (its journal hears every change of the broker, its grace timer runs
+ * on the server's loop), so smhd_destroy() closes it first. On the way out of a failed start it
+ * is enough to stop the journal before the broker releases the buffers restored, which the next
+ * smhd must find recorded still.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/attr.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "core/pool.h"
+#include "daemon/broker.h"
+#include "daemon/policy-config.h"
+#include "daemon/restart/recover.h"
+#include "daemon/restart/state.h"
+#include "daemon/server.h"
+#include "daemon/smhd.h"
+#include "daemon/systemd.h"
+
+struct smhd {
+	struct dt_config cfg;
+	struct recover *rec; /* NULL without state (--no-state, or no directory for it) */
+	struct backend *backend;
+	struct pool *pool;
+	struct policy policy;
+	struct broker broker;
+	struct server *server;
+	bool clean; /* served and stopped without error: nothing is left to recover */
+	char default_state_dir[4096]; /* the recovery keeps a pointer to it */
+};
+
+static void log_diag(void *data, enum diag_level level, const char *msg)
+{
+	if (level == DIAG_ERROR)
+		log_error("%s", msg);
+	else
+		log_warning("%s", msg);
+}
+
+static void scrub_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
+{
+	backend_zero(data, region, addr, len);
+}
+
+/* The device tree's regions; having none is an error. Returns 0 or a negative errno (logged). */
+static int load_config(const char *dtb, struct dt_config *cfg, const struct diag *diag)
+{
+	int ret = dt_load(dtb, cfg, diag);
+
+	if (ret == 0 && cfg->n_regions == 0) {
+		log_error("%s has no shared-multi-heap region: nothing to serve", dtb);
+		ret = -ENODEV;
+	}
+	return ret;
+}
+
+/* Where the state goes (@buf holds the default), or NULL for no state. */
+static const char *choose_state_dir(const struct smhd_options *opts, char *buf, size_t size)
+{
+	const char *dir;
+
+	recover_default_dir(opts->socket, buf, size);
+	dir = opts->no_state ? NULL : opts->state_dir ? opts->state_dir : buf;
+	/* The socket's directory (/tmp, say) may be one others write to: then no state there. */
+	if (dir == buf && state_dir_check(dir, false) == -EPERM) {
+		log_warning(
+			"Restart without loss is off: %s is not a directory of ours that only we "
+			"may write to; give --state-dir",
+			dir);
+		dir = NULL;
+	}
+	return dir;
+}
+
+static void log_regions(const struct pool *pool, const struct backend *backend)
+{
+	for (size_t i = 0; i < pool_n_regions(pool); i++) {
+		const struct pool_region *r = pool_region(pool, i);
+		char size[32];
+
+		units_format_size(r->size, size, sizeof(size));
+		log_info("Region %s: %s, 0x%llx-0x%llx (%s), %s%s", r->label, attr_name(r->attr),
+			 (unsigned long long)r->base, (unsigned long long)(r->base + r->size - 1),
+			 size, backend_region(backend, i)->mapping,
+			 r->disabled ? " (not served)" : "");
+	}
+}
+
+/* The pool over the backend's regions; those the backend could not map are not served. */
+static int create_pool(struct smhd *d, uint64_t granule, const struct diag *diag)
+{
+	struct pool_hooks hooks = backend_pool_hooks(d->backend);
+	int ret = pool_create(&d->cfg, granule, &hooks, diag, &d->pool);
+
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < pool_n_regions(d->pool); i++)
+		if (!backend_region(d->backend, i)->usable)
+			pool_region_disable(d->pool, i);
+	log_regions(d->pool, d->backend);
+	return 0;
+}
+
+int smhd_create(const struct smhd_options *opts, struct policy *policy, struct smhd **smhdp)
+{
+	const struct diag diag = { .report = log_diag };
+	struct backend_options bopts = {
+		.kind = opts->backend,
+		.mem_path = opts->mem_path,
+		.strict = opts->strict,
+	};
+	struct smhd *d = calloc(1, sizeof(*d));
+	int listen_fd = -1;
+	int ret;
+
+	if (!d) {
+		log_error("Out of memory");
+		policy_finish(policy);
+		return -ENOMEM;
+	}
+	d->policy = *policy;
+	*policy = (struct policy){ 0 };
+	/* First: a socket-activated smhd with the wrong socket should say so before anything. */
+	ret = systemd_listen_fd(opts->socket, &listen_fd);
+	if (ret < 0)
+		goto err_smhd;
+	ret = load_config(opts->dtb, &d->cfg, &diag);
+	if (ret < 0)
+		goto err_config;
+	ret = recover_open(
+		&(struct recover_options){
+			.state_dir = choose_state_dir(opts, d->default_state_dir,
+						      sizeof(d->default_state_dir)),
+			.socket = opts->socket,
+			.grace_s = opts->reclaim_grace,
+			.backend = opts->backend,
+			.granule = opts->granule,
+		},
+		&d->cfg, &bopts, &d->rec);
+	if (ret < 0)
+		goto err_config;
+	ret = backend_create(&bopts, &d->cfg, &diag, &d->backend);
+	if (ret < 0)
+		goto err_recover;
+	ret = create_pool(d, opts->granule, &diag);
+	if (ret < 0)
+		goto err_backend;
+	broker_init(&d->broker, d->pool,
+		    &(struct broker_scrub){ .zero = scrub_zero, .data = d->backend });
+	policy_log(&d->policy);
+	ret = recover_restore(d->rec, &d->broker, d->backend);
+	if (ret < 0)
+		goto err_broker;
+	ret = server_create(opts->socket, listen_fd, &d->broker, &d->policy, d->backend,
+			    &d->server);
+	listen_fd = -1; /* consumed */
+	if (ret < 0)
+		goto err_broker;
+	*smhdp = d;
+	return 0;
+
+err_broker:
+	broker_set_journal(&d->broker, NULL); /* the buffers restored stay recorded */
+	broker_finish(&d->broker);
+	pool_destroy(d->pool);
+err_backend:
+	backend_destroy(d->backend);
+err_recover:
+	recover_close(d->rec, NULL, false);
+err_config:
+	dt_config_finish(&d->cfg);
+	if (listen_fd >= 0)
+		close(listen_fd);
+err_smhd:
+	policy_finish(&d->policy);
+	free(d);
+	return ret;
+}
+
+int smhd_run(struct smhd *d)
+{
+	int ret;
+
+	recover_arm(d->rec, server_loop(d->server));
+	ret = server_run(d->server);
+	d->clean = ret == 0;
+	return ret;
+}
+
+void smhd_destroy(struct smhd *d)
+{
+	if (!d)
+		return;
+	recover_close(d->rec, server_loop(d->server), d->clean); /* first: see the top */
+	server_destroy(d->server);
+	broker_finish(&d->broker);
+	pool_destroy(d->pool);
+	backend_destroy(d->backend);
+	dt_config_finish(&d->cfg);
+	policy_finish(&d->policy);
+	free(d);
+}
