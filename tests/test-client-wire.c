@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -371,13 +372,18 @@ static void test_strerror(void **state)
 {
 	(void)state;
 	assert_string_equal(smh_strerror(-ENOMEM), "Cannot allocate memory");
+	assert_string_equal(smh_strerror(ENOMEM), "Cannot allocate memory");
 	assert_string_equal(smh_strerror(-EPROTONOSUPPORT), "Protocol not supported");
-	assert_non_null(smh_strerror(-100000));
-	assert_non_null(smh_strerror(0));
+	assert_string_equal(smh_strerror(-100000), "Unknown error");
+	assert_string_equal(smh_strerror(INT_MIN), "Unknown error");
+	assert_string_equal(smh_strerror(0), "Success");
 }
 
-/* Last: the process-wide connection stays until exit. */
-static void test_rtos_layer(void **state)
+/*
+ * The RTOS layer, from a process that has never used it (its connection is process-wide and
+ * lasts until exit): run by test_rtos_layer() in a child of its own.
+ */
+static void rtos_layer(void **state)
 {
 	struct fake *f = fake_start(FAKE_OK);
 	uint64_t phys;
@@ -420,6 +426,38 @@ static void test_rtos_layer(void **state)
 	fake_stop(f);
 }
 
+/*
+ * The RTOS layer in a forked child, through a cmocka run of its own there: the child starts
+ * with no connection, and the one it makes ends with it, whatever runs before or after.
+ */
+static void test_rtos_layer(void **state)
+{
+	const struct CMUnitTest child_tests[] = {
+		cmocka_unit_test(rtos_layer),
+	};
+	int status, failed = -1, pipefd[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	fflush(NULL); /* nothing buffered goes out twice */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		failed = cmocka_run_group_tests_name("rtos layer (child)", child_tests, NULL, NULL);
+		fflush(NULL);
+		_exit(write(pipefd[1], &failed, sizeof(failed)) == sizeof(failed) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &failed, sizeof(failed)), sizeof(failed));
+	close(pipefd[0]);
+	assert_int_equal(failed, 0);
+	/* Under valgrind, an error in the child makes its status valgrind's --error-exitcode. */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,11 +472,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_region, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rtos_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inspection, setup, teardown),
 		cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_rtos_layer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
