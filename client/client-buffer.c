@@ -75,10 +75,10 @@ static int read_buffer(struct smh_client *client, const Smh__Response *resp, voi
 }
 
 /*
- * A request whose reply is a Buffer, read by @read. @hold: the reply is a new hold (an alloc,
+ * A request whose reply is a Buffer, read by @reader. @hold: the reply is a new hold (an alloc,
  * an import), which a resume must give back.
  */
-static int buffer_call(struct smh_client *client, Smh__Request *req, client_read_fn *read,
+static int buffer_call(struct smh_client *client, Smh__Request *req, client_read_fn *reader,
 		       void *ctx, bool hold)
 {
 	int err = client_begin(client);
@@ -87,7 +87,7 @@ static int buffer_call(struct smh_client *client, Smh__Request *req, client_read
 		return err;
 	err = client_load_regions(client);
 	if (err == 0)
-		err = client_request(client, req, SMH__RESPONSE__BODY_BUFFER, read, ctx);
+		err = client_request(client, req, SMH__RESPONSE__BODY_BUFFER, reader, ctx);
 	if (err == 0 && hold)
 		client->n_held++;
 	client_end(client);

@@ -156,7 +156,7 @@ static int take_fds(struct smh_client *client, const Smh__Response *resp, struct
 static int recv_response(struct smh_client *client, uint64_t id, Smh__Response **respp)
 {
 	struct wire_fds fds = { .n = 0 };
-	Smh__Response *resp;
+	Smh__Response *resp = NULL;
 	ssize_t n;
 	int err;
 
@@ -204,9 +204,9 @@ static int check_response(struct smh_client *client, const Smh__Response *resp,
 }
 
 int client_exchange(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		    client_read_fn *read, void *ctx)
+		    client_read_fn *reader, void *ctx)
 {
-	Smh__Response *resp;
+	Smh__Response *resp = NULL;
 	int err;
 
 	err = send_request(client, req);
@@ -215,8 +215,8 @@ int client_exchange(struct smh_client *client, Smh__Request *req, Smh__Response_
 	if (err < 0)
 		return err;
 	err = check_response(client, resp, expect);
-	if (err == 0 && read)
-		err = read(client, resp, ctx);
+	if (err == 0 && reader)
+		err = reader(client, resp, ctx);
 	wire_free_response(resp);
 	return err;
 }

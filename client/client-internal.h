@@ -150,14 +150,14 @@ typedef int client_read_fn(struct smh_client *client, const Smh__Response *resp,
 
 /*
  * One round trip on the socket as it is: sends @req (its id is set here), receives its
- * Response, keeps the region fds it brings, checks it and hands it to @read (NULL: nothing to
+ * Response, keeps the region fds it brings, checks it and hands it to @reader (NULL: nothing to
  * read). @expect is the body a success carries (SMH__RESPONSE__BODY__NOT_SET: any). A refusal
  * returns the daemon's status (its message becomes smh_last_error()). Never reconnects: a
  * hang-up leaves the client CLIENT_LOST, a malformed reply CLIENT_DEAD. Call with the lock held.
- * Returns 0 or a negative errno: @read's, the daemon's, -EPROTO, -EPIPE/-ECONNRESET, -ENOMEM.
+ * Returns 0 or a negative errno: @reader's, the daemon's, -EPROTO, -EPIPE/-ECONNRESET, -ENOMEM.
  */
 int client_exchange(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		    client_read_fn *read, void *ctx);
+		    client_read_fn *reader, void *ctx);
 
 /* ---------------------------------------------------------------- client-reconnect.c */
 
@@ -192,7 +192,7 @@ void client_end(struct smh_client *client);
  * held. Returns 0 or a negative errno: client_exchange()'s, or -ESTALE.
  */
 int client_request(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		   client_read_fn *read, void *ctx);
+		   client_read_fn *reader, void *ctx);
 
 /*
  * A request that gives up one hold (a free): as client_request(), but a resume may lack that
@@ -203,7 +203,7 @@ int client_request_release(struct smh_client *client, Smh__Request *req);
 
 /* client_begin(), client_request(), client_end(). */
 int client_round_trip(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		      client_read_fn *read, void *ctx);
+		      client_read_fn *reader, void *ctx);
 
 /* ---------------------------------------------------------------- client-query.c */
 

@@ -237,9 +237,9 @@ static int take_id(struct smh_client *client, struct pager *pg, uint64_t id)
 	return 0;
 }
 
-/* Reads every page of @req into @pg, each through @read. */
+/* Reads every page of @req into @pg, each through @reader. */
 static int list(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		client_read_fn *read, struct pager *pg)
+		client_read_fn *reader, struct pager *pg)
 {
 	int err = client_begin(client);
 
@@ -247,7 +247,7 @@ static int list(struct smh_client *client, Smh__Request *req, Smh__Response__Bod
 		return err;
 	do {
 		pg->more = false;
-		err = client_request(client, req, expect, read, pg);
+		err = client_request(client, req, expect, reader, pg);
 	} while (err == 0 && pg->more);
 	client_end(client);
 	return err;

@@ -48,13 +48,13 @@ void client_end(struct smh_client *client)
  * holds it may have released before the daemon died (@n_releasing).
  */
 static int call(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		client_read_fn *read, void *ctx, uint64_t n_releasing, bool *resentp)
+		client_read_fn *reader, void *ctx, uint64_t n_releasing, bool *resentp)
 {
 	int err;
 
 	*resentp = false;
 	for (int sends = 1;; sends++) {
-		err = client_exchange(client, req, expect, read, ctx);
+		err = client_exchange(client, req, expect, reader, ctx);
 		if (client->state != CLIENT_LOST || sends == CALL_SENDS)
 			return err;
 		err = client_reconnect(client, n_releasing);
@@ -65,11 +65,11 @@ static int call(struct smh_client *client, Smh__Request *req, Smh__Response__Bod
 }
 
 int client_request(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		   client_read_fn *read, void *ctx)
+		   client_read_fn *reader, void *ctx)
 {
 	bool resent;
 
-	return call(client, req, expect, read, ctx, 0, &resent);
+	return call(client, req, expect, reader, ctx, 0, &resent);
 }
 
 int client_request_release(struct smh_client *client, Smh__Request *req)
@@ -82,13 +82,13 @@ int client_request_release(struct smh_client *client, Smh__Request *req)
 }
 
 int client_round_trip(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		      client_read_fn *read, void *ctx)
+		      client_read_fn *reader, void *ctx)
 {
 	int err = client_begin(client);
 
 	if (err < 0)
 		return err;
-	err = client_request(client, req, expect, read, ctx);
+	err = client_request(client, req, expect, reader, ctx);
 	client_end(client);
 	return err;
 }
