@@ -69,38 +69,37 @@ static int fill_buffer(struct smh_client *client, const Smh__Buffer *b, struct s
 	return 0;
 }
 
-/* One request whose reply is a Buffer, which fills @buf. Call with the lock held. */
-static int buffer_call(struct smh_client *client, Smh__Request *req, struct smh_buffer *buf)
+static int read_buffer(struct smh_client *client, const Smh__Response *resp, void *buf)
 {
-	Smh__Response *resp;
-	int err;
+	return fill_buffer(client, resp->buffer, buf);
+}
 
+/*
+ * A request whose reply is a Buffer, read by @reader. @hold: the reply is a new hold (an alloc,
+ * an import), which a resume must give back.
+ */
+static int buffer_call(struct smh_client *client, Smh__Request *req, client_read_fn *reader,
+		       void *ctx, bool hold)
+{
+	int err = client_begin(client);
+
+	if (err < 0)
+		return err;
 	err = client_load_regions(client);
-	if (err < 0)
-		return err;
-	err = client_call(client, req, SMH__RESPONSE__BODY_BUFFER, &resp);
-	if (err < 0)
-		return err;
-	err = fill_buffer(client, resp->buffer, buf);
-	wire_free_response(resp);
+	if (err == 0)
+		err = client_request(client, req, SMH__RESPONSE__BODY_BUFFER, reader, ctx);
+	if (err == 0 && hold)
+		client->n_held++;
+	client_end(client);
 	return err;
 }
 
 /* An alloc or an import: a request whose reply is a new hold, described into @buf. */
 static int hold_call(struct smh_client *client, Smh__Request *req, struct smh_buffer *buf)
 {
-	int err;
-
 	if (!buf)
 		return -EINVAL;
-	err = client_begin(client);
-	if (err < 0)
-		return err;
-	err = buffer_call(client, req, buf);
-	if (err == 0)
-		client->n_held++;
-	client_end(client);
-	return err;
+	return buffer_call(client, req, read_buffer, buf, true);
 }
 
 int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
@@ -204,36 +203,46 @@ int smh_unmap(struct smh_buffer *buf)
 
 /* ---------------------------------------------------------------- realloc, free, export */
 
+/* A realloc's reply: the buffer @handle, moved. */
+struct move {
+	uint64_t handle;
+	struct smh_buffer moved;
+};
+
+static int read_move(struct smh_client *client, const Smh__Response *resp, void *ctx)
+{
+	struct move *m = ctx;
+	int err = fill_buffer(client, resp->buffer, &m->moved);
+
+	if (err == 0 && m->moved.handle != m->handle)
+		err = client_proto_error(client, "a realloc reply for another buffer");
+	return err;
+}
+
 int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size)
 {
 	Smh__ReallocRequest body = SMH__REALLOC_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
-	struct smh_buffer moved;
+	struct move m;
 	int err;
 
 	if (!buf)
 		return -EINVAL;
-	err = client_begin(client);
-	if (err < 0)
-		return err;
-	body.handle = buf->handle;
+	m.handle = body.handle = buf->handle;
 	body.size = size;
 	req.body_case = SMH__REQUEST__BODY_REALLOC;
 	req.realloc = &body;
-	err = buffer_call(client, &req, &moved);
-	if (err == 0 && moved.handle != buf->handle)
-		err = client_proto_error(client, "a realloc reply for another buffer");
-	client_end(client);
+	err = buffer_call(client, &req, read_move, &m, false);
 	if (err < 0)
 		return err;
 	/* The daemon has resized it: from here on @buf must describe the new buffer. */
 	if (buf->addr) {
-		err = smh_map(&moved);
+		err = smh_map(&m.moved);
 		if (err < 0)
 			client_log(SMH_LOG_ERROR, "smh: cannot map a reallocated buffer: %s",
 				   smh_strerror(err));
 	}
-	*buf = moved;
+	*buf = m.moved;
 	return err;
 }
 
@@ -241,7 +250,6 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf)
 {
 	Smh__FreeRequest body = SMH__FREE_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
-	Smh__Response *resp;
 	int err;
 
 	if (!buf)
@@ -252,17 +260,7 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf)
 	body.handle = buf->handle;
 	req.body_case = SMH__REQUEST__BODY_FREE;
 	req.free = &body;
-	client->freeing = true;
-	err = client_call(client, &req, SMH__RESPONSE__BODY__NOT_SET, &resp);
-	client->freeing = false;
-	/*
-	 * Re-sent after the daemon restarted, and the resumed session does not hold it: the old
-	 * daemon freed it before it died (docs/restart.md).
-	 */
-	if (err == -EINVAL && client->resent)
-		err = 0;
-	else if (err == 0)
-		wire_free_response(resp);
+	err = client_request_release(client, &req);
 	if (err == 0 && client->n_held > 0)
 		client->n_held--;
 	client_end(client);
@@ -273,26 +271,22 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf)
 	return 0;
 }
 
+static int read_token(struct smh_client *client, const Smh__Response *resp, void *tokenp)
+{
+	(void)client;
+	*(uint64_t *)tokenp = resp->export->token;
+	return 0;
+}
+
 int smh_export(struct smh_client *client, const struct smh_buffer *buf, uint64_t *tokenp)
 {
 	Smh__ExportRequest body = SMH__EXPORT_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
-	Smh__Response *resp;
-	int err;
 
 	if (!buf || !tokenp)
 		return -EINVAL;
-	err = client_begin(client);
-	if (err < 0)
-		return err;
 	body.handle = buf->handle;
 	req.body_case = SMH__REQUEST__BODY_EXPORT;
 	req.export = &body;
-	err = client_call(client, &req, SMH__RESPONSE__BODY_EXPORT, &resp);
-	client_end(client);
-	if (err < 0)
-		return err;
-	*tokenp = resp->export->token;
-	wire_free_response(resp);
-	return 0;
+	return client_round_trip(client, &req, SMH__RESPONSE__BODY_EXPORT, read_token, tokenp);
 }

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the files of libsmh-client share: the client structure, the round trip and the region
- * cache. Nothing here is exported (libsmh-client.sym keeps only smh_* and
- * shared_multi_heap_*).
+ * What the files of libsmh-client share. Nothing here is exported (libsmh-client.sym keeps
+ * only smh_* and shared_multi_heap_*). One section per file; the files depend on each other
+ * one way only, each on those above it:
+ *
+ *   client-diag.c       log handler, error strings, this thread's last refusal
+ *   client-regions.c    region slots, retired regions, the registry of live clients, fork()
+ *   client-exchange.c   one request and its reply on the socket; the connection's state
+ *   client-reconnect.c  the hello, and reconnecting after the daemon restarted
+ *   client.c            connect, calls (a loop: exchange, on a hang-up reconnect and re-send)
+ *   client-query.c, client-buffer.c, shared-multi-heap.c: the public calls
  *
  * Locks: each client's `lock` serialises its round trips and guards everything that only round
  * trips touch. The process-wide registry lock (client_registry_lock()) guards the list of live
@@ -38,11 +45,26 @@ struct client_retired {
 	size_t map_len;
 };
 
+/*
+ * Where a connection stands. client_set_state() is the only writer (under the client's lock).
+ * fork() is not a state: a child must not take the parent's lock, so client_begin() compares
+ * generations before it (-ECHILD) and the state stays the parent's.
+ */
+enum client_state {
+	CLIENT_CONNECTED, /* requests go out on `sock` */
+	CLIENT_LOST,      /* the daemon went away (`error`: how): the next call reconnects */
+	CLIENT_DEAD,      /* over (`error`: -EPROTO, -ESTALE, ...): every call returns `error` */
+};
+
 struct smh_client {
 	pthread_mutex_t lock;
 	int sock;
+	enum client_state state;
+	int error; /* 0 when connected; else what every call returns until a reconnect */
+
 	/* Reconnection after the daemon restarted (client/client-reconnect.c). */
 	char *path;           /* the socket connected to */
+	int reconnect_ms;     /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
 	uint64_t session;     /* HelloReply.session: resumed after a reconnect */
 	uint64_t n_reclaimed; /* from the last resume */
 	/*
@@ -50,14 +72,8 @@ struct smh_client {
 	 * fewer lost some of them, and the connection must not go on as if it had not.
 	 */
 	uint64_t n_held;
-	bool freeing;     /* a free is in flight: its hold may be gone from the resumed session */
-	int reconnect_ms; /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
-	int reconnecting; /* a reconnect's own hello must not reconnect */
-	int resent;       /* the last client_call() re-sent its request after reconnecting */
-	struct client_retired *retired;
-	size_t n_retired;
 	unsigned generation; /* client_fork_generation() at connect: a fork since makes it stale */
-	int dead;            /* 0, or the error that ended the connection (every call returns it) */
+
 	uint64_t next_id;
 	uint64_t granule;
 	uint64_t client_id;
@@ -66,6 +82,8 @@ struct smh_client {
 	 * and the registry lock, so either is enough to read them. */
 	uint32_t n_regions;
 	struct client_slot *slots;
+	struct client_retired *retired;
+	size_t n_retired;
 	/* Region table, fetched at the first need and kept: NULL until then. Published under the
 	 * registry lock, then read-only. */
 	struct smh_region_info *regions;
@@ -76,65 +94,120 @@ struct smh_client {
 	uint8_t msg[SMH_MSG_MAX];
 };
 
+/* ---------------------------------------------------------------- client-diag.c */
+
 /* Logs through the handler set by smh_set_log_handler(), if any. */
 void client_log(enum smh_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/*
- * Starts a call on @client: checks the caller's process, takes the lock, clears this thread's
- * last error. Returns 0 (the lock is held), -EINVAL for NULL, -ECHILD after fork(), or the
- * error that ended the connection (the lock is not held).
- */
-int client_begin(struct smh_client *client);
-void client_end(struct smh_client *client);
+/* Makes @msg this thread's last refusal, from @client (NULL, "": none). */
+void client_set_last_error(const struct smh_client *client, const char *msg);
 
-/*
- * Sends @req (its id is set here) and receives its Response into *respp, keeping the fds it
- * brings. Call with the lock held. @expect is the body the reply must carry on success
- * (SMH__RESPONSE__BODY__NOT_SET: any, unread). A refusal returns the daemon's status (its
- * message becomes smh_last_error()) with *respp NULL.
- * Returns 0 or a negative errno: the daemon's, -EPROTO (malformed or unexpected reply; the
- * connection is then dead), -EPIPE/-ECONNRESET (the daemon went away), -ENOMEM.
- */
-int client_call(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
-		Smh__Response **respp);
+/* Forgets this thread's last refusal if it came from @client. */
+void client_clear_last_error(const struct smh_client *client);
 
-/* Marks the connection dead after a protocol error in a reply; returns -EPROTO. */
-int client_proto_error(struct smh_client *client, const char *what);
+/* ---------------------------------------------------------------- client-regions.c */
 
-/* A connected socket to @path, or a negative errno. */
-int client_open_socket(const char *path);
+/* Allocates client->n_regions empty slots. Returns 0 or -ENOMEM. */
+int client_slots_init(struct smh_client *client);
 
-/* The hello (resuming client->session if set). Call with the lock held. */
-int client_hello(struct smh_client *client);
+/* Unmaps and closes the slots and the retired regions. */
+void client_slots_finish(struct smh_client *client);
 
-/* Whether @err says the daemon went away (the connection, not the request, failed). */
-int client_transport_lost(int err);
-
-/* Reads $SMH_RECONNECT_MS and keeps @path for reconnecting. Returns 0 or -ENOMEM. */
-int client_reconnect_init(struct smh_client *client, const char *path);
-
-/*
- * Connects again to client->path (retrying with a backoff for up to client->reconnect_ms),
- * resumes the session and clears `dead`. Call with the lock held.
- * Returns 0 or a negative errno (the connection stays dead).
- */
-int client_reconnect(struct smh_client *client);
-
-/* Stores @fd (owned) as region @index's fd: see client-reconnect.c. Under the registry lock. */
+/* Stores @fd (owned) as region @index's fd: see client-regions.c. Under the registry lock. */
 void client_slot_set_fd(struct smh_client *client, uint32_t index, int fd);
-
-/* Unmaps and closes the retired regions. */
-void client_retired_finish(struct smh_client *client);
-
-/* Fetches the region table if not yet cached. Call with the lock held. */
-int client_load_regions(struct smh_client *client);
 
 /* The registry lock (see above). */
 void client_registry_lock(void);
 void client_registry_unlock(void);
 
+/* Adds @client to the registry, or takes it out. */
+void client_registry_add(struct smh_client *client);
+void client_registry_remove(struct smh_client *client);
+
 /* The live client and region index whose slot holds @fd, or NULL. Under the registry lock. */
 struct smh_client *client_find_fd(int fd, uint32_t *regionp);
+
+/* This process's fork generation: it changes in the child at every fork(). */
+unsigned client_fork_generation(void);
+
+/* ---------------------------------------------------------------- client-exchange.c */
+
+/* Moves @client to @state with @error (0 for CLIENT_CONNECTED). The only writer of both. */
+void client_set_state(struct smh_client *client, enum client_state state, int error);
+
+/* Marks the connection dead after a protocol error in a reply; returns -EPROTO. */
+int client_proto_error(struct smh_client *client, const char *what);
+
+/* Whether @err says the daemon went away (the connection, not the request, failed). */
+bool client_transport_lost(int err);
+
+/* A connected socket to @path, or a negative errno. */
+int client_open_socket(const char *path);
+
+/* Reads a successful reply (@resp is freed after); returns 0 or a negative errno. */
+typedef int client_read_fn(struct smh_client *client, const Smh__Response *resp, void *ctx);
+
+/*
+ * One round trip on the socket as it is: sends @req (its id is set here), receives its
+ * Response, keeps the region fds it brings, checks it and hands it to @reader (NULL: nothing to
+ * read). @expect is the body a success carries (SMH__RESPONSE__BODY__NOT_SET: any). A refusal
+ * returns the daemon's status (its message becomes smh_last_error()). Never reconnects: a
+ * hang-up leaves the client CLIENT_LOST, a malformed reply CLIENT_DEAD. Call with the lock held.
+ * Returns 0 or a negative errno: @reader's, the daemon's, -EPROTO, -EPIPE/-ECONNRESET, -ENOMEM.
+ */
+int client_exchange(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
+		    client_read_fn *reader, void *ctx);
+
+/* ---------------------------------------------------------------- client-reconnect.c */
+
+/* Reads $SMH_RECONNECT_MS and keeps @path for reconnecting. Returns 0 or -ENOMEM. */
+int client_reconnect_init(struct smh_client *client, const char *path);
+
+/* The first hello on a new connection. Call with the lock held. Returns 0 or a negative errno. */
+int client_hello(struct smh_client *client);
+
+/*
+ * Connects again to client->path (retrying with a backoff for up to client->reconnect_ms) and
+ * resumes the session. @n_releasing: holds the interrupted request may have given up before
+ * the daemon died (1 for a free), which the resumed session may lack. Call with the lock held,
+ * in CLIENT_LOST. Returns 0 (CLIENT_CONNECTED) or the error the client now keeps: -ESTALE
+ * (CLIENT_DEAD: back, but without our buffers), or the one that lost it (still CLIENT_LOST).
+ */
+int client_reconnect(struct smh_client *client, uint64_t n_releasing);
+
+/* ---------------------------------------------------------------- client.c */
+
+/*
+ * Starts a call on @client: checks the caller's process, takes the lock (reconnecting a lost
+ * connection), clears this thread's last error. Returns 0 (the lock is held), -EINVAL for
+ * NULL, -ECHILD after fork(), or the error that ended the connection (the lock is not held).
+ */
+int client_begin(struct smh_client *client);
+void client_end(struct smh_client *client);
+
+/*
+ * A request and its reply, as client_exchange(), surviving a daemon restart: when the daemon
+ * hangs up, the client reconnects, resumes, and sends @req again, once. Call with the lock
+ * held. Returns 0 or a negative errno: client_exchange()'s, or -ESTALE.
+ */
+int client_request(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
+		   client_read_fn *reader, void *ctx);
+
+/*
+ * A request that gives up one hold (a free): as client_request(), but a resume may lack that
+ * hold, and the re-sent request refused -EINVAL (not held) is a success: the old daemon did
+ * it before it died.
+ */
+int client_request_release(struct smh_client *client, Smh__Request *req);
+
+/* client_begin(), client_request(), client_end(). */
+int client_round_trip(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
+		      client_read_fn *reader, void *ctx);
+
+/* ---------------------------------------------------------------- client-query.c */
+
+/* Fetches the region table if not yet cached. Call with the lock held. */
+int client_load_regions(struct smh_client *client);
 
 #endif

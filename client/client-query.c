@@ -72,23 +72,23 @@ static int convert_regions(struct smh_client *client, const Smh__RegionsReply *r
 	return 0;
 }
 
+static int read_regions(struct smh_client *client, const Smh__Response *resp, void *regionsp)
+{
+	return convert_regions(client, resp->regions, regionsp);
+}
+
 int client_load_regions(struct smh_client *client)
 {
 	Smh__RegionsRequest body = SMH__REGIONS_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
 	struct smh_region_info *regions = NULL;
-	Smh__Response *resp;
 	int err;
 
 	if (client->regions)
 		return 0;
 	req.body_case = SMH__REQUEST__BODY_REGIONS;
 	req.regions = &body;
-	err = client_call(client, &req, SMH__RESPONSE__BODY_REGIONS, &resp);
-	if (err < 0)
-		return err;
-	err = convert_regions(client, resp->regions, &regions);
-	wire_free_response(resp);
+	err = client_request(client, &req, SMH__RESPONSE__BODY_REGIONS, read_regions, &regions);
 	if (err < 0)
 		return err;
 	client_registry_lock();
@@ -158,28 +158,22 @@ static int convert_stats(struct smh_client *client, const Smh__StatsReply *in,
 	return 0;
 }
 
+static int read_stats(struct smh_client *client, const Smh__Response *resp, void *stats)
+{
+	return convert_stats(client, resp->stats, stats);
+}
+
 int smh_get_stats(struct smh_client *client, struct smh_stats *stats)
 {
 	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
-	Smh__Response *resp;
-	int err;
 
 	if (!stats)
 		return -EINVAL;
 	memset(stats, 0, sizeof(*stats));
-	err = client_begin(client);
-	if (err < 0)
-		return err;
 	req.body_case = SMH__REQUEST__BODY_STATS;
 	req.stats = &body;
-	err = client_call(client, &req, SMH__RESPONSE__BODY_STATS, &resp);
-	if (err == 0) {
-		err = convert_stats(client, resp->stats, stats);
-		wire_free_response(resp);
-	}
-	client_end(client);
-	return err;
+	return client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_stats, stats);
 }
 
 void smh_stats_finish(struct smh_stats *stats)
@@ -192,48 +186,88 @@ void smh_stats_finish(struct smh_stats *stats)
 
 /* ---------------------------------------------------------------- paged lists */
 
-/* A growing array of @size-byte entries. */
-struct list {
+/* A list read page by page: a growing array of @size-byte entries. */
+struct pager {
 	void *items;
 	size_t n, cap, size;
+	uint64_t *afterp; /* the request's `after`: the last id taken, where the next page starts */
+	bool more;        /* the last page said more were coming */
 };
 
 /* Room for @more entries. */
-static int list_reserve(struct list *l, size_t more)
+static int reserve(struct pager *pg, size_t more)
 {
-	size_t cap = l->cap ? l->cap : 16;
+	size_t cap = pg->cap ? pg->cap : 16;
 	void *items;
 
-	if (more > LIST_MAX - l->n)
+	if (more > LIST_MAX - pg->n)
 		return -EPROTO;
-	while (cap < l->n + more)
+	while (cap < pg->n + more)
 		cap *= 2;
-	if (cap == l->cap)
+	if (cap == pg->cap)
 		return 0;
-	items = realloc(l->items, cap * l->size);
+	items = realloc(pg->items, cap * pg->size);
 	if (!items)
 		return -ENOMEM;
-	l->items = items;
-	l->cap = cap;
+	pg->items = items;
+	pg->cap = cap;
 	return 0;
 }
 
-static int take_clients(struct smh_client *client, const Smh__ClientsReply *reply, struct list *l,
-			uint64_t *afterp)
+/* Starts taking a page of @n entries that says @more. */
+static int take_page(struct smh_client *client, struct pager *pg, size_t n, bool more)
 {
-	struct smh_client_info *out;
-	int err = list_reserve(l, reply->n_clients);
+	int err;
+
+	if (more && n == 0)
+		return client_proto_error(client, "an empty page with more to come");
+	err = reserve(pg, n);
+	if (err < 0)
+		return err == -EPROTO ? client_proto_error(client, "an endless list") : err;
+	pg->more = more;
+	return 0;
+}
+
+/* Takes entry @id, which must come after the last one. */
+static int take_id(struct smh_client *client, struct pager *pg, uint64_t id)
+{
+	if (id <= *pg->afterp)
+		return client_proto_error(client, "a list out of order");
+	*pg->afterp = id;
+	return 0;
+}
+
+/* Reads every page of @req into @pg, each through @reader. */
+static int list(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
+		client_read_fn *reader, struct pager *pg)
+{
+	int err = client_begin(client);
 
 	if (err < 0)
-		return err == -EPROTO ? client_proto_error(client, "an endless client list") : err;
-	out = (struct smh_client_info *)l->items + l->n;
-	for (size_t i = 0; i < reply->n_clients; i++) {
+		return err;
+	do {
+		pg->more = false;
+		err = client_request(client, req, expect, reader, pg);
+	} while (err == 0 && pg->more);
+	client_end(client);
+	return err;
+}
+
+static int read_clients(struct smh_client *client, const Smh__Response *resp, void *ctx)
+{
+	const Smh__ClientsReply *reply = resp->clients;
+	struct pager *pg = ctx;
+	struct smh_client_info *out;
+	int err = take_page(client, pg, reply->n_clients, reply->more);
+
+	for (size_t i = 0; err == 0 && i < reply->n_clients; i++) {
 		const Smh__ClientInfo *c = reply->clients[i];
 
-		if (c->id <= *afterp)
-			return client_proto_error(client, "a client list out of order");
-		*afterp = c->id;
-		out[i] = (struct smh_client_info){
+		err = take_id(client, pg, c->id);
+		if (err < 0)
+			break;
+		out = (struct smh_client_info *)pg->items + pg->n++;
+		*out = (struct smh_client_info){
 			.id = c->id,
 			.pid = c->pid,
 			.uid = c->uid,
@@ -241,54 +275,29 @@ static int take_clients(struct smh_client *client, const Smh__ClientsReply *repl
 			.n_buffers = c->n_buffers,
 			.bytes = c->bytes,
 		};
-		snprintf(out[i].comm, sizeof(out[i].comm), "%s", c->comm);
-		l->n++;
+		snprintf(out->comm, sizeof(out->comm), "%s", c->comm);
 	}
-	return 0;
-}
-
-static int list_clients_locked(struct smh_client *client, struct list *l)
-{
-	Smh__ClientsRequest body = SMH__CLIENTS_REQUEST__INIT;
-	Smh__Request req = SMH__REQUEST__INIT;
-	Smh__Response *resp;
-	bool more;
-	int err;
-
-	req.body_case = SMH__REQUEST__BODY_CLIENTS;
-	req.clients = &body;
-	do {
-		err = client_call(client, &req, SMH__RESPONSE__BODY_CLIENTS, &resp);
-		if (err < 0)
-			return err;
-		more = resp->clients->more;
-		if (more && resp->clients->n_clients == 0)
-			err = client_proto_error(client, "an empty page with more to come");
-		else
-			err = take_clients(client, resp->clients, l, &body.after);
-		wire_free_response(resp);
-	} while (err == 0 && more);
 	return err;
 }
 
 int smh_list_clients(struct smh_client *client, struct smh_client_info **clientsp, size_t *np)
 {
-	struct list l = { .size = sizeof(struct smh_client_info) };
+	Smh__ClientsRequest body = SMH__CLIENTS_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	struct pager pg = { .size = sizeof(struct smh_client_info), .afterp = &body.after };
 	int err;
 
 	if (!clientsp || !np)
 		return -EINVAL;
-	err = client_begin(client);
-	if (err < 0)
-		return err;
-	err = list_clients_locked(client, &l);
-	client_end(client);
+	req.body_case = SMH__REQUEST__BODY_CLIENTS;
+	req.clients = &body;
+	err = list(client, &req, SMH__RESPONSE__BODY_CLIENTS, read_clients, &pg);
 	if (err < 0) {
-		free(l.items);
+		free(pg.items);
 		return err;
 	}
-	*clientsp = l.items;
-	*np = l.n;
+	*clientsp = pg.items;
+	*np = pg.n;
 	return 0;
 }
 
@@ -316,70 +325,41 @@ static int convert_alloc(struct smh_client *client, const Smh__AllocInfo *in,
 	return 0;
 }
 
-static int take_allocs(struct smh_client *client, const Smh__AllocsReply *reply, struct list *l,
-		       uint64_t *afterp)
+static int read_allocs(struct smh_client *client, const Smh__Response *resp, void *ctx)
 {
-	int err = list_reserve(l, reply->n_allocs);
+	const Smh__AllocsReply *reply = resp->allocs;
+	struct pager *pg = ctx;
+	int err = take_page(client, pg, reply->n_allocs, reply->more);
 
-	if (err < 0)
-		return err == -EPROTO ? client_proto_error(client, "an endless allocation list")
-				      : err;
-	for (size_t i = 0; i < reply->n_allocs; i++) {
-		const Smh__AllocInfo *a = reply->allocs[i];
-
-		if (a->handle <= *afterp)
-			return client_proto_error(client, "an allocation list out of order");
-		*afterp = a->handle;
-		err = convert_alloc(client, a, (struct smh_alloc_info *)l->items + l->n);
-		if (err < 0)
-			return err;
-		l->n++;
+	for (size_t i = 0; err == 0 && i < reply->n_allocs; i++) {
+		err = take_id(client, pg, reply->allocs[i]->handle);
+		if (err == 0)
+			err = convert_alloc(client, reply->allocs[i],
+					    (struct smh_alloc_info *)pg->items + pg->n);
+		if (err == 0)
+			pg->n++;
 	}
-	return 0;
-}
-
-static int list_allocs_locked(struct smh_client *client, struct list *l)
-{
-	Smh__AllocsRequest body = SMH__ALLOCS_REQUEST__INIT;
-	Smh__Request req = SMH__REQUEST__INIT;
-	Smh__Response *resp;
-	bool more;
-	int err;
-
-	req.body_case = SMH__REQUEST__BODY_ALLOCS;
-	req.allocs = &body;
-	do {
-		err = client_call(client, &req, SMH__RESPONSE__BODY_ALLOCS, &resp);
-		if (err < 0)
-			return err;
-		more = resp->allocs->more;
-		if (more && resp->allocs->n_allocs == 0)
-			err = client_proto_error(client, "an empty page with more to come");
-		else
-			err = take_allocs(client, resp->allocs, l, &body.after);
-		wire_free_response(resp);
-	} while (err == 0 && more);
 	return err;
 }
 
 int smh_list_allocs(struct smh_client *client, struct smh_alloc_info **allocsp, size_t *np)
 {
-	struct list l = { .size = sizeof(struct smh_alloc_info) };
+	Smh__AllocsRequest body = SMH__ALLOCS_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	struct pager pg = { .size = sizeof(struct smh_alloc_info), .afterp = &body.after };
 	int err;
 
 	if (!allocsp || !np)
 		return -EINVAL;
-	err = client_begin(client);
-	if (err < 0)
-		return err;
-	err = list_allocs_locked(client, &l);
-	client_end(client);
+	req.body_case = SMH__REQUEST__BODY_ALLOCS;
+	req.allocs = &body;
+	err = list(client, &req, SMH__RESPONSE__BODY_ALLOCS, read_allocs, &pg);
 	if (err < 0) {
-		smh_allocs_free(l.items, l.n);
+		smh_allocs_free(pg.items, pg.n);
 		return err;
 	}
-	*allocsp = l.items;
-	*np = l.n;
+	*allocsp = pg.items;
+	*np = pg.n;
 	return 0;
 }
 
@@ -394,18 +374,27 @@ void smh_allocs_free(struct smh_alloc_info *allocs, size_t n)
 
 /* ---------------------------------------------------------------- occupancy */
 
-static int convert_occupancy(struct smh_client *client, const Smh__OccupancyReply *in,
-			     uint32_t n_cells, uint16_t *permille, uint64_t *cell_bytesp)
+/* What smh_get_occupancy() asked for, and where the answer goes. */
+struct occupancy {
+	uint32_t n_cells;
+	uint16_t *permille;
+	uint64_t *cell_bytesp;
+};
+
+static int read_occupancy(struct smh_client *client, const Smh__Response *resp, void *ctx)
 {
-	if (in->n_used != n_cells)
+	const Smh__OccupancyReply *in = resp->occupancy;
+	const struct occupancy *o = ctx;
+
+	if (in->n_used != o->n_cells)
 		return client_proto_error(client, "an occupancy with another cell count");
-	for (uint32_t i = 0; i < n_cells; i++) {
+	for (uint32_t i = 0; i < o->n_cells; i++) {
 		if (in->used[i] > 1000)
 			return client_proto_error(client, "an occupancy above 1000 per mille");
 	}
-	for (uint32_t i = 0; i < n_cells; i++)
-		permille[i] = (uint16_t)in->used[i];
-	*cell_bytesp = in->cell_bytes;
+	for (uint32_t i = 0; i < o->n_cells; i++)
+		o->permille[i] = (uint16_t)in->used[i];
+	*o->cell_bytesp = in->cell_bytes;
 	return 0;
 }
 
@@ -414,7 +403,7 @@ int smh_get_occupancy(struct smh_client *client, uint32_t region, uint32_t n_cel
 {
 	Smh__OccupancyRequest body = SMH__OCCUPANCY_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
-	Smh__Response *resp;
+	struct occupancy o = { n_cells, permille, cell_bytesp };
 	int err;
 
 	if (!permille || !cell_bytesp || n_cells == 0 || n_cells > 4096)
@@ -430,11 +419,7 @@ int smh_get_occupancy(struct smh_client *client, uint32_t region, uint32_t n_cel
 	body.cells = n_cells;
 	req.body_case = SMH__REQUEST__BODY_OCCUPANCY;
 	req.occupancy = &body;
-	err = client_call(client, &req, SMH__RESPONSE__BODY_OCCUPANCY, &resp);
-	if (err == 0) {
-		err = convert_occupancy(client, resp->occupancy, n_cells, permille, cell_bytesp);
-		wire_free_response(resp);
-	}
+	err = client_request(client, &req, SMH__RESPONSE__BODY_OCCUPANCY, read_occupancy, &o);
 	client_end(client);
 	return err;
 }

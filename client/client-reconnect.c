@@ -1,26 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reconnecting after smhd restarted (docs/restart.md).
+ * The hello, and reconnecting after smhd restarted (docs/restart.md).
  *
- * When a round trip finds the connection gone (EPIPE, ECONNRESET, end of file), the library
- * connects again to the same socket path, retrying with a growing pause for up to
- * $SMH_RECONNECT_MS milliseconds (default 5000; 0 turns reconnecting off), says hello with
- * the session secret the daemon gave at the first hello, and so takes back the buffers the
- * old daemon recorded. The interrupted request is then sent again, once: at most once is
- * not promised for it (an alloc the old daemon completed but never answered leaves an extra
- * buffer, held by the session, freed at disconnect).
+ * When a round trip finds the connection gone (EPIPE, ECONNRESET, end of file), client.c's call
+ * loop asks client_reconnect() to connect again to the same socket path, retrying with a
+ * growing pause for up to $SMH_RECONNECT_MS milliseconds (default 5000; 0 turns reconnecting
+ * off). The new connection's hello carries the session secret the daemon gave at the first
+ * hello, and so takes back the buffers the old daemon recorded; the call loop then sends the
+ * interrupted request again, once. At most once is not promised for it (an alloc the old
+ * daemon completed but never answered leaves an extra buffer, held by the session, freed at
+ * disconnect). Region fds and mappings stay (client-regions.c): buffers keep their fd, offset
+ * and address.
  *
- * Region fds and mappings stay: buffers keep their fd, offset and address. A restarted
- * daemon sends each region's fd again; when it is the same file (the memfd the keeper kept,
- * or the memory device), the new fd is closed and the old one kept. When it is not (the
- * region's memory did not survive), the old fd and its mapping are retired, kept open and
- * mapped until disconnect so that old pointers never fault, and new buffers use the new fd.
+ * The hello goes through client_exchange() directly: a reconnect's own hello cannot start
+ * another reconnect, and a hang-up during it is one failed attempt.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,10 +29,8 @@
 #define PAUSE_FIRST_MS       10
 #define PAUSE_MAX_MS         250
 
-int client_transport_lost(int err)
-{
-	return err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN;
-}
+/* Bytes of a Hello's client_name (smh.proto). */
+#define CLIENT_NAME_MAX 64
 
 int client_reconnect_init(struct smh_client *client, const char *path)
 {
@@ -52,6 +48,110 @@ int client_reconnect_init(struct smh_client *client, const char *path)
 	return client->path ? 0 : -ENOMEM;
 }
 
+/* ---------------------------------------------------------------- the hello */
+
+/* Our program name, cut to CLIENT_NAME_MAX bytes on a UTF-8 character boundary. */
+static void client_name(char *name)
+{
+	size_t n;
+
+	snprintf(name, CLIENT_NAME_MAX + 1, "%s", program_invocation_short_name);
+	n = strlen(name);
+	if (n == CLIENT_NAME_MAX) {
+		while (n > 0 && ((unsigned char)name[n] & 0xc0) == 0x80)
+			n--;
+		name[n] = '\0';
+	}
+}
+
+/* A resume: the daemon serves what we knew, and gave back every hold we still count on. */
+static int check_resume(struct smh_client *client, const Smh__HelloReply *hello,
+			uint64_t n_releasing)
+{
+	/* The slots are sized for the regions we knew. */
+	if (hello->n_regions != client->n_regions) {
+		client_log(SMH_LOG_ERROR, "smh: the restarted daemon serves %u regions, not %u",
+			   hello->n_regions, client->n_regions);
+		return -ECONNRESET;
+	}
+	/*
+	 * A reconnection that did not get all our holds back (the state was lost, or the grace
+	 * period released them): the memory we map may be someone else's now. Going on would
+	 * let us write into it; the connection is over instead.
+	 */
+	if (client->n_held > 0 && (hello->session != client->session ||
+				   hello->n_reclaimed + n_releasing < client->n_held)) {
+		client_log(SMH_LOG_ERROR,
+			   "smh: the restarted daemon gave back %llu of this connection's %llu "
+			   "buffers; the others are lost: connect again",
+			   (unsigned long long)(hello->session == client->session
+							? hello->n_reclaimed
+							: 0),
+			   (unsigned long long)client->n_held);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+struct hello_ctx {
+	uint64_t n_releasing;
+};
+
+static int read_hello(struct smh_client *client, const Smh__Response *resp, void *ctx)
+{
+	const Smh__HelloReply *hello = resp->hello;
+	const struct hello_ctx *h = ctx;
+	int err;
+
+	if (hello->version != SMH_PROTOCOL_VERSION) {
+		client_log(SMH_LOG_ERROR, "smh: the daemon speaks protocol %u, we speak %d",
+			   hello->version, SMH_PROTOCOL_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	if (hello->granule == 0 || (hello->granule & (hello->granule - 1)) ||
+	    hello->n_regions > CLIENT_REGIONS_MAX)
+		return client_proto_error(client, "a hello with a bad granule or region count");
+	if (client->slots) {
+		err = check_resume(client, hello, h->n_releasing);
+		if (err < 0)
+			return err;
+	}
+	client->granule = hello->granule;
+	client->client_id = hello->client_id;
+	client->n_regions = hello->n_regions;
+	client->session = hello->session;
+	client->n_reclaimed = hello->n_reclaimed;
+	return 0;
+}
+
+/* The hello (resuming client->session if set). */
+static int hello(struct smh_client *client, uint64_t n_releasing)
+{
+	char name[CLIENT_NAME_MAX + 1];
+	struct hello_ctx ctx = { .n_releasing = n_releasing };
+	Smh__Hello body = SMH__HELLO__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	int err;
+
+	client_name(name);
+	body.version = SMH_PROTOCOL_VERSION;
+	body.client_name = name;
+	body.resume_session = client->session;
+	req.body_case = SMH__REQUEST__BODY_HELLO;
+	req.hello = &body;
+	err = client_exchange(client, &req, SMH__RESPONSE__BODY_HELLO, read_hello, &ctx);
+	if (err < 0 && *smh_last_error(client))
+		client_log(SMH_LOG_ERROR, "smh: hello refused: %s", smh_last_error(client));
+	return err;
+}
+
+int client_hello(struct smh_client *client)
+{
+	return hello(client, 0);
+}
+
+/* ---------------------------------------------------------------- reconnecting */
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -68,105 +168,47 @@ static void pause_ms(int ms)
 }
 
 /* One attempt: connect and resume. Returns 0, or a negative errno. */
-static int attempt(struct smh_client *client)
+static int attempt(struct smh_client *client, uint64_t n_releasing)
 {
-	int sock = client_open_socket(client->path), err;
+	int sock = client_open_socket(client->path);
 
 	if (sock < 0)
 		return sock;
 	close(client->sock);
 	client->sock = sock;
-	client->dead = 0;
-	client->reconnecting = 1;
-	err = client_hello(client);
-	client->reconnecting = 0;
-	if (err < 0 && !client->dead)
-		client->dead = err;
-	return err;
+	return hello(client, n_releasing);
 }
 
-int client_reconnect(struct smh_client *client)
+/* Only a daemon not (yet) there is worth waiting for. */
+static bool worth_retrying(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED || client_transport_lost(err);
+}
+
+int client_reconnect(struct smh_client *client, uint64_t n_releasing)
 {
 	int64_t deadline = now_ms() + client->reconnect_ms;
-	int pause = PAUSE_FIRST_MS, err = client->dead ? client->dead : -ECONNRESET;
-	int lost = err;
+	int pause = PAUSE_FIRST_MS, lost = client->error, err;
 
-	if (client->reconnecting || client->reconnect_ms == 0 || !client->path)
-		return err;
-	for (;;) {
-		err = attempt(client);
-		if (err == 0)
-			break;
-		/* Only a daemon not (yet) there is worth waiting for. */
-		if (err != -ENOENT && err != -ECONNREFUSED && !client_transport_lost(err))
-			break;
-		if (now_ms() + pause > deadline)
-			break;
+	if (client->reconnect_ms == 0 || !client->path)
+		return lost;
+	while ((err = attempt(client, n_releasing)) < 0 && worth_retrying(err) &&
+	       now_ms() + pause <= deadline) {
 		pause_ms(pause);
 		pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
 	}
 	if (err < 0) {
 		/* -ESTALE: reconnected, but our buffers are gone; it sticks like a lost socket. */
-		client->dead = err == -ESTALE ? err : lost;
+		if (err == -ESTALE)
+			client_set_state(client, CLIENT_DEAD, -ESTALE);
+		else
+			client_set_state(client, CLIENT_LOST, lost);
 		client_log(SMH_LOG_ERROR, "smh: could not reconnect to %s: %s", client->path,
 			   smh_strerror(err));
-		return err;
+		return client->error;
 	}
+	client_set_state(client, CLIENT_CONNECTED, 0);
 	client_log(SMH_LOG_INFO, "smh: reconnected to %s; %llu buffer(s) reclaimed", client->path,
 		   (unsigned long long)client->n_reclaimed);
 	return 0;
-}
-
-static int same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	       sa.st_ino == sb.st_ino;
-}
-
-void client_slot_set_fd(struct smh_client *client, uint32_t index, int fd)
-{
-	struct client_slot *slot = &client->slots[index];
-	struct client_retired *r;
-
-	if (slot->fd < 0) {
-		slot->fd = fd;
-		return;
-	}
-	if (same_file(slot->fd, fd)) {
-		close(fd);
-		return;
-	}
-	r = realloc(client->retired, (client->n_retired + 1) * sizeof(*r));
-	if (!r) {
-		close(fd); /* keep the old one: better than losing the mapping */
-		return;
-	}
-	client->retired = r;
-	r[client->n_retired++] = (struct client_retired){
-		.fd = slot->fd,
-		.map = slot->map,
-		.map_len = slot->map_len,
-	};
-	client_log(SMH_LOG_WARNING,
-		   "smh: region %u is new memory after the daemon restarted: buffers of the old "
-		   "one are lost",
-		   index);
-	slot->fd = fd;
-	slot->map = NULL;
-	slot->map_len = 0;
-	slot->map_base = 0;
-}
-
-void client_retired_finish(struct smh_client *client)
-{
-	for (size_t i = 0; i < client->n_retired; i++) {
-		if (client->retired[i].map)
-			munmap(client->retired[i].map, client->retired[i].map_len);
-		close(client->retired[i].fd);
-	}
-	free(client->retired);
-	client->retired = NULL;
-	client->n_retired = 0;
 }

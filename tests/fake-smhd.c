@@ -142,6 +142,8 @@ static void answer_hello(struct fake *f, struct answer *an)
 	an->hello.granule = 64;
 	an->hello.n_regions = N_REGIONS;
 	an->hello.client_id = 7;
+	an->hello.session = f->session;
+	an->hello.n_reclaimed = f->n_reclaimed;
 	an->resp.body_case = SMH__RESPONSE__BODY_HELLO;
 	an->resp.hello = &an->hello;
 }
@@ -318,6 +320,19 @@ static void answer_inspection(const Smh__Request *req, struct answer *an)
 	an->resp.occupancy = &an->occupancy;
 }
 
+/* Whether to hang up after doing @req (see fake-smhd.h). */
+static int dies_on(struct fake *f, const Smh__Request *req)
+{
+	if ((int)req->body_case != f->hang_up_on || f->n_hang_ups == 0)
+		return 0;
+	if (f->hang_up_skip > 0) {
+		f->hang_up_skip--;
+		return 0;
+	}
+	f->n_hang_ups--;
+	return 1;
+}
+
 /* Answers @req; returns -1 to hang up instead. */
 static int answer(struct fake *f, const Smh__Request *req, struct answer *an)
 {
@@ -383,7 +398,11 @@ static int fake_serve_one(struct fake *f, int conn, uint8_t *msg)
 	memset(&an, 0, sizeof(an));
 	smh__response__init(&an.resp);
 	an.resp.id = req->id;
+	assert_in_range(req->body_case, 0, FAKE_KINDS - 1);
+	f->n_received[req->body_case]++;
 	hang_up = answer(f, req, &an);
+	if (dies_on(f, req))
+		hang_up = -1;
 	wire_free_request(req);
 	if (hang_up < 0)
 		return 0;
@@ -403,6 +422,7 @@ static void *fake_main(void *arg)
 	while (fake_wait(f, f->listen_fd)) {
 		conn = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		assert_true(conn >= 0);
+		memset(f->fd_sent, 0, sizeof(f->fd_sent));
 		while (fake_serve_one(f, conn, msg))
 			;
 		close(conn);

@@ -26,6 +26,7 @@ enum fake_mode {
 #define N_REGIONS  2
 #define N_CLIENTS  5 /* listed two per page */
 #define MAX_ALLOCS 64
+#define FAKE_KINDS 32 /* above every Request body case */
 
 struct fake_region {
 	const char *label, *backend;
@@ -49,7 +50,20 @@ struct fake {
 	uint64_t next_rel[N_REGIONS], next_handle;
 	struct fake_alloc allocs[MAX_ALLOCS];
 	size_t n_allocs;
-	int fd_sent[N_REGIONS];
+	int fd_sent[N_REGIONS]; /* on this connection */
+
+	/*
+	 * A daemon that dies in the middle of a request, set before the client connects: after
+	 * answering @hang_up_skip requests of kind @hang_up_on (a Request body case), it does the
+	 * next @n_hang_ups of them (an alloc carves, a free frees) and hangs up instead of
+	 * answering, as a daemon killed before its reply; then it serves the next connection.
+	 */
+	int hang_up_on;
+	unsigned hang_up_skip, n_hang_ups;
+	/* What its hellos say: a restarted daemon may give back fewer holds than the client has. */
+	uint64_t session, n_reclaimed;
+	/* Requests received, by body case, over all connections. */
+	unsigned n_received[FAKE_KINDS];
 };
 
 /* Starts a fake in @mode; fake_stop() stops it and removes everything it made. */

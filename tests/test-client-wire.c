@@ -3,12 +3,14 @@
  * libsmh-client against a fake daemon (tests/fake-smhd.c): a thread that answers as smhd
  * would, from a memfd-like and a devmem-like region, so smh_map()'s placement is checked for
  * both. Modes make the fake misbehave (old protocol, fds missing, wrong body, a bad region,
- * hanging up) to check that the library refuses cleanly. Every test also checks that no fd is
- * left open.
+ * hanging up) to check that the library refuses cleanly; a fake that dies in the middle of a
+ * request and serves again (its hellos saying what a restarted daemon gave back) checks the
+ * reconnection. Every test also checks that no fd is left open.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "proto/wire.h"
 #include "smh/client.h"
 #include "smh/shared_multi_heap.h"
 #include "tests/fake-smhd.h"
@@ -41,13 +44,17 @@ static int count_fds(void)
 }
 
 static int fds_at_start;
-static char logged[1024];
+static char logged[1024];  /* the last warning or error */
+static char log_all[4096]; /* every message since setup(), a line each */
 
 static void log_capture(enum smh_log_level level, const char *msg, void *data)
 {
+	size_t n = strlen(log_all);
+
 	(void)data;
 	if (level <= SMH_LOG_WARNING)
 		snprintf(logged, sizeof(logged), "%s", msg);
+	snprintf(log_all + n, sizeof(log_all) - n, "%s\n", msg);
 }
 
 static int setup(void **state)
@@ -55,6 +62,7 @@ static int setup(void **state)
 	(void)state;
 	fds_at_start = count_fds();
 	logged[0] = '\0';
+	log_all[0] = '\0';
 	smh_set_log_handler(log_capture, NULL);
 	return 0;
 }
@@ -292,12 +300,172 @@ static void test_daemon_gone(void **state)
 	fake_stop(f);
 }
 
+/* ---------------------------------------------------------------- daemon restarts */
+
+#define HELLOS(f) ((f)->n_received[SMH__REQUEST__BODY_HELLO])
+#define ALLOCS(f) ((f)->n_received[SMH__REQUEST__BODY_ALLOC])
+#define FREES(f)  ((f)->n_received[SMH__REQUEST__BODY_FREE])
+
+/* A fake that dies @n times on a request of @kind, after answering @skip of them. */
+static struct fake *fake_dying(int kind, unsigned skip, unsigned n)
+{
+	struct fake *f = fake_start(FAKE_OK);
+
+	f->hang_up_on = kind;
+	f->hang_up_skip = skip;
+	f->n_hang_ups = n;
+	return f;
+}
+
+/* One hang-up in the middle of an alloc: the client reconnects and sends it again, once. */
+static void test_reconnect_resends(void **state)
+{
+	struct fake *f = fake_dying(SMH__REQUEST__BODY_ALLOC, 0, 1);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a;
+	char want[512];
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	snprintf(want, sizeof(want),
+		 "smh: the daemon closed the connection\n"
+		 "smh: reconnected to %s; 0 buffer(s) reclaimed\n",
+		 f->path);
+	assert_string_equal(log_all, want);
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(ALLOCS(f), 2);
+	/* The old daemon's alloc was done but never answered: the buffer is the second one. */
+	assert_int_equal(a.handle, 2);
+	assert_int_equal(smh_map(&a), 0);
+	assert_stamp(&a);
+	/* Connected again: the next call goes out at once. */
+	assert_int_equal(smh_free(client, &a), 0);
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(FREES(f), 1);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+/* A second hang-up, on the re-sent request: the call fails, the next one reconnects. */
+static void test_reconnect_once_per_call(void **state)
+{
+	struct fake *f = fake_dying(SMH__REQUEST__BODY_ALLOC, 0, 2);
+	struct smh_client *client = connect_fake(f);
+	struct smh_buffer a;
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), -ECONNRESET);
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(ALLOCS(f), 2);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(HELLOS(f), 3);
+	assert_int_equal(ALLOCS(f), 3);
+	assert_int_equal(smh_map(&a), 0);
+	assert_stamp(&a);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+/* $SMH_RECONNECT_MS=0: a hang-up is final, and every call returns it without reconnecting. */
+static void test_reconnect_off(void **state)
+{
+	struct fake *f = fake_dying(SMH__REQUEST__BODY_ALLOC, 0, 1);
+	struct smh_client *client;
+	struct smh_buffer a;
+	struct smh_stats stats;
+
+	(void)state;
+	setenv("SMH_RECONNECT_MS", "0", 1);
+	client = connect_fake(f);
+	unsetenv("SMH_RECONNECT_MS");
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), -ECONNRESET);
+	assert_int_equal(smh_get_stats(client, &stats), -ECONNRESET);
+	assert_int_equal(HELLOS(f), 1);
+	assert_int_equal(ALLOCS(f), 1);
+	assert_int_equal(f->n_received[SMH__REQUEST__BODY_STATS], 0);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+/* The restarted daemon gives back fewer buffers than the client holds: -ESTALE, for good. */
+static void test_reconnect_stale(void **state)
+{
+	struct fake *f = fake_dying(SMH__REQUEST__BODY_ALLOC, 1, 1);
+	struct smh_client *client;
+	struct smh_buffer a, b;
+	struct smh_stats stats;
+	char want[256];
+
+	(void)state;
+	f->session = 42;
+	f->n_reclaimed = 0;
+	client = connect_fake(f);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), -ESTALE);
+	snprintf(want, sizeof(want), "smh: could not reconnect to %s: Stale file handle", f->path);
+	assert_string_equal(logged, want);
+	assert_non_null(strstr(log_all, "smh: the restarted daemon gave back 0 of this "
+					"connection's 1 buffers; the others are lost"));
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(ALLOCS(f), 2); /* not sent again */
+	assert_int_equal(smh_get_stats(client, &stats), -ESTALE);
+	assert_int_equal(smh_free(client, &a), -ESTALE);
+	assert_int_equal(HELLOS(f), 2); /* -ESTALE sticks: no reconnect */
+	assert_int_equal(FREES(f), 0);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+/*
+ * A free the old daemon did before dying: the resumed session may lack that hold, and the new
+ * daemon's -EINVAL for the re-sent free is a success.
+ */
+static void test_reconnect_free_done(void **state)
+{
+	struct fake *f = fake_dying(SMH__REQUEST__BODY_FREE, 0, 1);
+	struct smh_client *client;
+	struct smh_buffer a, b;
+
+	(void)state;
+	f->session = 42;
+	f->n_reclaimed = 0; /* the one hold was freed */
+	client = connect_fake(f);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(smh_free(client, &a), 0);
+	assert_int_equal(a.fd, -1);
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(FREES(f), 2);
+	/* The connection goes on. */
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), 0);
+	assert_int_equal(smh_map(&b), 0);
+	assert_stamp(&b);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
+/* In a child: the parent's client refuses every call; a connection of its own works. */
+static void fork_child(struct smh_client *parent, int results[3])
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *own = NULL;
+	struct smh_buffer a;
+	struct smh_stats stats;
+
+	results[0] = smh_alloc(parent, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+	results[1] = smh_get_stats(parent, &stats);
+	results[2] = smh_connect(f->path, &own);
+	if (results[2] == 0)
+		results[2] = smh_alloc(own, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+	smh_disconnect(own);
+	fake_stop(f);
+}
+
 static void test_fork(void **state)
 {
 	struct fake *f = fake_start(FAKE_OK);
 	struct smh_client *client = connect_fake(f);
 	struct smh_buffer a;
-	int status, err = 0, pipefd[2];
+	int status, results[3], pipefd[2];
 	pid_t pid;
 
 	(void)state;
@@ -306,12 +474,14 @@ static void test_fork(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		err = smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
-		_exit(write(pipefd[1], &err, sizeof(err)) == sizeof(err) ? 0 : 1);
+		fork_child(client, results);
+		_exit(write(pipefd[1], results, sizeof(results)) == sizeof(results) ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(read(pipefd[0], &err, sizeof(err)), sizeof(err));
-	assert_int_equal(err, -ECHILD);
+	assert_int_equal(read(pipefd[0], results, sizeof(results)), sizeof(results));
+	assert_int_equal(results[0], -ECHILD);
+	assert_int_equal(results[1], -ECHILD);
+	assert_int_equal(results[2], 0);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	/* The parent's connection is untouched. */
@@ -371,13 +541,18 @@ static void test_strerror(void **state)
 {
 	(void)state;
 	assert_string_equal(smh_strerror(-ENOMEM), "Cannot allocate memory");
+	assert_string_equal(smh_strerror(ENOMEM), "Cannot allocate memory");
 	assert_string_equal(smh_strerror(-EPROTONOSUPPORT), "Protocol not supported");
-	assert_non_null(smh_strerror(-100000));
-	assert_non_null(smh_strerror(0));
+	assert_string_equal(smh_strerror(-100000), "Unknown error");
+	assert_string_equal(smh_strerror(INT_MIN), "Unknown error");
+	assert_string_equal(smh_strerror(0), "Success");
 }
 
-/* Last: the process-wide connection stays until exit. */
-static void test_rtos_layer(void **state)
+/*
+ * The RTOS layer, from a process that has never used it (its connection is process-wide and
+ * lasts until exit): run by test_rtos_layer() in a child of its own.
+ */
+static void rtos_layer(void **state)
 {
 	struct fake *f = fake_start(FAKE_OK);
 	uint64_t phys;
@@ -420,6 +595,38 @@ static void test_rtos_layer(void **state)
 	fake_stop(f);
 }
 
+/*
+ * The RTOS layer in a forked child, through a cmocka run of its own there: the child starts
+ * with no connection, and the one it makes ends with it, whatever runs before or after.
+ */
+static void test_rtos_layer(void **state)
+{
+	const struct CMUnitTest child_tests[] = {
+		cmocka_unit_test(rtos_layer),
+	};
+	int status, failed = -1, pipefd[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	fflush(NULL); /* nothing buffered goes out twice */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		failed = cmocka_run_group_tests_name("rtos layer (child)", child_tests, NULL, NULL);
+		fflush(NULL);
+		_exit(write(pipefd[1], &failed, sizeof(failed)) == sizeof(failed) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &failed, sizeof(failed)), sizeof(failed));
+	close(pipefd[0]);
+	assert_int_equal(failed, 0);
+	/* Under valgrind, an error in the child makes its status valgrind's --error-exitcode. */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,11 +641,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_region, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rtos_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_once_per_call, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_free_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inspection, setup, teardown),
 		cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_rtos_layer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
