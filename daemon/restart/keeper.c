@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/proc.h"
 #include "daemon/restart/keeper.h"
-#include "daemon/restart/state.h"
 
 #define MSG_MAX (KEEPER_FDS_MAX * (DT_LABEL_MAX + 1) + 16)
 
@@ -340,7 +340,7 @@ static void serve_one(struct keeper *k, int sock)
 		return;
 	}
 	k->daemon = cred.pid;
-	k->daemon_start = state_proc_start(cred.pid);
+	k->daemon_start = proc_start_time(cred.pid);
 }
 
 static bool daemon_alive(const struct keeper *k)
@@ -349,7 +349,7 @@ static bool daemon_alive(const struct keeper *k)
 		return false;
 	if (kill(k->daemon, 0) < 0 && errno != EPERM)
 		return false;
-	return state_proc_start(k->daemon) == k->daemon_start;
+	return proc_start_time(k->daemon) == k->daemon_start;
 }
 
 int keeper_main(void)
