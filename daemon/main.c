@@ -370,9 +370,11 @@ static int serve(const struct options *opts)
 			.backend = opts->backend,
 			.granule = opts->granule,
 		},
-		&cfg, &bopts, &rec);
+		&cfg, &rec);
 	if (ret < 0)
 		goto out;
+	bopts.memfds = recover_memfds(rec);
+	bopts.keep_contents = recover_keep_contents(rec);
 	ret = backend_create(&bopts, &cfg, &diag, &backend);
 	if (ret < 0)
 		goto out;

@@ -94,7 +94,7 @@ static int take_memfds(struct recover *rec, const struct dt_config *cfg)
 }
 
 int recover_open(const struct recover_options *opts, const struct dt_config *cfg,
-		 struct backend_options *bopts, struct recover **recp)
+		 struct recover **recp)
 {
 	struct recover *rec;
 	int ret;
@@ -123,10 +123,18 @@ int recover_open(const struct recover_options *opts, const struct dt_config *cfg
 		recover_close(rec, NULL, false);
 		return ret;
 	}
-	bopts->memfds = rec->memfds;
-	bopts->keep_contents = true;
 	*recp = rec;
 	return 0;
+}
+
+const int *recover_memfds(const struct recover *rec)
+{
+	return rec ? rec->memfds : NULL;
+}
+
+bool recover_keep_contents(const struct recover *rec)
+{
+	return rec != NULL;
 }
 
 /* ---------------------------------------------------------------- restoring */
