@@ -14,6 +14,8 @@
 #include "common/fdpass.h"
 #include "proto/wire.h"
 
+_Static_assert(WIRE_FDS_MAX <= FDPASS_FDS_MAX, "fdpass carries a datagram's fds");
+
 int wire_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds)
 {
 	if (len > SMH_MSG_MAX || n_fds > WIRE_FDS_MAX)

@@ -37,6 +37,8 @@
 
 #define MSG_MAX (KEEPER_FDS_MAX * (DT_LABEL_MAX + 1) + 16)
 
+_Static_assert(KEEPER_FDS_MAX <= FDPASS_FDS_MAX, "one datagram carries all the held fds");
+
 void keeper_fds_close(struct keeper_fds *fds)
 {
 	for (size_t i = 0; i < fds->n; i++)
