@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/proc.h"
 #include "daemon/policy.h"
 #include "daemon/requests.h"
 #include "daemon/server.h"
@@ -266,19 +267,11 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 		conn_close(c, NULL);
 }
 
+/* "?" for a peer /proc does not show (gone already, or hidden by hidepid=). */
 static void read_comm(pid_t pid, char *buf, size_t size)
 {
-	char path[64];
-	FILE *f;
-
-	snprintf(buf, size, "?");
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	if (fgets(buf, (int)size, f))
-		buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
+	if (proc_comm(pid, buf, size) < 0)
+		snprintf(buf, size, "?");
 }
 
 static int conn_add(struct server *srv, int fd)

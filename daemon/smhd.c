@@ -144,9 +144,11 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 			.backend = opts->backend,
 			.granule = opts->granule,
 		},
-		&d->cfg, &bopts, &d->rec);
+		&d->cfg, &d->rec);
 	if (ret < 0)
 		goto err_config;
+	bopts.memfds = recover_memfds(d->rec);
+	bopts.keep_contents = recover_keep_contents(d->rec);
 	ret = backend_create(&bopts, &d->cfg, &diag, &d->backend);
 	if (ret < 0)
 		goto err_recover;

@@ -1,85 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Framing (see wire.h). SOCK_SEQPACKET keeps message boundaries, so a datagram is a message:
- * no length prefix, no reassembly. What needs care is the ancillary data:
- *
- * - fds arrive with MSG_CMSG_CLOEXEC so that no exec in the receiver leaks them;
- * - MSG_CTRUNC means the kernel dropped some of the control data (fds included): the message
- *   cannot be trusted, and whatever fds did arrive are closed;
- * - MSG_TRUNC means the datagram was longer than the buffer: the rest is gone, so the message
- *   is refused whole rather than parsed in part.
+ * no length prefix, no reassembly. The ancillary data (close-on-exec fds, truncated control
+ * data or datagrams refused whole, fds closed on every error) is common/fdpass.c's; this adds
+ * the protocol's bounds, and closes the fds of a caller that wants none.
  *
  * Blocking follows the socket: the daemon's are non-blocking, the client library's block, so
  * a client's round trip is one sendmsg() and one recvmsg(), with no poll() in between.
  */
 #include <errno.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "proto/wire.h"
 
-/* Control buffer for WIRE_FDS_MAX fds; a cmsghdr union keeps it aligned. */
-union wire_cmsg {
-	char buf[CMSG_SPACE(sizeof(int) * WIRE_FDS_MAX)];
-	struct cmsghdr align;
-};
+_Static_assert(WIRE_FDS_MAX <= FDPASS_FDS_MAX, "fdpass carries a datagram's fds");
 
 int wire_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds)
 {
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	union wire_cmsg control;
-
 	if (len > SMH_MSG_MAX || n_fds > WIRE_FDS_MAX)
 		return -EMSGSIZE;
-	if (n_fds > 0) {
-		struct cmsghdr *cmsg;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * n_fds);
-	}
-	for (;;) {
-		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return 0;
-		if (errno != EINTR)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
-}
-
-/* Takes the fds out of every SCM_RIGHTS message: keeps what @fds has room for, closes the rest. */
-static size_t take_fds(struct msghdr *msg, struct wire_fds *fds)
-{
-	size_t n_closed = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0))
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (fds && fds->n < WIRE_FDS_MAX) {
-				fds->fds[fds->n++] = fd;
-			} else {
-				close(fd);
-				n_closed++;
-			}
-		}
-	}
-	return n_closed;
+	return fdpass_send(sock, buf, len, fds, n_fds);
 }
 
 void wire_fds_close(struct wire_fds *fds)
@@ -91,41 +32,17 @@ void wire_fds_close(struct wire_fds *fds)
 
 ssize_t wire_recv(int sock, void *buf, size_t size, struct wire_fds *fds, size_t *n_closedp)
 {
-	struct iovec iov = { .iov_base = buf, .iov_len = size };
-	union wire_cmsg control;
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	size_t n_closed;
-	ssize_t n;
+	struct wire_fds got = { .n = 0 };
+	ssize_t n = fdpass_recv(sock, buf, size, got.fds, WIRE_FDS_MAX, &got.n, &got.n_closed);
 
-	if (fds) {
-		fds->n = 0;
-		fds->n_closed = 0;
+	if (!fds) {
+		got.n_closed += got.n;
+		wire_fds_close(&got);
+	} else {
+		*fds = got;
 	}
 	if (n_closedp)
-		*n_closedp = 0;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	n_closed = take_fds(&msg, fds);
-	if (fds)
-		fds->n_closed = n_closed;
-	if (n_closedp)
-		*n_closedp = n_closed;
-	if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
-		if (fds) {
-			if (n_closedp)
-				*n_closedp += fds->n;
-			wire_fds_close(fds);
-		}
-		return msg.msg_flags & MSG_CTRUNC ? -EPROTO : -EMSGSIZE;
-	}
+		*n_closedp = got.n_closed;
 	return n;
 }
 

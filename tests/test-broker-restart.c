@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "common/proc.h"
 #include "daemon/restart/recover.c"
 
 enum ev_kind { EV_ALLOC = 1, EV_ALLOC_GONE, EV_HOLD, EV_HOLD_GONE, EV_SCRUB };
@@ -497,7 +498,7 @@ static pid_t dead_pid(void)
 static void test_grace_releases_gone(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t start = state_proc_start(getpid());
+	uint64_t start = proc_start_time(getpid());
 	struct {
 		pid_t pid;
 		uint64_t proc_start;

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "common/proc.h"
 #include "daemon/restart/state.c"
 
 #define FP       UINT64_C(0x5eed5eed5eed5eed)
@@ -201,7 +202,7 @@ static void test_crash_reads_back(void **state)
 	assert_hold_record(&f->old.records[4], b->handle, hi, hi == f->c1 ? 1 : 2);
 	/* c2's start time was read from /proc at its first hold. */
 	assert_int_not_equal(f->c2->proc_start, 0);
-	assert_int_equal(f->c2->proc_start, state_proc_start(getpid()));
+	assert_int_equal(f->c2->proc_start, proc_start_time(getpid()));
 }
 
 /* A moved, resized and exported buffer is read back as its latest version only. */

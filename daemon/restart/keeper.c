@@ -5,7 +5,9 @@
  * Its protocol is two requests on a SOCK_SEQPACKET connection, one datagram each way:
  *   "GET"                  -> "FDS PID\n" + one label per line, the fds attached in order
  *   "PUT\n" + labels + fds -> "OK PID"
- * PID is the keeper's own (SO_PEERCRED would name the daemon that created the socket).
+ * PID is the keeper's own (SO_PEERCRED would name the daemon that created the socket). The fds
+ * travel through common/fdpass.c; fetch_on(), store_on() and serve_one() speak the protocol on
+ * any connected socket (tests/test-keeper.c drives them over a socketpair).
  * The keeper is started by fork() and exec() of the daemon's own executable, not by fork()
  * alone: it then carries none of the daemon's memory (and no tool that runs the daemon, such
  * as valgrind, follows it). It needs no more than the fds it holds, its socket and a timer:
@@ -28,16 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "daemon/restart/keeper.h"
-#include "daemon/restart/state.h"
 
 #define MSG_MAX (KEEPER_FDS_MAX * (DT_LABEL_MAX + 1) + 16)
 
-union cmsg_buf {
-	char buf[CMSG_SPACE(sizeof(int) * KEEPER_FDS_MAX)];
-	struct cmsghdr align;
-};
+_Static_assert(KEEPER_FDS_MAX <= FDPASS_FDS_MAX, "one datagram carries all the held fds");
 
 void keeper_fds_close(struct keeper_fds *fds)
 {
@@ -55,54 +55,23 @@ static int socket_path(const char *dir, struct sockaddr_un *addr)
 	return 0;
 }
 
-static int send_msg(int sock, const char *text, const int *fds, size_t n_fds)
+static int send_text(int sock, const char *text, const int *fds, size_t n_fds)
 {
-	union cmsg_buf control;
-	struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (n_fds > 0) {
-		struct cmsghdr *cmsg;
-
-		memset(&control, 0, sizeof(control)); /* the padding goes out too */
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * n_fds);
-	}
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	return fdpass_send(sock, text, strlen(text), fds, n_fds);
 }
 
-/* Receives one datagram (NUL-terminated into @text) and the fds it carries into @fds->fds. */
-static int recv_msg(int sock, char *text, size_t size, struct keeper_fds *fds)
+/*
+ * Receives one datagram, NUL-terminated into @text (@size bytes), and the fds it carries into
+ * @fds (the caller owns them then); when @fds is NULL, a datagram with fds is refused. Returns
+ * the text's length or a negative errno (no fd left open).
+ */
+static int recv_text(int sock, char *text, size_t size, struct keeper_fds *fds)
 {
-	union cmsg_buf control;
-	struct iovec iov = { .iov_base = text, .iov_len = size - 1 };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = control.buf,
-			      .msg_controllen = sizeof(control.buf) };
-	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	size_t n_none;
+	ssize_t n = fds ? fdpass_recv(sock, text, size - 1, fds->fds, KEEPER_FDS_MAX, &fds->n, NULL)
+			: fdpass_recv(sock, text, size - 1, NULL, 0, &n_none, NULL);
 
-	fds->n = 0;
-	if (n < 0)
-		return -errno;
-	text[n] = '\0';
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		memcpy(fds->fds + fds->n, CMSG_DATA(c), k * sizeof(int));
-		fds->n += k;
-	}
-	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		keeper_fds_close(fds);
-		return -EPROTO;
-	}
+	text[n < 0 ? 0 : n] = '\0';
 	return (int)n;
 }
 
@@ -162,10 +131,29 @@ static int connect_keeper(const char *dir)
 	return sock;
 }
 
+/* GET on @sock: the keeper's fds into @fds (the caller owns them), its pid into *pidp. */
+static int fetch_on(int sock, char *text, struct keeper_fds *fds, pid_t *pidp)
+{
+	int pid = 0, ret = send_text(sock, "GET", NULL, 0);
+
+	fds->n = 0;
+	if (ret == 0)
+		ret = recv_text(sock, text, MSG_MAX, fds);
+	if (ret >= 0 &&
+	    (sscanf(text, "FDS %d", &pid) != 1 || pid <= 0 || parse_names(text, fds) < 0)) {
+		keeper_fds_close(fds);
+		ret = -EPROTO;
+	}
+	if (ret < 0)
+		return ret;
+	*pidp = pid;
+	return 0;
+}
+
 int keeper_fetch(const char *dir, struct keeper_fds *fds, pid_t *pidp)
 {
 	char *text = malloc(MSG_MAX);
-	int sock = connect_keeper(dir), ret, pid = 0;
+	int sock = connect_keeper(dir), ret;
 
 	fds->n = 0;
 	if (!text || sock < 0) {
@@ -174,14 +162,7 @@ int keeper_fetch(const char *dir, struct keeper_fds *fds, pid_t *pidp)
 			close(sock);
 		return sock == -ENOENT || sock == -ECONNREFUSED ? 0 : sock < 0 ? sock : -ENOMEM;
 	}
-	ret = send_msg(sock, "GET", NULL, 0);
-	if (ret == 0)
-		ret = recv_msg(sock, text, MSG_MAX, fds);
-	if (ret >= 0 &&
-	    (sscanf(text, "FDS %d", &pid) != 1 || pid <= 0 || parse_names(text, fds) < 0)) {
-		keeper_fds_close(fds);
-		ret = -EPROTO;
-	}
+	ret = fetch_on(sock, text, fds, pidp);
 	close(sock);
 	free(text);
 	if (ret < 0) {
@@ -189,7 +170,6 @@ int keeper_fetch(const char *dir, struct keeper_fds *fds, pid_t *pidp)
 			    strerror(-ret));
 		return ret;
 	}
-	*pidp = pid;
 	return 1;
 }
 
@@ -229,11 +209,26 @@ static int spawn(const char *dir)
 	return ret;
 }
 
+/* PUT of @fds (borrowed) on @sock; the keeper's pid into *pidp. */
+static int store_on(int sock, char *text, const struct keeper_fds *fds, pid_t *pidp)
+{
+	int pid = 0, ret;
+
+	format_names(fds, "PUT", text, MSG_MAX);
+	ret = send_text(sock, text, fds->fds, fds->n);
+	if (ret == 0)
+		ret = recv_text(sock, text, MSG_MAX, NULL);
+	if (ret >= 0)
+		ret = sscanf(text, "OK %d", &pid) == 1 && pid > 0 ? 0 : -EPROTO;
+	if (ret == 0)
+		*pidp = pid;
+	return ret;
+}
+
 int keeper_store(const char *dir, const struct keeper_fds *fds, pid_t *pidp)
 {
 	char *text = malloc(MSG_MAX);
-	struct keeper_fds reply = { .n = 0 };
-	int sock = connect_keeper(dir), ret, pid = 0;
+	int sock = connect_keeper(dir), ret;
 
 	if (!text) {
 		ret = -ENOMEM;
@@ -248,15 +243,7 @@ int keeper_store(const char *dir, const struct keeper_fds *fds, pid_t *pidp)
 			goto out;
 		}
 	}
-	format_names(fds, "PUT", text, MSG_MAX);
-	ret = send_msg(sock, text, fds->fds, fds->n);
-	if (ret == 0)
-		ret = recv_msg(sock, text, MSG_MAX, &reply);
-	keeper_fds_close(&reply);
-	if (ret >= 0)
-		ret = sscanf(text, "OK %d", &pid) == 1 && pid > 0 ? 0 : -EPROTO;
-	if (ret == 0)
-		*pidp = pid;
+	ret = store_on(sock, text, fds, pidp);
 out:
 	if (ret < 0)
 		log_error("Could not hand the regions to a keeper in %s: %s; they will not survive "
@@ -319,7 +306,7 @@ static void serve_one(struct keeper *k, int sock)
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    (cred.uid != getuid() && cred.uid != 0))
 		return;
-	if (recv_msg(sock, text, sizeof(text), &got) < 0)
+	if (recv_text(sock, text, sizeof(text), &got) < 0)
 		return;
 	if (strcmp(text, "GET") == 0) {
 		char head[32];
@@ -327,20 +314,20 @@ static void serve_one(struct keeper *k, int sock)
 		keeper_fds_close(&got);
 		snprintf(head, sizeof(head), "FDS %d", (int)getpid());
 		format_names(&k->held, head, text, sizeof(text));
-		if (send_msg(sock, text, k->held.fds, k->held.n) < 0)
+		if (send_text(sock, text, k->held.fds, k->held.n) < 0)
 			return;
 	} else if (strncmp(text, "PUT", 3) == 0 && parse_names(text, &got) == 0) {
 		keeper_fds_close(&k->held);
 		k->held = got;
 		snprintf(text, sizeof(text), "OK %d", (int)getpid());
-		if (send_msg(sock, text, NULL, 0) < 0)
+		if (send_text(sock, text, NULL, 0) < 0)
 			return;
 	} else {
 		keeper_fds_close(&got);
 		return;
 	}
 	k->daemon = cred.pid;
-	k->daemon_start = state_proc_start(cred.pid);
+	k->daemon_start = proc_start_time(cred.pid);
 }
 
 static bool daemon_alive(const struct keeper *k)
@@ -349,7 +336,7 @@ static bool daemon_alive(const struct keeper *k)
 		return false;
 	if (kill(k->daemon, 0) < 0 && errno != EPERM)
 		return false;
-	return state_proc_start(k->daemon) == k->daemon_start;
+	return proc_start_time(k->daemon) == k->daemon_start;
 }
 
 int keeper_main(void)

@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/hmap.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "daemon/restart/keeper.h"
 #include "daemon/restart/recover.h"
 #include "daemon/restart/state.h"
@@ -50,18 +52,18 @@ void recover_default_dir(const char *socket, char *dir, size_t size)
 uint64_t recover_fingerprint(const struct dt_config *cfg, enum backend_kind backend,
 			     uint64_t granule)
 {
-	uint64_t h = STATE_HASH_INIT, kind = (uint64_t)backend;
+	uint64_t h = HASH_FNV1A_INIT, kind = (uint64_t)backend;
 
-	h = state_hash(h, &kind, sizeof(kind));
-	h = state_hash(h, &granule, sizeof(granule));
+	h = hash_fnv1a(h, &kind, sizeof(kind));
+	h = hash_fnv1a(h, &granule, sizeof(granule));
 	for (size_t i = 0; i < cfg->n_regions; i++) {
 		const struct dt_region *r = &cfg->regions[i];
 		uint64_t attr = (uint64_t)r->attr;
 
-		h = state_hash(h, r->label, strnlen(r->label, sizeof(r->label)) + 1);
-		h = state_hash(h, &r->base, sizeof(r->base));
-		h = state_hash(h, &r->size, sizeof(r->size));
-		h = state_hash(h, &attr, sizeof(attr));
+		h = hash_fnv1a(h, r->label, strnlen(r->label, sizeof(r->label)) + 1);
+		h = hash_fnv1a(h, &r->base, sizeof(r->base));
+		h = hash_fnv1a(h, &r->size, sizeof(r->size));
+		h = hash_fnv1a(h, &attr, sizeof(attr));
 	}
 	return h;
 }
@@ -92,7 +94,7 @@ static int take_memfds(struct recover *rec, const struct dt_config *cfg)
 }
 
 int recover_open(const struct recover_options *opts, const struct dt_config *cfg,
-		 struct backend_options *bopts, struct recover **recp)
+		 struct recover **recp)
 {
 	struct recover *rec;
 	int ret;
@@ -121,10 +123,18 @@ int recover_open(const struct recover_options *opts, const struct dt_config *cfg
 		recover_close(rec, NULL, false);
 		return ret;
 	}
-	bopts->memfds = rec->memfds;
-	bopts->keep_contents = true;
 	*recp = rec;
 	return 0;
+}
+
+const int *recover_memfds(const struct recover *rec)
+{
+	return rec ? rec->memfds : NULL;
+}
+
+bool recover_keep_contents(const struct recover *rec)
+{
+	return rec != NULL;
 }
 
 /* ---------------------------------------------------------------- restoring */
@@ -283,7 +293,7 @@ static bool process_alive(const struct broker_client *c)
 		return false;
 	if (kill(c->pid, 0) < 0 && errno != EPERM)
 		return false;
-	return c->proc_start == 0 || state_proc_start(c->pid) == c->proc_start;
+	return c->proc_start == 0 || proc_start_time(c->pid) == c->proc_start;
 }
 
 static void on_grace(uv_timer_t *timer)

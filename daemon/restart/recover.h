@@ -35,12 +35,20 @@ struct recover_options {
 struct recover;
 
 /*
- * Opens the state (see above). Sets *recp, NULL with --no-state. Fills @bopts->memfds and
- * @bopts->keep_contents for backend_create() (valid until recover_close()).
+ * Opens the state (see above). Sets *recp, NULL with --no-state.
  * Returns 0 or a negative errno (logged): -EADDRINUSE when another smhd uses the directory.
  */
 int recover_open(const struct recover_options *opts, const struct dt_config *cfg,
-		 struct backend_options *bopts, struct recover **recp);
+		 struct recover **recp);
+
+/*
+ * For backend_create() (struct backend_options): the previous daemon's memfds, one per region
+ * of the configuration or -1, borrowed from @rec until recover_close(); NULL when @rec is NULL.
+ */
+const int *recover_memfds(const struct recover *rec);
+
+/* For backend_create(): whether the regions' contents must be kept (@rec is not NULL). */
+bool recover_keep_contents(const struct recover *rec);
 
 /*
  * Restores what the previous daemon left into @broker (fresh, over a pool whose regions are

@@ -20,7 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hash.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "daemon/restart/state.h"
 
 #define STATE_MAGIC   "smhstat1"
@@ -51,51 +53,11 @@ struct state {
 	bool failed; /* growing failed once: logged */
 };
 
-uint64_t state_hash(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
-
 uint64_t state_record_check(const struct state_record *r)
 {
-	uint64_t h = state_hash(STATE_HASH_INIT, r, offsetof(struct state_record, check));
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, r, offsetof(struct state_record, check));
 
 	return h ? h : 1;
-}
-
-uint64_t state_proc_start(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long start = 0;
-	ssize_t n;
-	char *p;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: fields count from the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* After ')': field 3 (state) ... field 22 (starttime): skip 19 fields. */
-	for (int i = 0; i < 20 && p; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1)
-		return 0;
-	return start;
 }
 
 /* ---------------------------------------------------------------- reading the old file */
@@ -492,7 +454,7 @@ static void on_hold(void *data, struct broker_hold *h)
 
 	/* Once per connection: a syscall or three at its first buffer, none after. */
 	if (c->proc_start == 0 && c->pid > 0)
-		c->proc_start = state_proc_start(c->pid);
+		c->proc_start = proc_start_time(c->pid);
 	rec.proc_start = c->proc_start;
 	write_record(data, &rec, &h->slot);
 }

@@ -40,7 +40,7 @@ struct state_record {
 	uint64_t handle;
 	uint64_t addr, size, align, token; /* allocations */
 	uint64_t session, count;           /* holds */
-	uint64_t proc_start;               /* holds: the holder's start time (/proc/PID/stat) */
+	uint64_t proc_start;               /* holds: the holder's start time (common/proc.h) */
 	int32_t pid;                       /* holds: the holder's pid */
 	uint32_t pad;
 	uint64_t seq;
@@ -57,13 +57,6 @@ struct state_old {
 
 struct state;
 
-/*
- * Opens the state directory @dir (created 0700 when missing), takes its lock, reads what a
- * previous daemon left into @old (free it with state_old_finish()), and starts a new state
- * file (put in place by state_commit()). @fingerprint names the configuration. @socket is
- * for the message when another daemon holds the lock.
- * Returns 0 or a negative errno (logged): -EADDRINUSE when another smhd runs on @dir.
- */
 /* Bounds on what a state file may say (it may be anyone's bytes). */
 #define STATE_HANDLE_MAX (UINT64_C(1) << 63)
 #define STATE_COUNT_MAX  (UINT64_C(1) << 20)
@@ -78,6 +71,13 @@ int state_dir_check(const char *dir, bool loud);
 /* Handles below @next_handle are never given again, even after another crash. */
 void state_set_next_handle(struct state *s, uint64_t next_handle);
 
+/*
+ * Opens the state directory @dir (checked by state_dir_check()), takes its lock, reads what a
+ * previous daemon left into @old (free it with state_old_finish()), and starts a new state
+ * file (put in place by state_commit()). @fingerprint names the configuration. @socket is
+ * for the message when another daemon holds the lock.
+ * Returns 0 or a negative errno (logged): -EADDRINUSE when another smhd runs on @dir.
+ */
 int state_open(const char *dir, uint64_t fingerprint, const char *socket, struct state **statep,
 	       struct state_old *old);
 
@@ -98,14 +98,7 @@ void state_close(struct state *state, bool clean);
 /* The directory the state lives in. */
 const char *state_dir(const struct state *state);
 
-/* FNV-1a, for fingerprints and checks. */
-uint64_t state_hash(uint64_t h, const void *data, size_t len);
-#define STATE_HASH_INIT UINT64_C(0xcbf29ce484222325)
-
-/* A record's check: never 0. */
+/* A record's check (FNV-1a of every other field, common/hash.h): never 0. */
 uint64_t state_record_check(const struct state_record *r);
-
-/* The start time of process @pid (field 22 of /proc/PID/stat), or 0 when unreadable. */
-uint64_t state_proc_start(pid_t pid);
 
 #endif

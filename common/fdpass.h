@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File descriptors over a Unix socket: one datagram (SOCK_SEQPACKET or SOCK_DGRAM) carrying a
+ * buffer and SCM_RIGHTS fds. The one implementation of sendmsg()/recvmsg() with ancillary data,
+ * shared by the wire protocol (proto/wire.c) and the region keeper (daemon/restart/keeper.c).
+ */
+#ifndef COMMON_FDPASS_H
+#define COMMON_FDPASS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The most fds one datagram may carry (the kernel's SCM_MAX_FD). */
+#define FDPASS_FDS_MAX 253
+
+/*
+ * Sends @len bytes of @buf as one datagram with @n_fds fds attached. The fds are borrowed: the
+ * kernel duplicates them into the message, the caller still owns (and closes) its own. Never
+ * raises SIGPIPE; retried on EINTR; blocks or not as the socket does.
+ * Returns 0 or a negative errno: -EAGAIN when a non-blocking socket is full (nothing sent),
+ * -EMSGSIZE when @n_fds exceeds FDPASS_FDS_MAX, the system's errno otherwise (-EPIPE: the peer
+ * is gone).
+ */
+int fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fds);
+
+/*
+ * Receives one datagram into @buf (@size bytes) and the fds it carries, marked close-on-exec,
+ * into @fds (room for @max_fds, at most FDPASS_FDS_MAX). Retried on EINTR; blocks or not as the
+ * socket does.
+ *
+ * Ownership: on success the *n_fdsp fds stored in @fds belong to the caller, who must close
+ * them (also when the return is 0: fds may come with an empty datagram). On any error no
+ * received fd is left open and *n_fdsp is 0. *n_closedp (if not NULL) counts the fds that
+ * arrived and were closed here, so a caller can say that some were dropped.
+ *
+ * Returns the datagram's length (0: an empty datagram, or on SOCK_SEQPACKET the peer's
+ * hang-up), or a negative errno: -EAGAIN when nothing is waiting; -EPROTO when the control data
+ * was truncated (more fds than @max_fds were sent: those beyond it are lost) or malformed;
+ * -EMSGSIZE when the datagram was longer than @size (consumed and dropped); -EINVAL when
+ * @max_fds exceeds FDPASS_FDS_MAX; the system's errno otherwise.
+ */
+ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, size_t *n_fdsp,
+		    size_t *n_closedp);
+
+#endif
