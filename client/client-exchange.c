@@ -122,8 +122,11 @@ static ssize_t recv_datagram(struct smh_client *client, struct wire_fds *fds)
 		if (err < 0)
 			return transport_error(client, err);
 	}
-	if (n == 0)
+	if (n == 0) {
+		/* A hang-up carries no fds; an empty datagram from a hostile peer might. */
+		wire_fds_close(fds);
 		return transport_error(client, -ECONNRESET);
+	}
 	if (n == -EMSGSIZE || n == -EPROTO)
 		return client_proto_error(client, "a datagram too long or with truncated fds");
 	if (n < 0)
