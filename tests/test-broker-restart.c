@@ -21,6 +21,7 @@
 
 #include "common/proc.h"
 #include "daemon/restart/recover.c"
+#include "tests/test-util.h"
 
 enum ev_kind { EV_ALLOC = 1, EV_ALLOC_GONE, EV_HOLD, EV_HOLD_GONE, EV_SCRUB };
 
@@ -100,23 +101,13 @@ static void on_hold_gone(void *data, struct broker_hold *h)
 	hold_event(data, EV_HOLD_GONE, h);
 }
 
-static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
-			const struct pool_region *src, uint64_t src_addr, uint64_t len)
-{
-	return 0;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct pool_hooks hooks = { .copy = copy_nothing };
-	struct dt_config cfg = { 0 };
 	struct broker_journal j = { on_alloc, on_alloc_gone, on_hold, on_hold_gone, f };
 
 	assert_non_null(f);
-	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
-	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
-	dt_config_finish(&cfg);
+	f->pool = test_example_pool(64);
 	broker_init(&f->b, f->pool, &(struct broker_scrub){ .zero = on_zero, .data = f });
 	broker_set_journal(&f->b, &j);
 	assert_int_equal(broker_client_add(&f->b, 10, 1000, 1000, "cam", &f->c1), 0);

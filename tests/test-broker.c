@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daemon/broker.h"
+#include "tests/test-util.h"
 
 struct scrub_call {
 	uint32_t region;
@@ -38,22 +39,12 @@ static void rec_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
 	f->calls[f->n_calls++] = (struct scrub_call){ region, addr, len };
 }
 
-static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
-			const struct pool_region *src, uint64_t src_addr, uint64_t len)
-{
-	return 0;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct pool_hooks hooks = { .copy = copy_nothing };
-	struct dt_config cfg = { 0 };
 
 	assert_non_null(f);
-	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
-	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
-	dt_config_finish(&cfg);
+	f->pool = test_example_pool(64);
 	broker_init(&f->b, f->pool, &(struct broker_scrub){ .zero = rec_zero, .data = f });
 	assert_int_equal(broker_client_add(&f->b, 10, 1000, 1000, "cam", &f->c1), 0);
 	assert_int_equal(broker_client_add(&f->b, 11, 1001, 1001, "codec", &f->c2), 0);

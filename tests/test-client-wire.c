@@ -28,20 +28,9 @@
 #include "smh/client.h"
 #include "smh/shared_multi_heap.h"
 #include "tests/fake-smhd.h"
+#include "tests/test-util.h"
 
 /* ---------------------------------------------------------------- harness */
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static int fds_at_start;
 static char logged[1024];  /* the last warning or error */
@@ -60,7 +49,7 @@ static void log_capture(enum smh_log_level level, const char *msg, void *data)
 static int setup(void **state)
 {
 	(void)state;
-	fds_at_start = count_fds();
+	fds_at_start = test_count_fds();
 	logged[0] = '\0';
 	log_all[0] = '\0';
 	smh_set_log_handler(log_capture, NULL);
@@ -71,7 +60,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	smh_set_log_handler(NULL, NULL);
-	assert_int_equal(count_fds(), fds_at_start);
+	assert_int_equal(test_count_fds(), fds_at_start);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "daemon/restart/keeper.c"
+#include "tests/test-util.h"
 
 /* ---------------------------------------------------------------- recvmsg/sendmsg wrapped */
 
@@ -77,18 +78,6 @@ ssize_t __wrap_sendmsg(int sock, const struct msghdr *msg, int flags)
 
 /* ---------------------------------------------------------------- harness */
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int fds_at_start;
 static int sv[2];
 
@@ -96,7 +85,7 @@ static int setup(void **state)
 {
 	(void)state;
 	recv_eintr = send_eintr = recv_calls = send_calls = 0;
-	fds_at_start = count_fds();
+	fds_at_start = test_count_fds();
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	return 0;
 }
@@ -106,7 +95,7 @@ static int teardown(void **state)
 	(void)state;
 	close(sv[0]);
 	close(sv[1]);
-	assert_int_equal(count_fds(), fds_at_start);
+	assert_int_equal(test_count_fds(), fds_at_start);
 	return 0;
 }
 
@@ -434,17 +423,17 @@ static void test_put_replaces(void **state)
 	add_fd(&fds, "old");
 	assert_int_equal(exchange(true, &pid), 0);
 	keeper_fds_close(&fds);
-	before = count_fds(); /* the keeper's copy of "old" among them */
+	before = test_count_fds(); /* the keeper's copy of "old" among them */
 	add_fd(&fds, "new");
 	assert_int_equal(exchange(true, &pid), 0);
 	keeper_fds_close(&fds);
-	assert_int_equal(count_fds(), before); /* "new" held, "old" closed */
+	assert_int_equal(test_count_fds(), before); /* "new" held, "old" closed */
 	assert_int_equal(k.held.n, 1);
 	assert_string_equal(k.held.names[0], "new");
 	/* Nothing to hold is a PUT too. */
 	assert_int_equal(exchange(true, &pid), 0);
 	assert_int_equal(k.held.n, 0);
-	assert_int_equal(count_fds(), before - 1);
+	assert_int_equal(test_count_fds(), before - 1);
 }
 
 /* @request with @n_fds copies of @fd, to a keeper holding one fd: refused, nothing kept. */
@@ -452,7 +441,7 @@ static void refused(const char *request, size_t len, int fd, size_t n_fds)
 {
 	int *many = calloc(n_fds ? n_fds : 1, sizeof(int));
 	ino_t held = inode(k.held.fds[0]);
-	int before = count_fds();
+	int before = test_count_fds();
 
 	assert_non_null(many);
 	for (size_t i = 0; i < n_fds; i++)
@@ -462,7 +451,7 @@ static void refused(const char *request, size_t len, int fd, size_t n_fds)
 	serve_one(&k, sv[1]);
 	assert_nothing_waiting(sv[0]); /* no answer */
 	assert_nothing_waiting(sv[1]); /* consumed */
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(test_count_fds(), before);
 	assert_int_equal(k.held.n, 1);
 	assert_int_equal(inode(k.held.fds[0]), held);
 }
@@ -507,11 +496,11 @@ static void test_keeper_get_with_fds(void **state)
 	(void)state;
 	add_fd(&fds, "held");
 	assert_int_equal(exchange(true, &pid), 0);
-	before = count_fds();
+	before = test_count_fds();
 	assert_int_equal(fdpass_send(sv[0], "GET", 3, &fd, 1), 0);
 	close(fd);
 	serve_one(&k, sv[1]);
-	assert_int_equal(count_fds(), before - 1);
+	assert_int_equal(test_count_fds(), before - 1);
 	assert_true(fdpass_recv(sv[0], text, sizeof(text) - 1, got.fds, KEEPER_FDS_MAX, &got.n,
 				NULL) > 0);
 	assert_int_equal(got.n, 1);

@@ -24,6 +24,7 @@
 
 #include "common/proc.h"
 #include "daemon/restart/state.c"
+#include "tests/test-util.h"
 
 #define FP       UINT64_C(0x5eed5eed5eed5eed)
 #define OTHER_FP UINT64_C(0x0123456789abcdef)
@@ -38,25 +39,15 @@ struct fixture {
 	struct state_old old;
 };
 
-static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
-			const struct pool_region *src, uint64_t src_addr, uint64_t len)
-{
-	return 0;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct pool_hooks hooks = { .copy = copy_nothing };
-	struct dt_config cfg = { 0 };
 
 	assert_non_null(f);
 	snprintf(f->dir, sizeof(f->dir), "/tmp/smh-test-state-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/smhd.state", f->dir);
-	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
-	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
-	dt_config_finish(&cfg);
+	f->pool = test_example_pool(64);
 	broker_init(&f->b, f->pool, NULL);
 	/* c1's start time is set, so its records say exactly 99; c2's is read from /proc. */
 	assert_int_equal(broker_client_add(&f->b, 4321, 1000, 1000, "cam", &f->c1), 0);

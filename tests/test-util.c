@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Small fixtures the unit tests share (see test-util.h). */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "core/dt.h"
+#include "core/pool.h"
+#include "tests/test-util.h"
+
+int test_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
+			const struct pool_region *src, uint64_t src_addr, uint64_t len)
+{
+	return 0;
+}
+
+struct pool *test_example_pool(uint64_t granule)
+{
+	struct pool_hooks hooks = { .copy = copy_nothing };
+	struct dt_config cfg = { 0 };
+	struct pool *pool = NULL;
+
+	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
+	assert_int_equal(pool_create(&cfg, granule, &hooks, NULL, &pool), 0);
+	dt_config_finish(&cfg);
+	return pool;
+}
