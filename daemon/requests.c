@@ -443,7 +443,9 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 	size_t page = b->allocs.n < PAGE_MAX ? b->allocs.n : PAGE_MAX;
 	Smh__AllocInfo *infos = scratch_alloc(r, page, sizeof(*infos));
 	Smh__AllocInfo **ptrs = scratch_alloc(r, page, sizeof(*ptrs));
-	uint64_t *holders = scratch_alloc(r, page + b->n_clients, sizeof(*holders));
+	/* Orphans hold too (after a restart): one allocation may have every holder there is. */
+	size_t n_holders_max = page + b->n_clients + b->n_orphans;
+	uint64_t *holders = scratch_alloc(r, n_holders_max, sizeof(*holders));
 	Smh__AllocsReply *a = &r->body.allocs;
 	size_t n = 0, n_holders = 0, budget = 0;
 	struct list *pos;
@@ -459,7 +461,7 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 
 		if (ba->handle <= req->after)
 			continue;
-		if (n == page || n_holders + ba->n_holders > page + b->n_clients) {
+		if (n == page || n_holders + ba->n_holders > n_holders_max) {
 			a->more = true;
 			break;
 		}
