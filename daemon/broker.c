@@ -330,7 +330,7 @@ int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 
 /* ---------------------------------------------------------------- restoring after a restart */
 
-int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t proc_start,
+int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, uint64_t proc_start,
 		      struct broker_client **orphanp)
 {
 	struct broker_client *c = calloc(1, sizeof(*c));
@@ -339,7 +339,7 @@ int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t pr
 		return -ENOMEM;
 	c->id = b->next_client_id++;
 	c->pid = pid;
-	c->uid = (uid_t)-1;
+	c->uid = uid; /* its quotas count the orphan's holds; only this uid may resume it */
 	c->gid = (gid_t)-1;
 	c->session = session;
 	c->proc_start = proc_start;
@@ -423,23 +423,30 @@ void broker_restore_drop(struct broker *b, struct broker_alloc *a)
 	release(b, a);
 }
 
-int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
-		  uint64_t *n_reclaimedp)
+struct broker_client *broker_find_orphan(struct broker *b, uint64_t session)
 {
-	struct broker_client *o = NULL;
-	struct list *pos, *tmp;
+	struct list *pos;
 
 	list_for_each(pos, &b->orphans)
 	{
 		struct broker_client *x = list_entry(pos, struct broker_client, link);
 
-		if (x->session == session) {
-			o = x;
-			break;
-		}
+		if (x->session == session)
+			return x;
 	}
+	return NULL;
+}
+
+int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
+		  uint64_t *n_reclaimedp)
+{
+	struct broker_client *o = broker_find_orphan(b, session);
+	struct list *pos, *tmp;
+
 	if (!o)
 		return -ENOENT;
+	if (o->uid != c->uid)
+		return -EPERM;
 	*n_reclaimedp = o->n_buffers;
 	list_for_each_safe(pos, tmp, &o->holds)
 	{

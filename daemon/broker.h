@@ -147,7 +147,7 @@ void broker_set_journal(struct broker *b, const struct broker_journal *journal);
  * broker_restore_drop(). Each returns 0 or a negative errno: -EBUSY/-EINVAL from the pool,
  * -EEXIST for a handle or token restored twice, -ENOMEM.
  */
-int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t proc_start,
+int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, uint64_t proc_start,
 		      struct broker_client **orphanp);
 int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_block *blk,
 			 uint64_t align, uint64_t token, struct broker_alloc **allocp);
@@ -155,10 +155,15 @@ int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_
 			uint64_t count);
 void broker_restore_drop(struct broker *b, struct broker_alloc *a);
 
+/* The orphan whose session is @session, or NULL. */
+struct broker_client *broker_find_orphan(struct broker *b, uint64_t session);
+
 /*
  * @c takes over the holds of the orphan whose session is @session, and that session. Sets
- * *n_reclaimedp to the holds taken (with their counts).
- * Returns 0 or -ENOENT when no orphan has that session (@c keeps its own).
+ * *n_reclaimedp to the holds taken (with their counts). Only a connection of the uid that held
+ * the session may: a session secret that leaked to another user gives it nothing.
+ * Returns 0 or a negative errno (@c then keeps its own): -ENOENT when no orphan has that
+ * session, -EPERM when its uid is not @c's.
  */
 int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		  uint64_t *n_reclaimedp);

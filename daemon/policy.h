@@ -10,7 +10,8 @@
  *
  * The server asks policy_admit() about each new connection, with the identity it read from the
  * socket when it accepted it; the request handlers ask policy_charge() before an allocation, an
- * import or a growing realloc. Refusals are -EACCES (not allowed), -EMFILE (too many clients)
+ * import or a growing realloc, and policy_resume() before a connection takes a restored session
+ * over. Sessions a restart left (orphans) count in their uid's use. Refusals are -EACCES (not allowed), -EMFILE (too many clients)
  * and -EDQUOT (over a quota), each with a sentence for the client, and are logged once: quota
  * refusals once per connection and limit, connection refusals at most once a minute per kind
  * (the ones in between at debug level, counted in the next warning).
@@ -112,5 +113,12 @@ int policy_admit(struct policy *p, const struct broker *b, struct broker_client 
  */
 int policy_charge(const struct policy *p, const struct broker *b, const struct broker_client *c,
 		  uint64_t bytes, uint64_t buffers, unsigned *logged, char *why, size_t why_size);
+
+/*
+ * Whether @c may take over the holds of @orphan (broker_resume()): as policy_charge() for
+ * what the orphan holds, which its uid's use already counts. Returns 0 or -EDQUOT.
+ */
+int policy_resume(const struct policy *p, const struct broker *b, const struct broker_client *c,
+		  const struct broker_client *orphan, unsigned *logged, char *why, size_t why_size);
 
 #endif

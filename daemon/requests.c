@@ -74,20 +74,41 @@ static void *scratch_alloc(struct reply *r, size_t n, size_t size)
 
 /* ---------------------------------------------------------------- hello */
 
-/* A reconnecting client takes its session's buffers back (docs/restart.md). */
-static void requests_resume(struct request_ctx *ctx, uint64_t session, uint64_t *n_reclaimedp)
+/*
+ * A reconnecting client takes its session's buffers back (docs/restart.md), if its uid is the
+ * session's and its quotas allow. Returns false when the hello is refused (over quota).
+ */
+static bool requests_resume(struct request_ctx *ctx, uint64_t session, uint64_t *n_reclaimedp,
+			    struct reply *r)
 {
 	struct broker_client *c = ctx->client;
+	struct broker_client *o = broker_find_orphan(ctx->broker, session);
+	char why[sizeof(r->message)];
+	int ret;
 
-	if (broker_resume(ctx->broker, c, session, n_reclaimedp) < 0) {
-		log_info("Client %llu (pid %d, %s) asked to resume a session this daemon does not "
-			 "know: it starts a new one",
-			 (unsigned long long)c->id, (int)c->pid, c->comm);
-		return;
+	if (o && o->uid == c->uid &&
+	    policy_resume(ctx->policy, ctx->broker, c, o, &ctx->quota_logged, why, sizeof(why)) <
+		    0) {
+		refuse(r, -EDQUOT, "Cannot resume the session: %s", why);
+		return false;
+	}
+	ret = broker_resume(ctx->broker, c, session, n_reclaimedp);
+	if (ret == -EPERM)
+		log_warning("Client %llu (pid %d, %s, uid %u) asked to resume a session of uid %u: "
+			    "refused, it starts a new one",
+			    (unsigned long long)c->id, (int)c->pid, c->comm, (unsigned)c->uid,
+			    (unsigned)o->uid);
+	if (ret < 0) {
+		if (ret != -EPERM)
+			log_info("Client %llu (pid %d, %s) asked to resume a session this daemon "
+				 "does not know: it starts a new one",
+				 (unsigned long long)c->id, (int)c->pid, c->comm);
+		return true;
 	}
 	log_info("Client %llu (pid %d, %s) resumed its session: %llu buffers reclaimed",
 		 (unsigned long long)c->id, (int)c->pid, c->comm,
 		 (unsigned long long)*n_reclaimedp);
+	return true;
 }
 
 static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct reply *r,
@@ -117,8 +138,11 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 	h->granule = pool_granule(ctx->broker->pool);
 	h->n_regions = (uint32_t)pool_n_regions(ctx->broker->pool);
 	h->client_id = ctx->client->id;
-	if (req->resume_session)
-		requests_resume(ctx, req->resume_session, &h->n_reclaimed);
+	if (req->resume_session && !requests_resume(ctx, req->resume_session, &h->n_reclaimed, r)) {
+		ctx->hello_done = false;
+		res->close_after = true;
+		return;
+	}
 	h->session = ctx->client->session;
 	r->resp.body_case = SMH__RESPONSE__BODY_HELLO;
 	r->resp.hello = h;

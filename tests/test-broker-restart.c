@@ -279,8 +279,8 @@ static struct broker_alloc *restore_shared(struct fixture *f, struct broker_clie
 {
 	struct broker_alloc *a;
 
-	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 5, o1p), 0);
-	assert_int_equal(broker_orphan_add(&f->b, S2, 78, 6, o2p), 0);
+	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, o1p), 0);
+	assert_int_equal(broker_orphan_add(&f->b, S2, 78, 1001, 6, o2p), 0);
 	assert_int_equal(broker_restore_alloc(&f->b, 7, &blk7, 64, T1, &a), 0);
 	assert_int_equal(broker_restore_hold(&f->b, a, *o1p, 2), 0);
 	assert_int_equal(broker_restore_hold(&f->b, a, *o2p, 1), 0);
@@ -388,7 +388,7 @@ static void test_restore_order_and_drop(void **state)
 	struct list *pos;
 	size_t i = 0;
 
-	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 5, &o), 0);
+	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, &o), 0);
 	assert_int_equal(broker_restore_alloc(&f->b, 5, &b5, 0, 0, &a5), 0);
 	assert_int_equal(broker_restore_alloc(&f->b, 3, &b3, 0, T1, &a3), 0);
 	assert_int_equal(broker_restore_hold(&f->b, a5, o, 1), 0);
@@ -435,6 +435,15 @@ static void test_resume(void **state)
 	assert_int_equal(broker_resume(&f->b, f->c2, S1 ^ 1, &n), -ENOENT);
 	assert_int_equal(n, 99);
 	assert_int_equal(f->c2->session, c2_session);
+	assert_int_equal(f->b.n_orphans, 2);
+	expect_none(f);
+	/* Another uid's session (S1 was uid 1000's, c2 is 1001): refused, nothing moves. */
+	assert_ptr_equal(broker_find_orphan(&f->b, S1), o1);
+	assert_int_equal(o1->uid, 1000);
+	assert_int_equal(broker_resume(&f->b, f->c2, S1, &n), -EPERM);
+	assert_int_equal(f->c2->session, c2_session);
+	assert_int_equal(f->c2->n_buffers, 0);
+	assert_int_equal(o1->n_buffers, 3);
 	assert_int_equal(f->b.n_orphans, 2);
 	expect_none(f);
 
@@ -526,7 +535,7 @@ static void test_grace_releases_gone(void **state)
 		struct pool_block blk = { 2, 0x44000000 + 64 * i, 64 };
 		struct broker_alloc *a;
 
-		assert_int_equal(broker_orphan_add(&f->b, S1 + i, orphans[i].pid,
+		assert_int_equal(broker_orphan_add(&f->b, S1 + i, orphans[i].pid, 1000,
 						   orphans[i].proc_start, &orphans[i].o),
 				 0);
 		assert_int_equal(broker_restore_alloc(&f->b, 1 + i, &blk, 0, 0, &a), 0);

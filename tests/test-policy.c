@@ -416,6 +416,47 @@ static void test_charge_uid(void **state)
 	f->cam->n_buffers = f->root->n_buffers = 0;
 }
 
+/*
+ * A restart's orphans count in their uid's use (they hold memory), and taking one over is
+ * charged as that: the per-connection limits for what it holds, the uid's not twice.
+ */
+static void test_charge_orphans(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_client *o, *other;
+	unsigned logged = 0;
+	char why[256];
+
+	assert_int_equal(set(&f->p, POLICY_MAX_BYTES_PER_UID, "1M"), 0);
+	assert_int_equal(broker_orphan_add(&f->b, 0x5e55, 4242, 1000, 0, &o), 0);
+	assert_int_equal(broker_orphan_add(&f->b, 0x0715, 4243, 1001, 0, &other), 0);
+	o->bytes = 1024 * 1024;
+	o->n_buffers = 1;
+	other->bytes = 1024 * 1024;
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 4096, 1, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	assert_string_equal(why, "Over quota: max-bytes-per-uid is 1 MiB for uid 1000; its "
+				 "connections hold 1 MiB and this one asks for 4 KiB more");
+	/* Another uid's orphan is not this one's use. */
+	assert_int_equal(policy_charge(&f->p, &f->b, f->root, 4096, 1, &logged, why, sizeof(why)),
+			 0);
+	/* Resuming the orphan moves its use, it does not add to it... */
+	assert_int_equal(policy_resume(&f->p, &f->b, f->cam, o, &logged, why, sizeof(why)), 0);
+	/* ...but what the uid holds beside it still counts. */
+	f->codec->bytes = 4096;
+	assert_int_equal(policy_resume(&f->p, &f->b, f->cam, o, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	f->codec->bytes = 0;
+	/* The per-connection limits apply to what it takes over. */
+	assert_int_equal(set(&f->p, POLICY_MAX_BYTES_PER_CLIENT, "512K"), 0);
+	assert_int_equal(policy_resume(&f->p, &f->b, f->cam, o, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	assert_string_equal(why, "Over quota: max-bytes-per-client is 512 KiB; this connection "
+				 "holds 0 B and asks for 1 MiB more");
+	o->bytes = other->bytes = 0;
+	o->n_buffers = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +472,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_charge_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_charge_uid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_charge_orphans, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -156,6 +156,7 @@ static void assert_hold_record(const struct state_record *r, uint64_t handle,
 	assert_int_equal(r->count, count);
 	assert_int_equal(r->pid, c->pid);
 	assert_int_equal(r->proc_start, c->proc_start);
+	assert_int_equal(r->uid, c->uid); /* its quotas and who may resume it, after a restart */
 	assert_int_equal(r->check, state_record_check(r));
 }
 

@@ -24,7 +24,7 @@
 #include "daemon/restart/state.h"
 
 #define STATE_MAGIC   "smhstat1"
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2: holds record their holder's uid */
 #define INITIAL_SLOTS 256
 
 struct state_header {
@@ -488,6 +488,7 @@ static void on_hold(void *data, struct broker_hold *h)
 		.session = c->session,
 		.count = h->count,
 		.pid = c->pid,
+		.uid = (uint32_t)c->uid,
 	};
 
 	/* Once per connection: a syscall or three at its first buffer, none after. */
