@@ -66,6 +66,16 @@ bool broker_alloc_shared(const struct broker_alloc *a)
 	return a->token != 0 || a->n_holders > 1;
 }
 
+uint64_t broker_cost(uint64_t size, uint64_t align)
+{
+	return align > size ? align : size;
+}
+
+uint64_t broker_alloc_cost(const struct broker_alloc *a)
+{
+	return broker_cost(a->blk.size, a->align);
+}
+
 int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const char *comm,
 		      struct broker_client **clientp)
 {
@@ -110,7 +120,7 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 
 	h->count -= n;
 	h->client->n_buffers -= n;
-	h->client->bytes -= n * a->blk.size;
+	h->client->bytes -= n * broker_alloc_cost(a);
 	if (h->count > 0) {
 		JOURNAL(b, hold, h);
 		return;
@@ -179,7 +189,7 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 	}
 	h->count++;
 	c->n_buffers++;
-	c->bytes += a->blk.size;
+	c->bytes += broker_alloc_cost(a);
 	JOURNAL(b, hold, h);
 	return 0;
 }
@@ -254,6 +264,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	struct broker_hold *h = broker_find_hold(b, c, handle);
 	struct pool_block old;
 	struct broker_alloc *a;
+	uint64_t old_cost;
 	int ret;
 
 	if (!h)
@@ -262,6 +273,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	if (a->n_holders > 1)
 		return -EBUSY;
 	old = a->blk;
+	old_cost = broker_alloc_cost(a);
 	ret = pool_realloc(b->pool, &a->blk, size, a->align);
 	if (ret < 0)
 		return ret;
@@ -275,7 +287,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 			b->scrub.zero(b->scrub.data, old.region, old.addr + a->blk.size,
 				      old.size - a->blk.size);
 	}
-	c->bytes = c->bytes - h->count * old.size + h->count * a->blk.size;
+	c->bytes = c->bytes - h->count * old_cost + h->count * broker_alloc_cost(a);
 	*allocp = a;
 	return 0;
 }
@@ -456,7 +468,7 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		list_insert_before(&c->holds, &h->client_link);
 		h->client = c;
 		c->n_buffers += h->count;
-		c->bytes += h->count * h->alloc->blk.size;
+		c->bytes += h->count * broker_alloc_cost(h->alloc);
 	}
 	c->session = session;
 	o->n_buffers = 0;

@@ -50,7 +50,7 @@ struct broker_client {
 	bool orphan;         /* restored after a restart, no connection (in broker.orphans) */
 	int refused;         /* 0, or the errno its hello is refused with (daemon/policy.h) */
 	uint64_t n_buffers;  /* holds, counted with their counts */
-	uint64_t bytes;      /* bytes of those holds, counted with their counts */
+	uint64_t bytes;      /* broker_alloc_cost() of those holds, counted with their counts */
 	struct list holds;   /* struct broker_hold.client_link */
 	struct list link;    /* broker's clients, in id order */
 };
@@ -176,5 +176,16 @@ struct broker_alloc *broker_find_token(struct broker *b, uint64_t token);
 
 /* Exported, or held by more than one client. */
 bool broker_alloc_shared(const struct broker_alloc *a);
+
+/*
+ * What holding @a costs in bytes (quotas, `smhctl clients`): its size, or its alignment when
+ * larger. The buddy allocator meets an alignment by splitting a free block of that size, so a
+ * small buffer aligned to A fragments the region as a buffer of A bytes would; charged only
+ * its size, a quota of Q bytes could cut Q / 64 blocks of any size.
+ */
+uint64_t broker_alloc_cost(const struct broker_alloc *a);
+
+/* broker_alloc_cost() of a buffer of @size bytes (granule-rounded) aligned to @align. */
+uint64_t broker_cost(uint64_t size, uint64_t align);
 
 #endif

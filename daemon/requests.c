@@ -207,7 +207,7 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		       SMH_REG_ATTR_NUM - 1);
 		return;
 	}
-	if (req->size > 0 && !quota_ok(ctx, charged(ctx, req->size), 1, r))
+	if (req->size > 0 && !quota_ok(ctx, broker_cost(charged(ctx, req->size), req->align), 1, r))
 		return;
 	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
 			   req->align, &a);
@@ -247,8 +247,9 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 
 	/* Growing costs the difference, as many times as this connection holds the buffer. */
 	if (h && req->size > 0 && h->alloc->n_holders == 1 &&
-	    charged(ctx, req->size) > h->alloc->blk.size) {
-		uint64_t more = charged(ctx, req->size) - h->alloc->blk.size;
+	    broker_cost(charged(ctx, req->size), h->alloc->align) > broker_alloc_cost(h->alloc)) {
+		uint64_t more = broker_cost(charged(ctx, req->size), h->alloc->align) -
+				broker_alloc_cost(h->alloc);
 
 		if (!quota_ok(ctx, more > UINT64_MAX / h->count ? UINT64_MAX : more * h->count, 0,
 			      r))
@@ -305,7 +306,7 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 	struct broker_alloc *a = broker_find_token(ctx->broker, req->token);
 	int ret;
 
-	if (a && !quota_ok(ctx, a->blk.size, 1, r)) /* the importer pays */
+	if (a && !quota_ok(ctx, broker_alloc_cost(a), 1, r)) /* the importer pays */
 		return;
 	ret = broker_import(ctx->broker, ctx->client, req->token, &a);
 	if (ret == -ENOENT) {
