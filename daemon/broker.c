@@ -61,6 +61,12 @@ void broker_set_journal(struct broker *b, const struct broker_journal *journal)
 			(b)->journal.fn((b)->journal.data, (x)); \
 	} while (0)
 
+/* Room in the journal for @n records: what a change that gives something will write. */
+static int reserve(struct broker *b, unsigned n)
+{
+	return b->journal.reserve ? b->journal.reserve(b->journal.data, n) : 0;
+}
+
 bool broker_alloc_shared(const struct broker_alloc *a)
 {
 	return a->token != 0 || a->n_holders > 1;
@@ -220,6 +226,9 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	if (!a)
 		return -ENOMEM;
 	list_init(&a->holds);
+	ret = reserve(b, 2); /* the allocation and its hold */
+	if (ret < 0)
+		goto err_alloc;
 	ret = pool_alloc(b->pool, attr, size, align, &a->blk);
 	if (ret < 0)
 		goto err_alloc;
@@ -272,6 +281,9 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	a = h->alloc;
 	if (a->n_holders > 1)
 		return -EBUSY;
+	ret = reserve(b, 1);
+	if (ret < 0)
+		return ret;
 	old = a->blk;
 	old_cost = broker_alloc_cost(a);
 	ret = pool_realloc(b->pool, &a->blk, size, a->align);
@@ -305,6 +317,9 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 	if (a->token == 0) {
 		bool was_shared = broker_alloc_shared(a);
 
+		ret = reserve(b, 1);
+		if (ret < 0)
+			return ret;
 		do
 			t = random_token();
 		while (hmap_get(&b->tokens, t));
@@ -333,6 +348,9 @@ int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 
 	if (!a)
 		return -ENOENT;
+	ret = reserve(b, 1);
+	if (ret < 0)
+		return ret;
 	ret = add_hold(b, c, a);
 	if (ret < 0)
 		return ret;

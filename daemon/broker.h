@@ -75,8 +75,15 @@ struct broker_hold {
 	struct list alloc_link, client_link;
 };
 
-/* Told of every change, synchronously, in the order it happens. Any callback may be NULL. */
+/*
+ * Told of every change, synchronously, in the order it happens. Any callback may be NULL.
+ * Before a change that gives a client memory or a hold (alloc, import, realloc, a first
+ * export), the broker asks reserve() for room for the records it will write; when there is
+ * none (the state file cannot grow: its file system is full) the request fails with that
+ * errno and nothing changes: memory the journal could not record is never handed out.
+ */
 struct broker_journal {
+	int (*reserve)(void *data, unsigned n_records);         /* 0 or a negative errno */
 	void (*alloc)(void *data, struct broker_alloc *a);      /* new, moved, resized, exported */
 	void (*alloc_gone)(void *data, struct broker_alloc *a); /* before its memory is scrubbed */
 	void (*hold)(void *data, struct broker_hold *h);        /* new, count or holder changed */
@@ -113,7 +120,7 @@ void broker_client_remove(struct broker *b, struct broker_client *client);
 
 /*
  * Allocates for @c. Returns 0 and sets *allocp, or a negative errno as pool_alloc() (-EINVAL,
- * -ENOMEM).
+ * -ENOMEM), or the journal's reserve() (-ENOSPC: it cannot be recorded).
  */
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
 		 uint64_t align, struct broker_alloc **allocp);
@@ -124,15 +131,21 @@ int broker_free(struct broker *b, struct broker_client *c, uint64_t handle);
 /*
  * Resizes @handle, which @c must hold, keeping its alignment when it moves. Returns 0 and sets
  * *allocp, or a negative errno: -EINVAL (not held, size 0), -EBUSY (another client holds it
- * too and maps it where it is), -ENOMEM.
+ * too and maps it where it is), -ENOMEM, or the journal's reserve() (-ENOSPC).
  */
 int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
 		   struct broker_alloc **allocp);
 
-/* Gives @handle a token (a new random one the first time). Returns 0 or -EINVAL (not held). */
+/*
+ * Gives @handle a token (a new random one the first time). Returns 0 or a negative errno:
+ * -EINVAL (not held), -ENOMEM, or the journal's reserve() (-ENOSPC).
+ */
 int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t *tokenp);
 
-/* Takes a hold on the allocation exported as @token. Returns 0 or -ENOENT. */
+/*
+ * Takes a hold on the allocation exported as @token. Returns 0 or a negative errno: -ENOENT,
+ * -ENOMEM, or the journal's reserve() (-ENOSPC).
+ */
 int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 		  struct broker_alloc **allocp);
 

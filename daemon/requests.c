@@ -59,6 +59,18 @@ static void refuse(struct reply *r, int status, const char *fmt, ...)
 	r->resp.body_case = SMH__RESPONSE__BODY__NOT_SET;
 }
 
+/* A refusal with no sentence of its own: the errno's, or why the state file matters. */
+static void refuse_other(struct reply *r, int status, const char *verb)
+{
+	if (status == -ENOSPC)
+		refuse(r, status,
+		       "Could not %s: smhd could not record it in its state file (the file system "
+		       "holding it is full?), and serves nothing a restart could lose",
+		       verb);
+	else
+		refuse(r, status, "Could not %s: %s", verb, strerror(-status));
+}
+
 /* calloc() whose result is freed with the reply. NULL when out of memory or of scratch slots. */
 static void *scratch_alloc(struct reply *r, size_t n, size_t size)
 {
@@ -225,7 +237,7 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not allocate: %s", strerror(-ret));
+		refuse_other(r, ret, "allocate");
 		return;
 	}
 	reply_buffer(ctx, a, r, res);
@@ -274,7 +286,7 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not resize: %s", strerror(-ret));
+		refuse_other(r, ret, "resize");
 		return;
 	}
 	reply_buffer(ctx, a, r, res);
@@ -291,7 +303,7 @@ static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, st
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not export: %s", strerror(-ret));
+		refuse_other(r, ret, "export");
 		return;
 	}
 	smh__export_reply__init(&r->body.export_);
@@ -314,7 +326,7 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not import: %s", strerror(-ret));
+		refuse_other(r, ret, "import");
 		return;
 	}
 	reply_buffer(ctx, a, r, res);

@@ -8,6 +8,7 @@
  * the rest goes through daemon/broker.h.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +40,7 @@ struct fixture {
 	struct broker b;
 	struct event events[MAX_EVENTS];
 	unsigned n_events;
+	unsigned room; /* records the journal can still take (reserve()); UINT_MAX: any */
 	struct broker_client *c1, *c2;
 };
 
@@ -99,6 +101,13 @@ static void on_hold_gone(void *data, struct broker_hold *h)
 	hold_event(data, EV_HOLD_GONE, h);
 }
 
+static int on_reserve(void *data, unsigned n)
+{
+	struct fixture *f = data;
+
+	return n <= f->room ? 0 : -ENOSPC;
+}
+
 static int copy_nothing(void *data, const struct pool_region *dst, uint64_t dst_addr,
 			const struct pool_region *src, uint64_t src_addr, uint64_t len)
 {
@@ -110,9 +119,10 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pool_hooks hooks = { .copy = copy_nothing };
 	struct dt_config cfg = { 0 };
-	struct broker_journal j = { on_alloc, on_alloc_gone, on_hold, on_hold_gone, f };
+	struct broker_journal j = { on_reserve, on_alloc, on_alloc_gone, on_hold, on_hold_gone, f };
 
 	assert_non_null(f);
+	f->room = UINT_MAX;
 	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &cfg, NULL), 0);
 	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
 	dt_config_finish(&cfg);
@@ -489,6 +499,45 @@ static void test_resume(void **state)
 	assert_int_equal(f->b.allocs.n, 0);
 }
 
+/*
+ * A journal with no room (the state file's file system is full): alloc, import, realloc and a
+ * first export fail with its errno and change nothing; memory is never served unrecorded.
+ */
+static void test_journal_full(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+	struct buddy_stats before;
+	uint64_t token, t2;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &token), 0);
+	f->room = 1; /* an allocation needs two: itself and its hold */
+	before = stats(f, 0);
+	f->n_events = 0;
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), -ENOSPC);
+	assert_int_equal(stats(f, 0).used, before.used);
+	assert_int_equal(stats(f, 0).n_allocs, before.n_allocs);
+	assert_int_equal(f->b.allocs.n, 1);
+	assert_int_equal(f->c1->n_buffers, 1);
+	expect_none(f);
+	f->room = 0;
+	assert_int_equal(broker_import(&f->b, f->c2, token, &b), -ENOSPC);
+	assert_null(broker_find_hold(&f->b, f->c2, a->handle));
+	assert_int_equal(f->c2->n_buffers, 0);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 128, &b), -ENOSPC);
+	assert_int_equal(a->blk.size, 64);
+	/* Exporting again gives the same token: nothing new to record. */
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t2), 0);
+	assert_true(t2 == token);
+	expect_none(f);
+	/* Giving back needs no room. */
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(f->b.allocs.n, 0);
+	f->room = 2;
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), 0);
+}
+
 /* ---------------------------------------------------------------- the grace period */
 
 static pid_t dead_pid(void)
@@ -585,7 +634,8 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_journal_sequence),       T(test_restore), T(test_restore_refused),
-		T(test_restore_order_and_drop), T(test_resume),  T(test_grace_releases_gone),
+		T(test_restore_order_and_drop), T(test_resume),  T(test_journal_full),
+		T(test_grace_releases_gone),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

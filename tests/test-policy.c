@@ -42,11 +42,17 @@ static void test_defaults(void **state)
 	struct policy p;
 
 	policy_init(&p);
+	/* Bytes and clients are unlimited; buffers are capped (each costs daemon memory). */
 	for (int k = POLICY_MAX_CLIENTS; k < POLICY_N_KEYS; k++)
-		assert_true(policy_limit(&p, 1000, (enum policy_key)k) == POLICY_UNLIMITED);
+		if (k != POLICY_MAX_BUFFERS_PER_CLIENT && k != POLICY_MAX_BUFFERS_PER_UID)
+			assert_true(policy_limit(&p, 1000, (enum policy_key)k) == POLICY_UNLIMITED);
+	assert_int_equal(policy_limit(&p, 1000, POLICY_MAX_BUFFERS_PER_CLIENT), 4096);
+	assert_int_equal(policy_limit(&p, 1000, POLICY_MAX_BUFFERS_PER_UID), 16384);
 	assert_int_equal(p.set, 0);
 	assert_string_equal(policy_key_name(POLICY_MAX_BUFFERS_PER_CLIENT),
 			    "max-buffers-per-client");
+	assert_int_equal(set(&p, POLICY_MAX_BUFFERS_PER_CLIENT, "unlimited"), 0);
+	assert_true(policy_limit(&p, 1000, POLICY_MAX_BUFFERS_PER_CLIENT) == POLICY_UNLIMITED);
 	policy_finish(&p);
 	policy_finish(&p); /* twice: a no-op */
 }

@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -357,6 +359,47 @@ static void write_file(const struct fixture *f, uint64_t fp, const struct state_
 	free(buf);
 }
 
+/*
+ * The file cannot grow (a full file system, here RLIMIT_FSIZE at its current size): every
+ * allocation that fits is recorded, the next one is refused with ENOSPC and leaves the pool
+ * as it was; nothing is ever served unrecorded.
+ */
+static void test_full_refuses(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old_lim, lim;
+	struct buddy_stats before, after;
+	struct broker_alloc *a;
+	void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+	uint64_t n = 0;
+	int ret, refused;
+
+	start_journal(f);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+	lim = old_lim;
+	lim.rlim_cur = (rlim_t)file_size(f, "smhd.state");
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0); /* unchecked until restored */
+	while ((ret = broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a)) == 0)
+		n++;
+	pool_region_stats(f->pool, 0, &before);
+	refused = broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+	pool_region_stats(f->pool, 0, &after);
+	/* Restored before any assertion: a failure must not leave the limit to the next tests. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+	signal(SIGXFSZ, old_sig);
+	assert_int_equal(refused, -ENOSPC);
+	assert_int_equal(ret, -ENOSPC);
+	assert_int_equal(n, 128); /* 256 slots: an allocation and its hold each */
+	assert_int_equal(after.used, before.used);
+	assert_int_equal(f->c2->n_buffers, 0);
+	assert_int_equal(f->b.allocs.n, n);
+	/* Room again: served again. */
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	n++;
+	crash(f);
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2 * n);
+}
 static void test_torn_records(void **state)
 {
 	struct fixture *f = *state;
@@ -672,6 +715,7 @@ int main(void)
 		T(test_latest_version_only),
 		T(test_commit_and_next_handle),
 		T(test_grows),
+		T(test_full_refuses),
 		T(test_torn_records),
 		T(test_duplicates_highest_seq_wins),
 		T(test_fingerprint_mismatch),

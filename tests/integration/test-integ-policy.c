@@ -470,6 +470,30 @@ static void test_alignment_charged(void **state)
 	smhd_stop(d);
 }
 
+/*
+ * Without any option, a connection holds at most 4096 buffers (each costs the daemon memory
+ * and the state file records); imports count, so one buffer imported again and again reaches
+ * the cap in the example's small regions.
+ */
+static void test_default_buffer_cap(void **state)
+{
+	struct smhd *d = start(NULL);
+	struct smh_client *owner = harness_connect(d), *c = harness_connect(d);
+	struct smh_buffer buf, imp;
+	uint64_t token;
+	int n = 0, ret;
+
+	assert_int_equal(smh_alloc(owner, SMH_REG_ATTR_CACHEABLE, 64, 0, &buf), 0);
+	assert_int_equal(smh_export(owner, &buf, &token), 0);
+	while (n < 5000 && (ret = smh_import(c, token, &imp)) == 0)
+		n++;
+	assert_int_equal(n, 4096);
+	assert_over_quota(c, ret, "max-buffers-per-client is 4096");
+	smh_disconnect(c);
+	smh_disconnect(owner);
+	smhd_stop(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +508,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_config_file, harness_teardown),
 		cmocka_unit_test_teardown(test_config_errors, harness_teardown),
 		cmocka_unit_test_teardown(test_alignment_charged, harness_teardown),
+		cmocka_unit_test_teardown(test_default_buffer_cap, harness_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
