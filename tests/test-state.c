@@ -593,6 +593,44 @@ static void test_hostile_sizes_and_garbage(void **state)
 }
 
 /* What is not a regular file of sane size is refused, and the refusal leaves nothing held. */
+/* A header's next handle past STATE_HANDLE_MAX is not believed (handles would wrap to 0). */
+static void test_next_handle_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record rec = alloc_rec(5, 0x42000000, 1);
+	struct state_header h = { .version = STATE_VERSION,
+				  .record_size = sizeof(struct state_record),
+				  .fingerprint = FP };
+	unsigned char buf[sizeof(h) + sizeof(rec)];
+
+	memcpy(h.magic, STATE_MAGIC, 8);
+	rec.check = state_record_check(&rec);
+	for (int i = 0; i < 2; i++) {
+		h.next_handle = i == 0 ? UINT64_MAX : STATE_HANDLE_MAX;
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), &rec, sizeof(rec));
+		write_bytes(f, buf, sizeof(buf));
+		open_state(f, FP);
+		assert_true(f->old.found);
+		assert_int_equal(f->old.n_records, 1);
+		assert_true(f->old.next_handle < STATE_HANDLE_MAX);
+		state_close(f->s, false);
+		f->s = NULL;
+	}
+}
+
+/* A FIFO where the state file should be is refused at once (opening it used to block). */
+static void test_fifo_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct state *s = NULL;
+
+	assert_int_equal(mkfifo(f->path, 0600), 0);
+	assert_int_equal(state_open(f->dir, FP, "sock", &s, &f->old), -EINVAL);
+	assert_null(s);
+	assert_int_equal(unlink(f->path), 0);
+}
+
 static void test_hostile_file_types(void **state)
 {
 	struct fixture *f = *state;
@@ -716,6 +754,8 @@ int main(void)
 		T(test_commit_and_next_handle),
 		T(test_grows),
 		T(test_full_refuses),
+		T(test_next_handle_bounded),
+		T(test_fifo_refused),
 		T(test_torn_records),
 		T(test_duplicates_highest_seq_wins),
 		T(test_fingerprint_mismatch),

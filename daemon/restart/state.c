@@ -149,7 +149,8 @@ static int parse_records(const unsigned char *buf, size_t len, struct state_old 
 			r[n++] = r[i];
 	old->records = r;
 	old->n_records = n;
-	old->next_handle = h->next_handle;
+	/* Bounded like the records' handles: UINT64_MAX would wrap every later handle to 0. */
+	old->next_handle = h->next_handle < STATE_HANDLE_MAX ? h->next_handle : 0;
 	return 0;
 }
 
@@ -196,7 +197,8 @@ static int read_old(struct state *s, uint64_t fingerprint, struct state_old *old
 	const struct state_header *h;
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: opening a FIFO would wait for a writer; read_all() refuses what is not a file. */
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int ret;
 
 	if (fd < 0)
