@@ -61,9 +61,25 @@ void broker_set_journal(struct broker *b, const struct broker_journal *journal)
 			(b)->journal.fn((b)->journal.data, (x)); \
 	} while (0)
 
+/* Room in the journal for @n records: what a change that gives something will write. */
+static int reserve(struct broker *b, unsigned n)
+{
+	return b->journal.reserve ? b->journal.reserve(b->journal.data, n) : 0;
+}
+
 bool broker_alloc_shared(const struct broker_alloc *a)
 {
 	return a->token != 0 || a->n_holders > 1;
+}
+
+uint64_t broker_cost(uint64_t size, uint64_t align)
+{
+	return align > size ? align : size;
+}
+
+uint64_t broker_alloc_cost(const struct broker_alloc *a)
+{
+	return broker_cost(a->blk.size, a->align);
 }
 
 int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const char *comm,
@@ -110,7 +126,7 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 
 	h->count -= n;
 	h->client->n_buffers -= n;
-	h->client->bytes -= n * a->blk.size;
+	h->client->bytes -= n * broker_alloc_cost(a);
 	if (h->count > 0) {
 		JOURNAL(b, hold, h);
 		return;
@@ -179,7 +195,7 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 	}
 	h->count++;
 	c->n_buffers++;
-	c->bytes += a->blk.size;
+	c->bytes += broker_alloc_cost(a);
 	JOURNAL(b, hold, h);
 	return 0;
 }
@@ -210,6 +226,9 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	if (!a)
 		return -ENOMEM;
 	list_init(&a->holds);
+	ret = reserve(b, 2); /* the allocation and its hold */
+	if (ret < 0)
+		goto err_alloc;
 	ret = pool_alloc(b->pool, attr, size, align, &a->blk);
 	if (ret < 0)
 		goto err_alloc;
@@ -254,6 +273,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	struct broker_hold *h = broker_find_hold(b, c, handle);
 	struct pool_block old;
 	struct broker_alloc *a;
+	uint64_t old_cost;
 	int ret;
 
 	if (!h)
@@ -261,7 +281,11 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	a = h->alloc;
 	if (a->n_holders > 1)
 		return -EBUSY;
+	ret = reserve(b, 1);
+	if (ret < 0)
+		return ret;
 	old = a->blk;
+	old_cost = broker_alloc_cost(a);
 	ret = pool_realloc(b->pool, &a->blk, size, a->align);
 	if (ret < 0)
 		return ret;
@@ -275,7 +299,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 			b->scrub.zero(b->scrub.data, old.region, old.addr + a->blk.size,
 				      old.size - a->blk.size);
 	}
-	c->bytes = c->bytes - h->count * old.size + h->count * a->blk.size;
+	c->bytes = c->bytes - h->count * old_cost + h->count * broker_alloc_cost(a);
 	*allocp = a;
 	return 0;
 }
@@ -293,6 +317,9 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 	if (a->token == 0) {
 		bool was_shared = broker_alloc_shared(a);
 
+		ret = reserve(b, 1);
+		if (ret < 0)
+			return ret;
 		do
 			t = random_token();
 		while (hmap_get(&b->tokens, t));
@@ -321,6 +348,9 @@ int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 
 	if (!a)
 		return -ENOENT;
+	ret = reserve(b, 1);
+	if (ret < 0)
+		return ret;
 	ret = add_hold(b, c, a);
 	if (ret < 0)
 		return ret;
@@ -330,7 +360,7 @@ int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 
 /* ---------------------------------------------------------------- restoring after a restart */
 
-int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t proc_start,
+int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, uint64_t proc_start,
 		      struct broker_client **orphanp)
 {
 	struct broker_client *c = calloc(1, sizeof(*c));
@@ -339,7 +369,7 @@ int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t pr
 		return -ENOMEM;
 	c->id = b->next_client_id++;
 	c->pid = pid;
-	c->uid = (uid_t)-1;
+	c->uid = uid; /* its quotas count the orphan's holds; only this uid may resume it */
 	c->gid = (gid_t)-1;
 	c->session = session;
 	c->proc_start = proc_start;
@@ -423,23 +453,30 @@ void broker_restore_drop(struct broker *b, struct broker_alloc *a)
 	release(b, a);
 }
 
-int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
-		  uint64_t *n_reclaimedp)
+struct broker_client *broker_find_orphan(struct broker *b, uint64_t session)
 {
-	struct broker_client *o = NULL;
-	struct list *pos, *tmp;
+	struct list *pos;
 
 	list_for_each(pos, &b->orphans)
 	{
 		struct broker_client *x = list_entry(pos, struct broker_client, link);
 
-		if (x->session == session) {
-			o = x;
-			break;
-		}
+		if (x->session == session)
+			return x;
 	}
+	return NULL;
+}
+
+int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
+		  uint64_t *n_reclaimedp)
+{
+	struct broker_client *o = broker_find_orphan(b, session);
+	struct list *pos, *tmp;
+
 	if (!o)
 		return -ENOENT;
+	if (o->uid != c->uid)
+		return -EPERM;
 	*n_reclaimedp = o->n_buffers;
 	list_for_each_safe(pos, tmp, &o->holds)
 	{
@@ -449,7 +486,7 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		list_insert_before(&c->holds, &h->client_link);
 		h->client = c;
 		c->n_buffers += h->count;
-		c->bytes += h->count * h->alloc->blk.size;
+		c->bytes += h->count * broker_alloc_cost(h->alloc);
 	}
 	c->session = session;
 	o->n_buffers = 0;

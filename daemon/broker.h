@@ -50,7 +50,7 @@ struct broker_client {
 	bool orphan;         /* restored after a restart, no connection (in broker.orphans) */
 	int refused;         /* 0, or the errno its hello is refused with (daemon/policy.h) */
 	uint64_t n_buffers;  /* holds, counted with their counts */
-	uint64_t bytes;      /* bytes of those holds, counted with their counts */
+	uint64_t bytes;      /* broker_alloc_cost() of those holds, counted with their counts */
 	struct list holds;   /* struct broker_hold.client_link */
 	struct list link;    /* broker's clients, in id order */
 };
@@ -75,8 +75,15 @@ struct broker_hold {
 	struct list alloc_link, client_link;
 };
 
-/* Told of every change, synchronously, in the order it happens. Any callback may be NULL. */
+/*
+ * Told of every change, synchronously, in the order it happens. Any callback may be NULL.
+ * Before a change that gives a client memory or a hold (alloc, import, realloc, a first
+ * export), the broker asks reserve() for room for the records it will write; when there is
+ * none (the state file cannot grow: its file system is full) the request fails with that
+ * errno and nothing changes: memory the journal could not record is never handed out.
+ */
 struct broker_journal {
+	int (*reserve)(void *data, unsigned n_records);         /* 0 or a negative errno */
 	void (*alloc)(void *data, struct broker_alloc *a);      /* new, moved, resized, exported */
 	void (*alloc_gone)(void *data, struct broker_alloc *a); /* before its memory is scrubbed */
 	void (*hold)(void *data, struct broker_hold *h);        /* new, count or holder changed */
@@ -113,7 +120,7 @@ void broker_client_remove(struct broker *b, struct broker_client *client);
 
 /*
  * Allocates for @c. Returns 0 and sets *allocp, or a negative errno as pool_alloc() (-EINVAL,
- * -ENOMEM).
+ * -ENOMEM), or the journal's reserve() (-ENOSPC: it cannot be recorded).
  */
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
 		 uint64_t align, struct broker_alloc **allocp);
@@ -124,15 +131,21 @@ int broker_free(struct broker *b, struct broker_client *c, uint64_t handle);
 /*
  * Resizes @handle, which @c must hold, keeping its alignment when it moves. Returns 0 and sets
  * *allocp, or a negative errno: -EINVAL (not held, size 0), -EBUSY (another client holds it
- * too and maps it where it is), -ENOMEM.
+ * too and maps it where it is), -ENOMEM, or the journal's reserve() (-ENOSPC).
  */
 int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
 		   struct broker_alloc **allocp);
 
-/* Gives @handle a token (a new random one the first time). Returns 0 or -EINVAL (not held). */
+/*
+ * Gives @handle a token (a new random one the first time). Returns 0 or a negative errno:
+ * -EINVAL (not held), -ENOMEM, or the journal's reserve() (-ENOSPC).
+ */
 int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t *tokenp);
 
-/* Takes a hold on the allocation exported as @token. Returns 0 or -ENOENT. */
+/*
+ * Takes a hold on the allocation exported as @token. Returns 0 or a negative errno: -ENOENT,
+ * -ENOMEM, or the journal's reserve() (-ENOSPC).
+ */
 int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 		  struct broker_alloc **allocp);
 
@@ -147,7 +160,7 @@ void broker_set_journal(struct broker *b, const struct broker_journal *journal);
  * broker_restore_drop(). Each returns 0 or a negative errno: -EBUSY/-EINVAL from the pool,
  * -EEXIST for a handle or token restored twice, -ENOMEM.
  */
-int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uint64_t proc_start,
+int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, uint64_t proc_start,
 		      struct broker_client **orphanp);
 int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_block *blk,
 			 uint64_t align, uint64_t token, struct broker_alloc **allocp);
@@ -155,10 +168,15 @@ int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_
 			uint64_t count);
 void broker_restore_drop(struct broker *b, struct broker_alloc *a);
 
+/* The orphan whose session is @session, or NULL. */
+struct broker_client *broker_find_orphan(struct broker *b, uint64_t session);
+
 /*
  * @c takes over the holds of the orphan whose session is @session, and that session. Sets
- * *n_reclaimedp to the holds taken (with their counts).
- * Returns 0 or -ENOENT when no orphan has that session (@c keeps its own).
+ * *n_reclaimedp to the holds taken (with their counts). Only a connection of the uid that held
+ * the session may: a session secret that leaked to another user gives it nothing.
+ * Returns 0 or a negative errno (@c then keeps its own): -ENOENT when no orphan has that
+ * session, -EPERM when its uid is not @c's.
  */
 int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		  uint64_t *n_reclaimedp);
@@ -171,5 +189,16 @@ struct broker_alloc *broker_find_token(struct broker *b, uint64_t token);
 
 /* Exported, or held by more than one client. */
 bool broker_alloc_shared(const struct broker_alloc *a);
+
+/*
+ * What holding @a costs in bytes (quotas, `smhctl clients`): its size, or its alignment when
+ * larger. The buddy allocator meets an alignment by splitting a free block of that size, so a
+ * small buffer aligned to A fragments the region as a buffer of A bytes would; charged only
+ * its size, a quota of Q bytes could cut Q / 64 blocks of any size.
+ */
+uint64_t broker_alloc_cost(const struct broker_alloc *a);
+
+/* broker_alloc_cost() of a buffer of @size bytes (granule-rounded) aligned to @align. */
+uint64_t broker_cost(uint64_t size, uint64_t align);
 
 #endif

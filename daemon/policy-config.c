@@ -32,6 +32,8 @@ void policy_init(struct policy *p)
 	memset(p, 0, sizeof(*p));
 	for (int k = 0; k < POLICY_N_KEYS; k++)
 		p->value[k] = POLICY_UNLIMITED;
+	p->value[POLICY_MAX_BUFFERS_PER_CLIENT] = POLICY_DEFAULT_BUFFERS_PER_CLIENT;
+	p->value[POLICY_MAX_BUFFERS_PER_UID] = POLICY_DEFAULT_BUFFERS_PER_UID;
 }
 
 void policy_finish(struct policy *p)

@@ -187,13 +187,12 @@ int policy_admit(struct policy *p, const struct broker *b, struct broker_client 
 	return c->refused;
 }
 
-/* Bytes and buffers held by all the clients of @uid. */
-static void uid_usage(const struct broker *b, uint32_t uid, uint64_t *bytesp, uint64_t *buffersp)
+static void add_usage(const struct list *clients, uint32_t uid, uint64_t *bytesp,
+		      uint64_t *buffersp)
 {
 	const struct list *pos;
 
-	*bytesp = *buffersp = 0;
-	list_for_each(pos, &b->clients)
+	list_for_each(pos, clients)
 	{
 		const struct broker_client *x = list_entry(pos, struct broker_client, link);
 
@@ -202,6 +201,18 @@ static void uid_usage(const struct broker *b, uint32_t uid, uint64_t *bytesp, ui
 			*buffersp += x->n_buffers;
 		}
 	}
+}
+
+/*
+ * Bytes and buffers held by all the clients of @uid, and by its sessions a restart left
+ * (orphans hold memory as much as connections do: not counting them would let a uid double
+ * its quota across a restart).
+ */
+static void uid_usage(const struct broker *b, uint32_t uid, uint64_t *bytesp, uint64_t *buffersp)
+{
+	*bytesp = *buffersp = 0;
+	add_usage(&b->clients, uid, bytesp, buffersp);
+	add_usage(&b->orphans, uid, bytesp, buffersp);
 }
 
 static bool over(uint64_t use, uint64_t add, uint64_t max)
@@ -230,8 +241,13 @@ static void describe(enum policy_key key, uint32_t uid, uint64_t max, uint64_t u
 			 policy_key_name(key), m, u, policy_key_is_size(key) ? "" : " buffers", a);
 }
 
-int policy_charge(const struct policy *p, const struct broker *b, const struct broker_client *c,
-		  uint64_t bytes, uint64_t buffers, unsigned *logged, char *why, size_t why_size)
+/*
+ * Whether @c may hold @bytes and @buffers more; @away (NULL for none) is a holder of @c's uid
+ * whose holds are about to become @c's, so not counted twice.
+ */
+static int charge(const struct policy *p, const struct broker *b, const struct broker_client *c,
+		  const struct broker_client *away, uint64_t bytes, uint64_t buffers,
+		  unsigned *logged, char *why, size_t why_size)
 {
 	struct {
 		enum policy_key key;
@@ -246,8 +262,13 @@ int policy_charge(const struct policy *p, const struct broker *b, const struct b
 	if (!p)
 		return 0;
 	if (policy_limit(p, c->uid, POLICY_MAX_BYTES_PER_UID) != POLICY_UNLIMITED ||
-	    policy_limit(p, c->uid, POLICY_MAX_BUFFERS_PER_UID) != POLICY_UNLIMITED)
+	    policy_limit(p, c->uid, POLICY_MAX_BUFFERS_PER_UID) != POLICY_UNLIMITED) {
 		uid_usage(b, c->uid, &checks[2].use, &checks[3].use);
+		if (away && away->uid == c->uid) {
+			checks[2].use -= away->bytes;
+			checks[3].use -= away->n_buffers;
+		}
+	}
 	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
 		enum policy_key key = checks[i].key;
 		uint64_t max = policy_limit(p, c->uid, key);
@@ -265,4 +286,16 @@ int policy_charge(const struct policy *p, const struct broker *b, const struct b
 		return -EDQUOT;
 	}
 	return 0;
+}
+
+int policy_charge(const struct policy *p, const struct broker *b, const struct broker_client *c,
+		  uint64_t bytes, uint64_t buffers, unsigned *logged, char *why, size_t why_size)
+{
+	return charge(p, b, c, NULL, bytes, buffers, logged, why, why_size);
+}
+
+int policy_resume(const struct policy *p, const struct broker *b, const struct broker_client *c,
+		  const struct broker_client *orphan, unsigned *logged, char *why, size_t why_size)
+{
+	return charge(p, b, c, orphan, orphan->bytes, orphan->n_buffers, logged, why, why_size);
 }

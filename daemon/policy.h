@@ -10,7 +10,8 @@
  *
  * The server asks policy_admit() about each new connection, with the identity it read from the
  * socket when it accepted it; the request handlers ask policy_charge() before an allocation, an
- * import or a growing realloc. Refusals are -EACCES (not allowed), -EMFILE (too many clients)
+ * import or a growing realloc, and policy_resume() before a connection takes a restored session
+ * over. Sessions a restart left (orphans) count in their uid's use. Refusals are -EACCES (not allowed), -EMFILE (too many clients)
  * and -EDQUOT (over a quota), each with a sentence for the client, and are logged once: quota
  * refusals once per connection and limit, connection refusals at most once a minute per kind
  * (the ones in between at debug level, counted in the next warning).
@@ -26,6 +27,15 @@
 
 /* A limit that is not set, or set to "unlimited". */
 #define POLICY_UNLIMITED UINT64_MAX
+
+/*
+ * The default buffer caps. Every buffer costs the daemon memory (its records, ~400 bytes of
+ * RSS) and the state file two records (192 bytes): unbounded, 500k buffers of 64 B took smhd
+ * from 3 to 214 MB and the state file, in /run, to 100 MB. Far above what a camera or codec
+ * pipeline holds; "unlimited" lifts them.
+ */
+#define POLICY_DEFAULT_BUFFERS_PER_CLIENT 4096
+#define POLICY_DEFAULT_BUFFERS_PER_UID    16384
 
 /* The keys of the configuration file, which are also the long options' names. */
 enum policy_key {
@@ -112,5 +122,12 @@ int policy_admit(struct policy *p, const struct broker *b, struct broker_client 
  */
 int policy_charge(const struct policy *p, const struct broker *b, const struct broker_client *c,
 		  uint64_t bytes, uint64_t buffers, unsigned *logged, char *why, size_t why_size);
+
+/*
+ * Whether @c may take over the holds of @orphan (broker_resume()): as policy_charge() for
+ * what the orphan holds, which its uid's use already counts. Returns 0 or -EDQUOT.
+ */
+int policy_resume(const struct policy *p, const struct broker *b, const struct broker_client *c,
+		  const struct broker_client *orphan, unsigned *logged, char *why, size_t why_size);
 
 #endif

@@ -59,6 +59,18 @@ static void refuse(struct reply *r, int status, const char *fmt, ...)
 	r->resp.body_case = SMH__RESPONSE__BODY__NOT_SET;
 }
 
+/* A refusal with no sentence of its own: the errno's, or why the state file matters. */
+static void refuse_other(struct reply *r, int status, const char *verb)
+{
+	if (status == -ENOSPC)
+		refuse(r, status,
+		       "Could not %s: smhd could not record it in its state file (the file system "
+		       "holding it is full?), and serves nothing a restart could lose",
+		       verb);
+	else
+		refuse(r, status, "Could not %s: %s", verb, strerror(-status));
+}
+
 /* calloc() whose result is freed with the reply. NULL when out of memory or of scratch slots. */
 static void *scratch_alloc(struct reply *r, size_t n, size_t size)
 {
@@ -74,20 +86,41 @@ static void *scratch_alloc(struct reply *r, size_t n, size_t size)
 
 /* ---------------------------------------------------------------- hello */
 
-/* A reconnecting client takes its session's buffers back (docs/restart.md). */
-static void requests_resume(struct request_ctx *ctx, uint64_t session, uint64_t *n_reclaimedp)
+/*
+ * A reconnecting client takes its session's buffers back (docs/restart.md), if its uid is the
+ * session's and its quotas allow. Returns false when the hello is refused (over quota).
+ */
+static bool requests_resume(struct request_ctx *ctx, uint64_t session, uint64_t *n_reclaimedp,
+			    struct reply *r)
 {
 	struct broker_client *c = ctx->client;
+	struct broker_client *o = broker_find_orphan(ctx->broker, session);
+	char why[sizeof(r->message)];
+	int ret;
 
-	if (broker_resume(ctx->broker, c, session, n_reclaimedp) < 0) {
-		log_info("Client %llu (pid %d, %s) asked to resume a session this daemon does not "
-			 "know: it starts a new one",
-			 (unsigned long long)c->id, (int)c->pid, c->comm);
-		return;
+	if (o && o->uid == c->uid &&
+	    policy_resume(ctx->policy, ctx->broker, c, o, &ctx->quota_logged, why, sizeof(why)) <
+		    0) {
+		refuse(r, -EDQUOT, "Cannot resume the session: %s", why);
+		return false;
+	}
+	ret = broker_resume(ctx->broker, c, session, n_reclaimedp);
+	if (ret == -EPERM)
+		log_warning("Client %llu (pid %d, %s, uid %u) asked to resume a session of uid %u: "
+			    "refused, it starts a new one",
+			    (unsigned long long)c->id, (int)c->pid, c->comm, (unsigned)c->uid,
+			    (unsigned)o->uid);
+	if (ret < 0) {
+		if (ret != -EPERM)
+			log_info("Client %llu (pid %d, %s) asked to resume a session this daemon "
+				 "does not know: it starts a new one",
+				 (unsigned long long)c->id, (int)c->pid, c->comm);
+		return true;
 	}
 	log_info("Client %llu (pid %d, %s) resumed its session: %llu buffers reclaimed",
 		 (unsigned long long)c->id, (int)c->pid, c->comm,
 		 (unsigned long long)*n_reclaimedp);
+	return true;
 }
 
 static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct reply *r,
@@ -117,8 +150,11 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 	h->granule = pool_granule(ctx->broker->pool);
 	h->n_regions = (uint32_t)pool_n_regions(ctx->broker->pool);
 	h->client_id = ctx->client->id;
-	if (req->resume_session)
-		requests_resume(ctx, req->resume_session, &h->n_reclaimed);
+	if (req->resume_session && !requests_resume(ctx, req->resume_session, &h->n_reclaimed, r)) {
+		ctx->hello_done = false;
+		res->close_after = true;
+		return;
+	}
 	h->session = ctx->client->session;
 	r->resp.body_case = SMH__RESPONSE__BODY_HELLO;
 	r->resp.hello = h;
@@ -183,7 +219,7 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		       SMH_REG_ATTR_NUM - 1);
 		return;
 	}
-	if (req->size > 0 && !quota_ok(ctx, charged(ctx, req->size), 1, r))
+	if (req->size > 0 && !quota_ok(ctx, broker_cost(charged(ctx, req->size), req->align), 1, r))
 		return;
 	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
 			   req->align, &a);
@@ -201,7 +237,7 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not allocate: %s", strerror(-ret));
+		refuse_other(r, ret, "allocate");
 		return;
 	}
 	reply_buffer(ctx, a, r, res);
@@ -223,8 +259,9 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 
 	/* Growing costs the difference, as many times as this connection holds the buffer. */
 	if (h && req->size > 0 && h->alloc->n_holders == 1 &&
-	    charged(ctx, req->size) > h->alloc->blk.size) {
-		uint64_t more = charged(ctx, req->size) - h->alloc->blk.size;
+	    broker_cost(charged(ctx, req->size), h->alloc->align) > broker_alloc_cost(h->alloc)) {
+		uint64_t more = broker_cost(charged(ctx, req->size), h->alloc->align) -
+				broker_alloc_cost(h->alloc);
 
 		if (!quota_ok(ctx, more > UINT64_MAX / h->count ? UINT64_MAX : more * h->count, 0,
 			      r))
@@ -249,7 +286,7 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not resize: %s", strerror(-ret));
+		refuse_other(r, ret, "resize");
 		return;
 	}
 	reply_buffer(ctx, a, r, res);
@@ -266,7 +303,7 @@ static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, st
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not export: %s", strerror(-ret));
+		refuse_other(r, ret, "export");
 		return;
 	}
 	smh__export_reply__init(&r->body.export_);
@@ -281,7 +318,7 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 	struct broker_alloc *a = broker_find_token(ctx->broker, req->token);
 	int ret;
 
-	if (a && !quota_ok(ctx, a->blk.size, 1, r)) /* the importer pays */
+	if (a && !quota_ok(ctx, broker_alloc_cost(a), 1, r)) /* the importer pays */
 		return;
 	ret = broker_import(ctx->broker, ctx->client, req->token, &a);
 	if (ret == -ENOENT) {
@@ -289,7 +326,7 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 		return;
 	}
 	if (ret < 0) {
-		refuse(r, ret, "Could not import: %s", strerror(-ret));
+		refuse_other(r, ret, "import");
 		return;
 	}
 	reply_buffer(ctx, a, r, res);
@@ -443,7 +480,9 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 	size_t page = b->allocs.n < PAGE_MAX ? b->allocs.n : PAGE_MAX;
 	Smh__AllocInfo *infos = scratch_alloc(r, page, sizeof(*infos));
 	Smh__AllocInfo **ptrs = scratch_alloc(r, page, sizeof(*ptrs));
-	uint64_t *holders = scratch_alloc(r, page + b->n_clients, sizeof(*holders));
+	/* Orphans hold too (after a restart): one allocation may have every holder there is. */
+	size_t n_holders_max = page + b->n_clients + b->n_orphans;
+	uint64_t *holders = scratch_alloc(r, n_holders_max, sizeof(*holders));
 	Smh__AllocsReply *a = &r->body.allocs;
 	size_t n = 0, n_holders = 0, budget = 0;
 	struct list *pos;
@@ -459,7 +498,7 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 
 		if (ba->handle <= req->after)
 			continue;
-		if (n == page || n_holders + ba->n_holders > page + b->n_clients) {
+		if (n == page || n_holders + ba->n_holders > n_holders_max) {
 			a->more = true;
 			break;
 		}

@@ -8,6 +8,7 @@
  * the rest goes through daemon/broker.h.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +42,7 @@ struct fixture {
 	struct broker b;
 	struct event events[MAX_EVENTS];
 	unsigned n_events;
+	unsigned room; /* records the journal can still take (reserve()); UINT_MAX: any */
 	struct broker_client *c1, *c2;
 };
 
@@ -101,12 +103,20 @@ static void on_hold_gone(void *data, struct broker_hold *h)
 	hold_event(data, EV_HOLD_GONE, h);
 }
 
+static int on_reserve(void *data, unsigned n)
+{
+	struct fixture *f = data;
+
+	return n <= f->room ? 0 : -ENOSPC;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct broker_journal j = { on_alloc, on_alloc_gone, on_hold, on_hold_gone, f };
+	struct broker_journal j = { on_reserve, on_alloc, on_alloc_gone, on_hold, on_hold_gone, f };
 
 	assert_non_null(f);
+	f->room = UINT_MAX;
 	f->pool = test_example_pool(64);
 	broker_init(&f->b, f->pool, &(struct broker_scrub){ .zero = on_zero, .data = f });
 	broker_set_journal(&f->b, &j);
@@ -271,8 +281,8 @@ static struct broker_alloc *restore_shared(struct fixture *f, struct broker_clie
 {
 	struct broker_alloc *a;
 
-	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 5, o1p), 0);
-	assert_int_equal(broker_orphan_add(&f->b, S2, 78, 6, o2p), 0);
+	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, o1p), 0);
+	assert_int_equal(broker_orphan_add(&f->b, S2, 78, 1001, 6, o2p), 0);
 	assert_int_equal(broker_restore_alloc(&f->b, 7, &blk7, 64, T1, &a), 0);
 	assert_int_equal(broker_restore_hold(&f->b, a, *o1p, 2), 0);
 	assert_int_equal(broker_restore_hold(&f->b, a, *o2p, 1), 0);
@@ -380,7 +390,7 @@ static void test_restore_order_and_drop(void **state)
 	struct list *pos;
 	size_t i = 0;
 
-	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 5, &o), 0);
+	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, &o), 0);
 	assert_int_equal(broker_restore_alloc(&f->b, 5, &b5, 0, 0, &a5), 0);
 	assert_int_equal(broker_restore_alloc(&f->b, 3, &b3, 0, T1, &a3), 0);
 	assert_int_equal(broker_restore_hold(&f->b, a5, o, 1), 0);
@@ -429,6 +439,15 @@ static void test_resume(void **state)
 	assert_int_equal(f->c2->session, c2_session);
 	assert_int_equal(f->b.n_orphans, 2);
 	expect_none(f);
+	/* Another uid's session (S1 was uid 1000's, c2 is 1001): refused, nothing moves. */
+	assert_ptr_equal(broker_find_orphan(&f->b, S1), o1);
+	assert_int_equal(o1->uid, 1000);
+	assert_int_equal(broker_resume(&f->b, f->c2, S1, &n), -EPERM);
+	assert_int_equal(f->c2->session, c2_session);
+	assert_int_equal(f->c2->n_buffers, 0);
+	assert_int_equal(o1->n_buffers, 3);
+	assert_int_equal(f->b.n_orphans, 2);
+	expect_none(f);
 
 	assert_int_equal(broker_resume(&f->b, f->c1, S1, &n), 0);
 	assert_int_equal(n, 3);
@@ -470,6 +489,45 @@ static void test_resume(void **state)
 	f->c1 = NULL;
 	assert_int_equal(stats(f, 1).used, 0);
 	assert_int_equal(f->b.allocs.n, 0);
+}
+
+/*
+ * A journal with no room (the state file's file system is full): alloc, import, realloc and a
+ * first export fail with its errno and change nothing; memory is never served unrecorded.
+ */
+static void test_journal_full(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+	struct buddy_stats before;
+	uint64_t token, t2;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &token), 0);
+	f->room = 1; /* an allocation needs two: itself and its hold */
+	before = stats(f, 0);
+	f->n_events = 0;
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), -ENOSPC);
+	assert_int_equal(stats(f, 0).used, before.used);
+	assert_int_equal(stats(f, 0).n_allocs, before.n_allocs);
+	assert_int_equal(f->b.allocs.n, 1);
+	assert_int_equal(f->c1->n_buffers, 1);
+	expect_none(f);
+	f->room = 0;
+	assert_int_equal(broker_import(&f->b, f->c2, token, &b), -ENOSPC);
+	assert_null(broker_find_hold(&f->b, f->c2, a->handle));
+	assert_int_equal(f->c2->n_buffers, 0);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 128, &b), -ENOSPC);
+	assert_int_equal(a->blk.size, 64);
+	/* Exporting again gives the same token: nothing new to record. */
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t2), 0);
+	assert_true(t2 == token);
+	expect_none(f);
+	/* Giving back needs no room. */
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(f->b.allocs.n, 0);
+	f->room = 2;
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), 0);
 }
 
 /* ---------------------------------------------------------------- the grace period */
@@ -518,7 +576,7 @@ static void test_grace_releases_gone(void **state)
 		struct pool_block blk = { 2, 0x44000000 + 64 * i, 64 };
 		struct broker_alloc *a;
 
-		assert_int_equal(broker_orphan_add(&f->b, S1 + i, orphans[i].pid,
+		assert_int_equal(broker_orphan_add(&f->b, S1 + i, orphans[i].pid, 1000,
 						   orphans[i].proc_start, &orphans[i].o),
 				 0);
 		assert_int_equal(broker_restore_alloc(&f->b, 1 + i, &blk, 0, 0, &a), 0);
@@ -568,7 +626,8 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_journal_sequence),       T(test_restore), T(test_restore_refused),
-		T(test_restore_order_and_drop), T(test_resume),  T(test_grace_releases_gone),
+		T(test_restore_order_and_drop), T(test_resume),  T(test_journal_full),
+		T(test_grace_releases_gone),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -245,6 +245,33 @@ static void test_realloc_keeps_alignment(void **state)
 	assert_int_not_equal(a->blk.addr, neighbour->blk.addr - 64);
 }
 
+/* A buffer costs its alignment when that is larger than its size (broker_alloc_cost()). */
+static void test_alignment_cost(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+	uint64_t token;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 64, 4096, &a), 0);
+	assert_int_equal(a->blk.size, 64);
+	assert_int_equal(broker_alloc_cost(a), 4096);
+	assert_int_equal(f->c1->bytes, 4096);
+	/* Grown past its alignment, it costs its size. */
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 8192, &a), 0);
+	assert_int_equal(f->c1->bytes, 8192);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 128, &a), 0);
+	assert_int_equal(f->c1->bytes, 4096);
+	/* The importer pays the same. */
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &token), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, token, &b), 0);
+	assert_int_equal(f->c2->bytes, 4096);
+	assert_int_equal(broker_free(&f->b, f->c2, a->handle), 0);
+	assert_int_equal(f->c2->bytes, 0);
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(f->c1->bytes, 0);
+	assert_int_equal(broker_cost(64, 0), 64);
+}
+
 static void test_alloc_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -263,10 +290,16 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_ids_and_counters),          T(test_foreign_and_double_free),
-		T(test_export_import_last_holder), T(test_import_twice_counts),
-		T(test_removed_client_releases),   T(test_realloc_scrubs_what_it_gives_back),
-		T(test_realloc_keeps_alignment),   T(test_alloc_errors),
+		T(test_ids_and_counters),
+		T(test_foreign_and_double_free),
+		T(test_export_import_last_holder),
+		T(test_import_twice_counts),
+		T(test_removed_client_releases),
+		T(test_realloc_scrubs_what_it_gives_back),
+		T(test_realloc_keeps_alignment),
+		T(test_alloc_errors),
+		T(test_alignment_cost),
+		T(test_alloc_errors),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,11 +42,17 @@ static void test_defaults(void **state)
 	struct policy p;
 
 	policy_init(&p);
+	/* Bytes and clients are unlimited; buffers are capped (each costs daemon memory). */
 	for (int k = POLICY_MAX_CLIENTS; k < POLICY_N_KEYS; k++)
-		assert_true(policy_limit(&p, 1000, (enum policy_key)k) == POLICY_UNLIMITED);
+		if (k != POLICY_MAX_BUFFERS_PER_CLIENT && k != POLICY_MAX_BUFFERS_PER_UID)
+			assert_true(policy_limit(&p, 1000, (enum policy_key)k) == POLICY_UNLIMITED);
+	assert_int_equal(policy_limit(&p, 1000, POLICY_MAX_BUFFERS_PER_CLIENT), 4096);
+	assert_int_equal(policy_limit(&p, 1000, POLICY_MAX_BUFFERS_PER_UID), 16384);
 	assert_int_equal(p.set, 0);
 	assert_string_equal(policy_key_name(POLICY_MAX_BUFFERS_PER_CLIENT),
 			    "max-buffers-per-client");
+	assert_int_equal(set(&p, POLICY_MAX_BUFFERS_PER_CLIENT, "unlimited"), 0);
+	assert_true(policy_limit(&p, 1000, POLICY_MAX_BUFFERS_PER_CLIENT) == POLICY_UNLIMITED);
 	policy_finish(&p);
 	policy_finish(&p); /* twice: a no-op */
 }
@@ -416,6 +422,47 @@ static void test_charge_uid(void **state)
 	f->cam->n_buffers = f->root->n_buffers = 0;
 }
 
+/*
+ * A restart's orphans count in their uid's use (they hold memory), and taking one over is
+ * charged as that: the per-connection limits for what it holds, the uid's not twice.
+ */
+static void test_charge_orphans(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_client *o, *other;
+	unsigned logged = 0;
+	char why[256];
+
+	assert_int_equal(set(&f->p, POLICY_MAX_BYTES_PER_UID, "1M"), 0);
+	assert_int_equal(broker_orphan_add(&f->b, 0x5e55, 4242, 1000, 0, &o), 0);
+	assert_int_equal(broker_orphan_add(&f->b, 0x0715, 4243, 1001, 0, &other), 0);
+	o->bytes = 1024 * 1024;
+	o->n_buffers = 1;
+	other->bytes = 1024 * 1024;
+	assert_int_equal(policy_charge(&f->p, &f->b, f->cam, 4096, 1, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	assert_string_equal(why, "Over quota: max-bytes-per-uid is 1 MiB for uid 1000; its "
+				 "connections hold 1 MiB and this one asks for 4 KiB more");
+	/* Another uid's orphan is not this one's use. */
+	assert_int_equal(policy_charge(&f->p, &f->b, f->root, 4096, 1, &logged, why, sizeof(why)),
+			 0);
+	/* Resuming the orphan moves its use, it does not add to it... */
+	assert_int_equal(policy_resume(&f->p, &f->b, f->cam, o, &logged, why, sizeof(why)), 0);
+	/* ...but what the uid holds beside it still counts. */
+	f->codec->bytes = 4096;
+	assert_int_equal(policy_resume(&f->p, &f->b, f->cam, o, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	f->codec->bytes = 0;
+	/* The per-connection limits apply to what it takes over. */
+	assert_int_equal(set(&f->p, POLICY_MAX_BYTES_PER_CLIENT, "512K"), 0);
+	assert_int_equal(policy_resume(&f->p, &f->b, f->cam, o, &logged, why, sizeof(why)),
+			 -EDQUOT);
+	assert_string_equal(why, "Over quota: max-bytes-per-client is 512 KiB; this connection "
+				 "holds 0 B and asks for 1 MiB more");
+	o->bytes = other->bytes = 0;
+	o->n_buffers = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_charge_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_charge_uid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_charge_orphans, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +150,7 @@ static void assert_hold_record(const struct state_record *r, uint64_t handle,
 	assert_int_equal(r->count, count);
 	assert_int_equal(r->pid, c->pid);
 	assert_int_equal(r->proc_start, c->proc_start);
+	assert_int_equal(r->uid, c->uid); /* its quotas and who may resume it, after a restart */
 	assert_int_equal(r->check, state_record_check(r));
 }
 
@@ -348,6 +351,47 @@ static void write_file(const struct fixture *f, uint64_t fp, const struct state_
 	free(buf);
 }
 
+/*
+ * The file cannot grow (a full file system, here RLIMIT_FSIZE at its current size): every
+ * allocation that fits is recorded, the next one is refused with ENOSPC and leaves the pool
+ * as it was; nothing is ever served unrecorded.
+ */
+static void test_full_refuses(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old_lim, lim;
+	struct buddy_stats before, after;
+	struct broker_alloc *a;
+	void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+	uint64_t n = 0;
+	int ret, refused;
+
+	start_journal(f);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+	lim = old_lim;
+	lim.rlim_cur = (rlim_t)file_size(f, "smhd.state");
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0); /* unchecked until restored */
+	while ((ret = broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a)) == 0)
+		n++;
+	pool_region_stats(f->pool, 0, &before);
+	refused = broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
+	pool_region_stats(f->pool, 0, &after);
+	/* Restored before any assertion: a failure must not leave the limit to the next tests. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+	signal(SIGXFSZ, old_sig);
+	assert_int_equal(refused, -ENOSPC);
+	assert_int_equal(ret, -ENOSPC);
+	assert_int_equal(n, 128); /* 256 slots: an allocation and its hold each */
+	assert_int_equal(after.used, before.used);
+	assert_int_equal(f->c2->n_buffers, 0);
+	assert_int_equal(f->b.allocs.n, n);
+	/* Room again: served again. */
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	n++;
+	crash(f);
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2 * n);
+}
 static void test_torn_records(void **state)
 {
 	struct fixture *f = *state;
@@ -541,6 +585,44 @@ static void test_hostile_sizes_and_garbage(void **state)
 }
 
 /* What is not a regular file of sane size is refused, and the refusal leaves nothing held. */
+/* A header's next handle past STATE_HANDLE_MAX is not believed (handles would wrap to 0). */
+static void test_next_handle_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct state_record rec = alloc_rec(5, 0x42000000, 1);
+	struct state_header h = { .version = STATE_VERSION,
+				  .record_size = sizeof(struct state_record),
+				  .fingerprint = FP };
+	unsigned char buf[sizeof(h) + sizeof(rec)];
+
+	memcpy(h.magic, STATE_MAGIC, 8);
+	rec.check = state_record_check(&rec);
+	for (int i = 0; i < 2; i++) {
+		h.next_handle = i == 0 ? UINT64_MAX : STATE_HANDLE_MAX;
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), &rec, sizeof(rec));
+		write_bytes(f, buf, sizeof(buf));
+		open_state(f, FP);
+		assert_true(f->old.found);
+		assert_int_equal(f->old.n_records, 1);
+		assert_true(f->old.next_handle < STATE_HANDLE_MAX);
+		state_close(f->s, false);
+		f->s = NULL;
+	}
+}
+
+/* A FIFO where the state file should be is refused at once (opening it used to block). */
+static void test_fifo_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct state *s = NULL;
+
+	assert_int_equal(mkfifo(f->path, 0600), 0);
+	assert_int_equal(state_open(f->dir, FP, "sock", &s, &f->old), -EINVAL);
+	assert_null(s);
+	assert_int_equal(unlink(f->path), 0);
+}
+
 static void test_hostile_file_types(void **state)
 {
 	struct fixture *f = *state;
@@ -663,6 +745,9 @@ int main(void)
 		T(test_latest_version_only),
 		T(test_commit_and_next_handle),
 		T(test_grows),
+		T(test_full_refuses),
+		T(test_next_handle_bounded),
+		T(test_fifo_refused),
 		T(test_torn_records),
 		T(test_duplicates_highest_seq_wins),
 		T(test_fingerprint_mismatch),

@@ -147,7 +147,7 @@ static struct broker_client *orphan_of(struct broker *b, struct hmap *orphans,
 
 	if (o || r->session == 0)
 		return o;
-	if (broker_orphan_add(b, r->session, r->pid, r->proc_start, &o) < 0)
+	if (broker_orphan_add(b, r->session, r->pid, (uid_t)r->uid, r->proc_start, &o) < 0)
 		return NULL;
 	if (hmap_put(orphans, r->session, o) < 0) {
 		broker_client_remove(b, o);

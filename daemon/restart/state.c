@@ -26,7 +26,7 @@
 #include "daemon/restart/state.h"
 
 #define STATE_MAGIC   "smhstat1"
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2: holds record their holder's uid */
 #define INITIAL_SLOTS 256
 
 struct state_header {
@@ -50,7 +50,7 @@ struct state {
 	uint32_t *free_slots; /* stack */
 	uint32_t n_free;
 	uint64_t seq;
-	bool failed; /* growing failed once: logged */
+	bool failed; /* growing failed: logged, not again until it works */
 };
 
 uint64_t state_record_check(const struct state_record *r)
@@ -111,7 +111,8 @@ static int parse_records(const unsigned char *buf, size_t len, struct state_old 
 			r[n++] = r[i];
 	old->records = r;
 	old->n_records = n;
-	old->next_handle = h->next_handle;
+	/* Bounded like the records' handles: UINT64_MAX would wrap every later handle to 0. */
+	old->next_handle = h->next_handle < STATE_HANDLE_MAX ? h->next_handle : 0;
 	return 0;
 }
 
@@ -158,7 +159,8 @@ static int read_old(struct state *s, uint64_t fingerprint, struct state_old *old
 	const struct state_header *h;
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: opening a FIFO would wait for a writer; read_all() refuses what is not a file. */
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int ret;
 
 	if (fd < 0)
@@ -365,26 +367,39 @@ const char *state_dir(const struct state *s)
 
 /* ---------------------------------------------------------------- the journal */
 
+/*
+ * Makes room for @n more records, growing the file. Returns 0 or -ENOSPC, whatever the
+ * cause (the log says it, once until growing works again). The broker asks before every change
+ * that gives memory or a hold, and refuses it when there is no room: what the file cannot
+ * record is never served. A refused request retries the growth (a system call per refusal,
+ * none while there is room).
+ */
+static int reserve(void *data, unsigned n)
+{
+	struct state *s = data;
+	int ret = 0;
+
+	while (s->n_free < n && ret == 0)
+		ret = s->n_slots <= UINT32_MAX / 2 ? map_file(s, s->n_slots * 2) : -E2BIG;
+	if (ret == 0) {
+		if (s->failed)
+			log_info("%s grows again: allocations are served again", s->new_path);
+		s->failed = false;
+		return 0;
+	}
+	if (!s->failed)
+		log_error("Could not grow %s: %s; allocations and imports are refused (ENOSPC) "
+			  "until it can",
+			  s->new_path, strerror(-ret));
+	s->failed = true;
+	return -ENOSPC;
+}
+
 /* A free slot, growing the file when there is none. 0 when it cannot grow (logged once). */
 static uint32_t take_slot(struct state *s)
 {
-	int ret;
-
-	if (s->n_free == 0) {
-		if (s->failed)
-			return 0; /* said once; no system call per request after that */
-		ret = s->n_slots <= UINT32_MAX / 2 ? map_file(s, s->n_slots * 2) : -E2BIG;
-		if (ret < 0 || s->n_free == 0) {
-			if (!s->failed)
-				log_error(
-					"Could not grow %s: %s; buffers allocated from now on are "
-					"not recorded, and a restarted smhd may hand them out "
-					"again",
-					s->new_path, strerror(ret < 0 ? -ret : ENOSPC));
-			s->failed = true;
-			return 0;
-		}
-	}
+	if (s->n_free == 0 && reserve(s, 1) < 0)
+		return 0;
 	return s->free_slots[--s->n_free];
 }
 
@@ -405,10 +420,13 @@ static void write_record(struct state *s, struct state_record *rec, uint32_t *sl
 	uint32_t slot = take_slot(s);
 	struct state_record *r;
 
-	if (slot == 0) {
-		clear_slot(s, slotp); /* better no record than a wrong one */
+	/*
+	 * Only changes that give nothing back get here without room (reserve() came first for the
+	 * others): a lower count, a resumed session's new pid. The old record stays: it keeps the
+	 * buffer longer after a restart, where no record would release it while still mapped.
+	 */
+	if (slot == 0)
 		return;
-	}
 	r = &s->records[slot - 1];
 	rec->seq = ++s->seq;
 	rec->check = 0;
@@ -450,6 +468,7 @@ static void on_hold(void *data, struct broker_hold *h)
 		.session = c->session,
 		.count = h->count,
 		.pid = c->pid,
+		.uid = (uint32_t)c->uid,
 	};
 
 	/* Once per connection: a syscall or three at its first buffer, none after. */
@@ -467,6 +486,7 @@ static void on_hold_gone(void *data, struct broker_hold *h)
 struct broker_journal state_journal(struct state *s)
 {
 	return (struct broker_journal){
+		.reserve = reserve,
 		.alloc = on_alloc,
 		.alloc_gone = on_alloc_gone,
 		.hold = on_hold,

@@ -6,7 +6,7 @@
  * whatever was stored before a SIGKILL is in the file (the page cache outlives the process).
  *
  * Records: one per allocation (handle, region, address, size, alignment, token) and one per
- * hold (handle, session, count, and the holder's pid and start time). A record is valid when
+ * hold (handle, session, count, and the holder's pid, start time and uid). A record is valid when
  * its `check` matches a hash of every other field; `check` is written last, after a release
  * fence. A change writes the new version into a free slot first, then clears the old one's
  * `check`: a crash between the two leaves both valid, and the higher sequence number wins.
@@ -42,7 +42,7 @@ struct state_record {
 	uint64_t session, count;           /* holds */
 	uint64_t proc_start;               /* holds: the holder's start time (common/proc.h) */
 	int32_t pid;                       /* holds: the holder's pid */
-	uint32_t pad;
+	uint32_t uid;                      /* holds: the holder's uid (its quotas, who resumes) */
 	uint64_t seq;
 	uint64_t check; /* written last; 0: free slot */
 };

@@ -443,6 +443,57 @@ static void test_config_errors(void **state)
 	free(res);
 }
 
+/*
+ * An alignment is charged: a 64-byte buffer aligned to 4 KiB takes a 4 KiB block's worth of
+ * the region's contiguity, so it costs 4 KiB. Charged 64 bytes, an 8 KiB quota would let one
+ * uid cut every 4 KiB block of the example's cacheable regions, and another client's 4 KiB
+ * allocation would fail with ENOMEM.
+ */
+static void test_alignment_charged(void **state)
+{
+	static const char *const args[] = { "--max-bytes-per-uid", "8K", NULL };
+	struct smhd *d = start(args);
+	struct smh_client *c = harness_connect(d);
+	struct smh_buffer b[3];
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 64, 4096, &b[i]), 0);
+	assert_over_quota(c, smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 64, 4096, &b[2]),
+			  "its connections hold 8 KiB and this one asks for 4 KiB more");
+	/* Unaligned, the granule is what it costs. */
+	assert_over_quota(c, smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 64, 0, &b[2]), "asks for 64 B");
+	assert_int_equal(smh_free(c, &b[1]), 0);
+	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 64, 0, &b[1]), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(smh_free(c, &b[i]), 0);
+	smh_disconnect(c);
+	smhd_stop(d);
+}
+
+/*
+ * Without any option, a connection holds at most 4096 buffers (each costs the daemon memory
+ * and the state file records); imports count, so one buffer imported again and again reaches
+ * the cap in the example's small regions.
+ */
+static void test_default_buffer_cap(void **state)
+{
+	struct smhd *d = start(NULL);
+	struct smh_client *owner = harness_connect(d), *c = harness_connect(d);
+	struct smh_buffer buf, imp;
+	uint64_t token;
+	int n = 0, ret;
+
+	assert_int_equal(smh_alloc(owner, SMH_REG_ATTR_CACHEABLE, 64, 0, &buf), 0);
+	assert_int_equal(smh_export(owner, &buf, &token), 0);
+	while (n < 5000 && (ret = smh_import(c, token, &imp)) == 0)
+		n++;
+	assert_int_equal(n, 4096);
+	assert_over_quota(c, ret, "max-buffers-per-client is 4096");
+	smh_disconnect(c);
+	smh_disconnect(owner);
+	smhd_stop(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +507,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_refusals_logged_once, harness_teardown),
 		cmocka_unit_test_teardown(test_config_file, harness_teardown),
 		cmocka_unit_test_teardown(test_config_errors, harness_teardown),
+		cmocka_unit_test_teardown(test_alignment_charged, harness_teardown),
+		cmocka_unit_test_teardown(test_default_buffer_cap, harness_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
