@@ -164,7 +164,7 @@ void broker_client_remove(struct broker *b, struct broker_client *c)
 	free(c);
 }
 
-/* Adds one to @c's hold on @a, creating it. Returns 0 or -ENOMEM. */
+/* Adds one to @c's hold on @a, creating it. Returns 0, -EMLINK (at the most) or -ENOMEM. */
 static int add_hold(struct broker *b, struct broker_client *c, struct broker_alloc *a)
 {
 	struct list *pos;
@@ -179,6 +179,8 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 			break;
 		}
 	}
+	if (h && h->count >= BROKER_HOLD_COUNT_MAX)
+		return -EMLINK;
 	if (!h) {
 		bool was_shared = broker_alloc_shared(a);
 

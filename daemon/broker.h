@@ -67,6 +67,12 @@ struct broker_alloc {
 	uint32_t slot;      /* the journal's record, 0 for none */
 };
 
+/*
+ * The most holds one client may have on one allocation (imports of the same buffer): what a
+ * restarted daemon restores (daemon/restart/state.h), so a hold it would drop cannot exist.
+ */
+#define BROKER_HOLD_COUNT_MAX (UINT64_C(1) << 20)
+
 struct broker_hold {
 	struct broker_alloc *alloc;
 	struct broker_client *client;
@@ -144,7 +150,8 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 
 /*
  * Takes a hold on the allocation exported as @token. Returns 0 or a negative errno: -ENOENT,
- * -ENOMEM, or the journal's reserve() (-ENOSPC).
+ * -EMLINK (@c holds it BROKER_HOLD_COUNT_MAX times already), -ENOMEM, or the journal's
+ * reserve() (-ENOSPC).
  */
 int broker_import(struct broker *b, struct broker_client *c, uint64_t token,
 		  struct broker_alloc **allocp);

@@ -325,6 +325,13 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 		refuse(r, ret, "No live buffer has this token");
 		return;
 	}
+	if (ret == -EMLINK) {
+		refuse(r, ret,
+		       "This connection holds this buffer %llu times already, the most smhd keeps "
+		       "across a restart; free one of them first",
+		       (unsigned long long)BROKER_HOLD_COUNT_MAX);
+		return;
+	}
 	if (ret < 0) {
 		refuse_other(r, ret, "import");
 		return;

@@ -177,6 +177,30 @@ static void test_import_twice_counts(void **state)
 	assert_int_equal(f->c2->n_buffers, 0);
 }
 
+/* A hold stops at what a restarted daemon restores: one more import is refused, nothing moves. */
+static void test_import_count_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *b;
+	struct broker_hold *h;
+	uint64_t t;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
+	h = list_entry(f->c2->holds.next, struct broker_hold, client_link);
+	assert_ptr_equal(h->alloc, a);
+	h->count = BROKER_HOLD_COUNT_MAX - 1; /* as after that many imports */
+	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
+	assert_int_equal(h->count, BROKER_HOLD_COUNT_MAX);
+	assert_int_equal(f->c2->n_buffers, 2);
+	assert_int_equal(broker_import(&f->b, f->c2, t, &b), -EMLINK);
+	assert_int_equal(h->count, BROKER_HOLD_COUNT_MAX);
+	assert_int_equal(f->c2->n_buffers, 2);
+	assert_int_equal(a->n_holders, 2);
+	h->count = 2; /* what n_buffers counted, so that the teardown's release balances */
+}
+
 static void test_removed_client_releases(void **state)
 {
 	struct fixture *f = *state;
@@ -294,6 +318,7 @@ int main(void)
 		T(test_foreign_and_double_free),
 		T(test_export_import_last_holder),
 		T(test_import_twice_counts),
+		T(test_import_count_bounded),
 		T(test_removed_client_releases),
 		T(test_realloc_scrubs_what_it_gives_back),
 		T(test_realloc_keeps_alignment),

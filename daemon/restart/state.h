@@ -59,7 +59,7 @@ struct state;
 
 /* Bounds on what a state file may say (it may be anyone's bytes). */
 #define STATE_HANDLE_MAX (UINT64_C(1) << 63)
-#define STATE_COUNT_MAX  (UINT64_C(1) << 20)
+#define STATE_COUNT_MAX  BROKER_HOLD_COUNT_MAX
 #define STATE_FILE_MAX   ((off_t)1 << 30)
 
 /*
