@@ -55,6 +55,25 @@ static int transport_error(struct smh_client *client, int err)
 	return err;
 }
 
+int client_check_server(struct smh_client *client, int sock)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	/* The first daemon found, root included, names the uid every reconnection must reach. */
+	if (client->server_uid < 0)
+		client->server_uid = cred.uid;
+	if (cred.uid == 0 || (int64_t)cred.uid == client->server_uid)
+		return 0;
+	client_log(SMH_LOG_ERROR,
+		   "smh: the process listening on %s (pid %d) runs as uid %u, not as smhd's uid "
+		   "%lld or root: refusing it",
+		   client->path, (int)cred.pid, (unsigned)cred.uid, (long long)client->server_uid);
+	return -EPERM;
+}
+
 int client_open_socket(const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };

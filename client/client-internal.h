@@ -64,6 +64,7 @@ struct smh_client {
 
 	/* Reconnection after the daemon restarted (client/client-reconnect.c). */
 	char *path;           /* the socket connected to */
+	int64_t server_uid;   /* the uid the daemon must run as (or root); -1: the first one's */
 	int reconnect_ms;     /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
 	uint64_t session;     /* HelloReply.session: resumed after a reconnect */
 	uint64_t n_reclaimed; /* from the last resume */
@@ -145,6 +146,13 @@ bool client_transport_lost(int err);
 /* A connected socket to @path, or a negative errno. */
 int client_open_socket(const char *path);
 
+/*
+ * Checks who listens at the other end of @sock (borrowed), before anything is sent: root, or
+ * client->server_uid ($SMH_SERVER_UID, else the uid of the first daemon connected to, which it
+ * then becomes). Returns 0 or a negative errno: -EPERM (another user's process; logged).
+ */
+int client_check_server(struct smh_client *client, int sock);
+
 /* Reads a successful reply (@resp is freed after); returns 0 or a negative errno. */
 typedef int client_read_fn(struct smh_client *client, const Smh__Response *resp, void *ctx);
 
@@ -161,7 +169,10 @@ int client_exchange(struct smh_client *client, Smh__Request *req, Smh__Response_
 
 /* ---------------------------------------------------------------- client-reconnect.c */
 
-/* Reads $SMH_RECONNECT_MS and keeps @path for reconnecting. Returns 0 or -ENOMEM. */
+/*
+ * Reads $SMH_RECONNECT_MS and $SMH_SERVER_UID, and keeps @path for reconnecting. Returns 0 or
+ * a negative errno: -EINVAL ($SMH_SERVER_UID is not a uid), -ENOMEM.
+ */
 int client_reconnect_init(struct smh_client *client, const char *path);
 
 /* The first hello on a new connection. Call with the lock held. Returns 0 or a negative errno. */

@@ -138,9 +138,12 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 		fprintf(stderr, ": %s\n", hello_refusal);
 	else if (err == -ENOENT || err == -ECONNREFUSED)
 		fprintf(stderr, " (is smhd running? set --socket or SMH_SOCKET)\n");
-	else if (err == -EACCES || err == -EPERM)
+	else if (err == -EACCES)
 		fprintf(stderr, " (this user may not use the socket: ask to be added to its "
 				"group, or run as root)\n");
+	else if (err == -EPERM)
+		fprintf(stderr, " (the process listening there runs as another user than smhd "
+				"should: see SMH_SERVER_UID)\n");
 	else if (err == -EPROTONOSUPPORT)
 		fprintf(stderr, " (smhd speaks another protocol version than smhctl %s)\n",
 			SMH_VERSION);
