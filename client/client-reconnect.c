@@ -32,6 +32,8 @@
 
 #define RECONNECT_ENV        "SMH_RECONNECT_MS"
 #define SERVER_UID_ENV       "SMH_SERVER_UID"
+#define TIMEOUT_ENV          "SMH_TIMEOUT_MS"
+#define TIMEOUT_DEFAULT_MS   5000
 #define RECONNECT_DEFAULT_MS 5000
 #define PAUSE_FIRST_MS       10
 #define PAUSE_MAX_MS         250
@@ -59,6 +61,21 @@ static int server_uid_init(struct smh_client *client)
 	return 0;
 }
 
+/* $SMH_TIMEOUT_MS (milliseconds, 0: none) into client->timeout_ms; malformed: the default. */
+static void timeout_init(struct smh_client *client)
+{
+	const char *env = getenv(TIMEOUT_ENV);
+	long ms = TIMEOUT_DEFAULT_MS;
+	char *end;
+
+	if (env && *env) {
+		ms = strtol(env, &end, 10);
+		if (*end || ms < 0 || ms > INT32_MAX)
+			ms = TIMEOUT_DEFAULT_MS;
+	}
+	client->timeout_ms = (int)ms;
+}
+
 int client_reconnect_init(struct smh_client *client, const char *path)
 {
 	const char *env = getenv(RECONNECT_ENV);
@@ -68,6 +85,7 @@ int client_reconnect_init(struct smh_client *client, const char *path)
 
 	if (err < 0)
 		return err;
+	timeout_init(client);
 
 	if (env && *env) {
 		ms = strtol(env, &end, 10);
@@ -201,7 +219,7 @@ static void pause_ms(int ms)
 /* One attempt: connect and resume. Returns 0, or a negative errno. */
 static int attempt(struct smh_client *client, uint64_t n_releasing)
 {
-	int sock = client_open_socket(client->path);
+	int sock = client_open_socket(client->path, client->timeout_ms);
 	int err;
 
 	if (sock < 0)
@@ -240,7 +258,8 @@ int client_reconnect(struct smh_client *client, uint64_t n_releasing)
 		if (err == -ESTALE)
 			client_set_state(client, CLIENT_DEAD, -ESTALE);
 		else
-			client_set_state(client, CLIENT_LOST, err == -EPERM ? err : lost);
+			client_set_state(client, CLIENT_LOST,
+					 err == -EPERM || err == -ETIMEDOUT ? err : lost);
 		client_log(SMH_LOG_ERROR, "smh: could not reconnect to %s: %s", client->path,
 			   smh_strerror(err));
 		return client->error;

@@ -120,7 +120,7 @@ int smh_connect(const char *path, struct smh_client **clientp)
 	err = client_reconnect_init(client, socket_path(path));
 	if (err < 0)
 		goto err_path;
-	client->sock = client_open_socket(client->path);
+	client->sock = client_open_socket(client->path, client->timeout_ms);
 	if (client->sock < 0) {
 		err = client->sock;
 		goto err_path;
@@ -159,6 +159,21 @@ void smh_disconnect(struct smh_client *client)
 	pthread_mutex_destroy(&client->lock);
 	client_clear_last_error(client);
 	free(client);
+}
+
+int smh_set_timeout(struct smh_client *client, int timeout_ms)
+{
+	int err;
+
+	if (!client || timeout_ms < 0)
+		return -EINVAL;
+	if (client->generation != client_fork_generation())
+		return -ECHILD;
+	pthread_mutex_lock(&client->lock);
+	client->timeout_ms = timeout_ms;
+	err = client_socket_timeout(client->sock, timeout_ms);
+	pthread_mutex_unlock(&client->lock);
+	return err;
 }
 
 uint64_t smh_client_id(const struct smh_client *client)

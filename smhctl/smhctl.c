@@ -111,6 +111,9 @@ const char *ctl_socket_path(const struct ctl *ctl)
 	return env && *env ? env : DEFAULT_SOCKET;
 }
 
+/* The socket of the connection made, for messages. */
+static const char *connected_path = "";
+
 /* Why smhd refused the hello (its access policy), as the library logs it; "" if it did not. */
 static char hello_refusal[256];
 
@@ -128,6 +131,7 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 	int err;
 
 	hello_refusal[0] = '\0';
+	connected_path = path;
 	smh_set_log_handler(on_connect_log, NULL);
 	err = smh_connect(path, clientp);
 	smh_set_log_handler(NULL, NULL);
@@ -144,6 +148,9 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 	else if (err == -EPERM)
 		fprintf(stderr, " (the process listening there runs as another user than smhd "
 				"should: see SMH_SERVER_UID)\n");
+	else if (err == -ETIMEDOUT)
+		fprintf(stderr, " (smhd did not answer: is it stopped or hung? SMH_TIMEOUT_MS "
+				"sets how long to wait)\n");
 	else if (err == -EPROTONOSUPPORT)
 		fprintf(stderr, " (smhd speaks another protocol version than smhctl %s)\n",
 			SMH_VERSION);
@@ -158,6 +165,11 @@ int ctl_failed(const struct ctl *ctl, struct smh_client *client, const char *wha
 
 	/* The daemon's message: its bytes are the daemon's choice. */
 	escape_string(msg, sizeof(msg), client ? smh_last_error(client) : "");
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "smhctl: error: %s: smhd at %s did not answer in time\n", what,
+			connected_path);
+		return CTL_EXIT_FAILURE;
+	}
 	fprintf(stderr, "smhctl: error: %s: %s%s%s\n", what, smh_strerror(err), *msg ? ": " : "",
 		msg);
 	return CTL_EXIT_FAILURE;

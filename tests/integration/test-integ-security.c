@@ -7,6 +7,9 @@
  *   before sending anything (no session secret, no re-sent import token) and takes none of its
  *   fds; with $SMH_SERVER_UID set, a first connection to it is refused the same way.
  * - smhd refuses to create its socket in a directory others may write to.
+ * - A stopped daemon: a call returns -ETIMEDOUT once the client's time-out passes, and the
+ *   client stays dead after the daemon resumes (its buffer held and mapped until disconnect);
+ *   smhctl exits 1 naming the socket.
  * - A client names itself with PR_SET_NAME as a terminal escape: `smhctl clients` and smhd's
  *   log show it escaped (\x1b...), never the raw bytes; the JSON output escapes it as JSON.
  */
@@ -273,6 +276,50 @@ static void test_shared_socket_dir(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---------------------------------------------------------------- time-outs */
+
+static void test_timeout_stopped_daemon(void **state)
+{
+	struct smhd *d = smhd_start(NULL);
+	struct smh_client *c = harness_connect(d), *other = harness_connect(d);
+	struct run_result *res = malloc(sizeof(*res));
+	char *argv[] = { (char *)harness_env("SMH_SMHCTL"), "--socket", d->socket, "stats", NULL };
+	struct alloc_view view;
+	struct smh_buffer buf, spare;
+	struct smh_stats st;
+
+	(void)state;
+	assert_non_null(res);
+	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 4096, 0, &buf), 0);
+	assert_int_equal(smh_map(&buf), 0);
+	pattern_fill(buf.addr, 4096, 5);
+	assert_int_equal(smh_set_timeout(c, -1), -EINVAL);
+	assert_int_equal(smh_set_timeout(NULL, 100), -EINVAL);
+	assert_int_equal(smh_set_timeout(c, 200), 0);
+
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	assert_int_equal(smh_get_stats(c, &st), -ETIMEDOUT);
+	assert_int_equal(setenv("SMH_TIMEOUT_MS", "200", 1), 0);
+	harness_run(res, argv);
+	assert_int_equal(unsetenv("SMH_TIMEOUT_MS"), 0);
+	assert_int_equal(res->status, 1);
+	assert_contains(res->err, d->socket);
+	assert_contains(res->err, "did not answer");
+	assert_int_equal(kill(d->pid, SIGCONT), 0);
+
+	/* Dead, not lost: no reconnection, the late reply is never read as another's. */
+	assert_int_equal(smh_get_stats(c, &st), -ETIMEDOUT);
+	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 4096, 0, &spare), -ETIMEDOUT);
+	/* Its buffer stays held, its mapping intact, until it disconnects. */
+	assert_true(harness_find_alloc(other, buf.handle, &view));
+	assert_true(pattern_check(buf.addr, 4096, 5));
+	smh_disconnect(c);
+	harness_wait_usage(other, 0, 1);
+	smh_disconnect(other);
+	free(res);
+	smhd_stop(d);
+}
+
 /* ---------------------------------------------------------------- terminal escapes */
 
 /* A command name that retitles the terminal and clears it when printed raw (14 bytes). */
@@ -373,6 +420,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_impostor_after_stop, harness_teardown),
 		cmocka_unit_test_teardown(test_impostor_first_connect, harness_teardown),
 		cmocka_unit_test_teardown(test_shared_socket_dir, harness_teardown),
+		cmocka_unit_test_teardown(test_timeout_stopped_daemon, harness_teardown),
 		cmocka_unit_test_teardown(test_escaped_names, harness_teardown),
 	};
 
