@@ -60,10 +60,12 @@ struct smh_client {
 	pthread_mutex_t lock;
 	int sock;
 	enum client_state state;
-	int error; /* 0 when connected; else what every call returns until a reconnect */
+	int error;      /* 0 when connected; else what every call returns until a reconnect */
+	int timeout_ms; /* a round trip's bound ($SMH_TIMEOUT_MS, smh_set_timeout()); 0: none */
 
 	/* Reconnection after the daemon restarted (client/client-reconnect.c). */
 	char *path;           /* the socket connected to */
+	int64_t server_uid;   /* the uid the daemon must run as (or root); -1: the first one's */
 	int reconnect_ms;     /* $SMH_RECONNECT_MS at connect; 0: never reconnect */
 	uint64_t session;     /* HelloReply.session: resumed after a reconnect */
 	uint64_t n_reclaimed; /* from the last resume */
@@ -142,8 +144,21 @@ int client_proto_error(struct smh_client *client, const char *what);
 /* Whether @err says the daemon went away (the connection, not the request, failed). */
 bool client_transport_lost(int err);
 
-/* A connected socket to @path, or a negative errno. */
-int client_open_socket(const char *path);
+/*
+ * A connected socket to @path whose sends and receives (and the connect) block at most
+ * @timeout_ms (0: no bound), or a negative errno (-ETIMEDOUT).
+ */
+int client_open_socket(const char *path, int timeout_ms);
+
+/* Bounds @sock's sends and receives by @timeout_ms (0: none). Returns 0 or a negative errno. */
+int client_socket_timeout(int sock, int timeout_ms);
+
+/*
+ * Checks who listens at the other end of @sock (borrowed), before anything is sent: root, or
+ * client->server_uid ($SMH_SERVER_UID, else the uid of the first daemon connected to, which it
+ * then becomes). Returns 0 or a negative errno: -EPERM (another user's process; logged).
+ */
+int client_check_server(struct smh_client *client, int sock);
 
 /* Reads a successful reply (@resp is freed after); returns 0 or a negative errno. */
 typedef int client_read_fn(struct smh_client *client, const Smh__Response *resp, void *ctx);
@@ -153,15 +168,20 @@ typedef int client_read_fn(struct smh_client *client, const Smh__Response *resp,
  * Response, keeps the region fds it brings, checks it and hands it to @reader (NULL: nothing to
  * read). @expect is the body a success carries (SMH__RESPONSE__BODY__NOT_SET: any). A refusal
  * returns the daemon's status (its message becomes smh_last_error()). Never reconnects: a
- * hang-up leaves the client CLIENT_LOST, a malformed reply CLIENT_DEAD. Call with the lock held.
- * Returns 0 or a negative errno: @reader's, the daemon's, -EPROTO, -EPIPE/-ECONNRESET, -ENOMEM.
+ * hang-up leaves the client CLIENT_LOST, a malformed reply or no reply within
+ * client->timeout_ms CLIENT_DEAD. Call with the lock held.
+ * Returns 0 or a negative errno: @reader's, the daemon's, -EPROTO, -EPIPE/-ECONNRESET,
+ * -ETIMEDOUT, -ENOMEM.
  */
 int client_exchange(struct smh_client *client, Smh__Request *req, Smh__Response__BodyCase expect,
 		    client_read_fn *reader, void *ctx);
 
 /* ---------------------------------------------------------------- client-reconnect.c */
 
-/* Reads $SMH_RECONNECT_MS and keeps @path for reconnecting. Returns 0 or -ENOMEM. */
+/*
+ * Reads $SMH_RECONNECT_MS, $SMH_SERVER_UID and $SMH_TIMEOUT_MS, and keeps @path for reconnecting. Returns 0 or
+ * a negative errno: -EINVAL ($SMH_SERVER_UID is not a uid), -ENOMEM.
+ */
 int client_reconnect_init(struct smh_client *client, const char *path);
 
 /* The first hello on a new connection. Call with the lock held. Returns 0 or a negative errno. */

@@ -12,6 +12,12 @@
  * disconnect). Region fds and mappings stay (client-regions.c): buffers keep their fd, offset
  * and address.
  *
+ * Each new connection is checked before its hello (client_check_server()): the socket may sit
+ * in a directory others can write to, and after smhd stopped another user may listen at the
+ * same path. The server must run as root or as the uid the first connection found (or
+ * $SMH_SERVER_UID): an impostor is closed at once, before it could receive the session secret,
+ * a re-sent request (an import's token) or give us an fd to write our data into.
+ *
  * The hello goes through client_exchange() directly: a reconnect's own hello cannot start
  * another reconnect, and a hang-up during it is one failed attempt.
  */
@@ -25,6 +31,9 @@
 #include "client/client-internal.h"
 
 #define RECONNECT_ENV        "SMH_RECONNECT_MS"
+#define SERVER_UID_ENV       "SMH_SERVER_UID"
+#define TIMEOUT_ENV          "SMH_TIMEOUT_MS"
+#define TIMEOUT_DEFAULT_MS   5000
 #define RECONNECT_DEFAULT_MS 5000
 #define PAUSE_FIRST_MS       10
 #define PAUSE_MAX_MS         250
@@ -32,11 +41,51 @@
 /* Bytes of a Hello's client_name (smh.proto). */
 #define CLIENT_NAME_MAX 64
 
+/* $SMH_SERVER_UID, a uid in decimal, into client->server_uid (-1 when unset). */
+static int server_uid_init(struct smh_client *client)
+{
+	const char *env = getenv(SERVER_UID_ENV);
+	unsigned long long uid;
+	char *end;
+
+	client->server_uid = -1;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	uid = strtoull(env, &end, 10);
+	if (errno || *end || env[0] == '-' || uid >= UINT32_MAX) {
+		client_log(SMH_LOG_ERROR, "smh: %s=%s is not a uid", SERVER_UID_ENV, env);
+		return -EINVAL;
+	}
+	client->server_uid = (int64_t)uid;
+	return 0;
+}
+
+/* $SMH_TIMEOUT_MS (milliseconds, 0: none) into client->timeout_ms; malformed: the default. */
+static void timeout_init(struct smh_client *client)
+{
+	const char *env = getenv(TIMEOUT_ENV);
+	long ms = TIMEOUT_DEFAULT_MS;
+	char *end;
+
+	if (env && *env) {
+		ms = strtol(env, &end, 10);
+		if (*end || ms < 0 || ms > INT32_MAX)
+			ms = TIMEOUT_DEFAULT_MS;
+	}
+	client->timeout_ms = (int)ms;
+}
+
 int client_reconnect_init(struct smh_client *client, const char *path)
 {
 	const char *env = getenv(RECONNECT_ENV);
 	char *end;
 	long ms = RECONNECT_DEFAULT_MS;
+	int err = server_uid_init(client);
+
+	if (err < 0)
+		return err;
+	timeout_init(client);
 
 	if (env && *env) {
 		ms = strtol(env, &end, 10);
@@ -170,10 +219,17 @@ static void pause_ms(int ms)
 /* One attempt: connect and resume. Returns 0, or a negative errno. */
 static int attempt(struct smh_client *client, uint64_t n_releasing)
 {
-	int sock = client_open_socket(client->path);
+	int sock = client_open_socket(client->path, client->timeout_ms);
+	int err;
 
 	if (sock < 0)
 		return sock;
+	/* Another user listening where smhd was gets nothing: no hello, no session secret. */
+	err = client_check_server(client, sock);
+	if (err < 0) {
+		close(sock);
+		return err;
+	}
 	close(client->sock);
 	client->sock = sock;
 	return hello(client, n_releasing);
@@ -202,7 +258,8 @@ int client_reconnect(struct smh_client *client, uint64_t n_releasing)
 		if (err == -ESTALE)
 			client_set_state(client, CLIENT_DEAD, -ESTALE);
 		else
-			client_set_state(client, CLIENT_LOST, lost);
+			client_set_state(client, CLIENT_LOST,
+					 err == -EPERM || err == -ETIMEDOUT ? err : lost);
 		client_log(SMH_LOG_ERROR, "smh: could not reconnect to %s: %s", client->path,
 			   smh_strerror(err));
 		return client->error;

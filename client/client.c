@@ -117,12 +117,15 @@ int smh_connect(const char *path, struct smh_client **clientp)
 	if (err)
 		goto err_free;
 	client->generation = client_fork_generation();
-	client->sock = client_open_socket(socket_path(path));
+	err = client_reconnect_init(client, socket_path(path));
+	if (err < 0)
+		goto err_path;
+	client->sock = client_open_socket(client->path, client->timeout_ms);
 	if (client->sock < 0) {
 		err = client->sock;
-		goto err_mutex;
+		goto err_path;
 	}
-	err = client_reconnect_init(client, socket_path(path));
+	err = client_check_server(client, client->sock);
 	if (err == 0)
 		err = client_hello(client);
 	if (err == 0)
@@ -134,9 +137,9 @@ int smh_connect(const char *path, struct smh_client **clientp)
 	return 0;
 
 err_sock:
-	free(client->path);
 	close(client->sock);
-err_mutex:
+err_path:
+	free(client->path);
 	pthread_mutex_destroy(&client->lock);
 err_free:
 	client_clear_last_error(client);
@@ -156,6 +159,21 @@ void smh_disconnect(struct smh_client *client)
 	pthread_mutex_destroy(&client->lock);
 	client_clear_last_error(client);
 	free(client);
+}
+
+int smh_set_timeout(struct smh_client *client, int timeout_ms)
+{
+	int err;
+
+	if (!client || timeout_ms < 0)
+		return -EINVAL;
+	if (client->generation != client_fork_generation())
+		return -ECHILD;
+	pthread_mutex_lock(&client->lock);
+	client->timeout_ms = timeout_ms;
+	err = client_socket_timeout(client->sock, timeout_ms);
+	pthread_mutex_unlock(&client->lock);
+	return err;
 }
 
 uint64_t smh_client_id(const struct smh_client *client)

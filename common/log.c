@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The daemon's log (see log.h). Each line is written with one call so lines never interleave. */
+/*
+ * The daemon's log (see log.h). Each line is written with one call so lines never interleave.
+ * Messages carry strings clients chose (their command name, set with PR_SET_NAME to anything):
+ * the whole message is escaped (common/escape.h), so that no byte of it can act on the terminal
+ * that shows the log or break the line in two.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/escape.h"
 #include "common/log.h"
 
 static enum log_level threshold = LOG_INFO;
@@ -36,7 +42,7 @@ int log_level_from_name(const char *name, enum log_level *levelp)
 void log_write(enum log_level level, const char *file, int line, const char *fmt, ...)
 {
 	int saved = errno;
-	char msg[1024];
+	char msg[1024], safe[ESCAPE_SIZE(1024)];
 	const char *base = strrchr(file, '/');
 	va_list ap;
 
@@ -45,8 +51,8 @@ void log_write(enum log_level level, const char *file, int line, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s: %s [%s:%d]\n", prog_name, names[level], msg,
-		base ? base + 1 : file, line);
+	fprintf(stderr, "%s: %s: %s [%s:%d]\n", prog_name, names[level],
+		escape_string(safe, sizeof(safe), msg), base ? base + 1 : file, line);
 out:
 	errno = saved;
 }

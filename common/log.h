@@ -2,7 +2,8 @@
 /*
  * The daemon's log: one line per message on stderr, "smhd: LEVEL: message [file:line]", below a
  * level set at start. Logging preserves errno, so it can sit between a failing call and the
- * code that reads errno.
+ * code that reads errno. The message is escaped (common/escape.h): clients' names may be
+ * anything.
  */
 #ifndef COMMON_LOG_H
 #define COMMON_LOG_H

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"                   memfd: anonymous shared memory, for machines without a board\n"
 		"  --mem-path FILE  memory device of the devmem backend (default /dev/mem)\n"
 		"  --socket PATH    listening socket (default /run/smh/smhd.sock)\n"
+		"  --allow-shared-socket-dir  serve from a socket directory others may write to\n"
+		"                   (such as /tmp): after smhd stops, they may listen there\n"
 		"  --granule SIZE   smallest block: a power of two >= %d (default %d), K/M suffix\n"
 		"  --strict         a region the kernel refuses to map is fatal (default: warn\n"
 		"                   and serve the other regions)\n"
@@ -126,6 +128,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_BACKEND,
 		OPT_MEM_PATH,
 		OPT_SOCKET,
+		OPT_SHARED_DIR,
 		OPT_GRANULE,
 		OPT_CHECK,
 		OPT_JSON,
@@ -142,6 +145,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "mem-path", required_argument, NULL, OPT_MEM_PATH },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "allow-shared-socket-dir", no_argument, NULL, OPT_SHARED_DIR },
 		{ "granule", required_argument, NULL, OPT_GRANULE },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -189,6 +193,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_SOCKET:
 			opts->daemon.socket = optarg;
+			break;
+		case OPT_SHARED_DIR:
+			opts->daemon.allow_shared_socket_dir = true;
 			break;
 		case OPT_GRANULE:
 			if (parse_granule(optarg, &opts->daemon.granule) < 0)

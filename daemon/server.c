@@ -418,6 +418,45 @@ static int make_dir(const char *path)
 	return 0;
 }
 
+/*
+ * Whoever may write to the socket's directory may bind our path once we stop (a sticky
+ * directory such as /tmp only protects the file while it exists), and clients reconnecting
+ * would talk to them. Such a directory is refused unless the administrator said otherwise
+ * (--allow-shared-socket-dir); libsmh-client checks the server's uid in any case.
+ */
+static int check_dir(const char *path, bool shared_dir_ok)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
+	if (stat(dir, &st) < 0) {
+		log_error("Could not check the socket directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!(st.st_mode & 022) && (st.st_uid == geteuid() || st.st_uid == 0))
+		return 0;
+	if (shared_dir_ok) {
+		log_warning(
+			"Others may write to the socket directory %s (mode %04o, owner uid %u): "
+			"after smhd stops, they may listen on %s",
+			dir, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, path);
+		return 0;
+	}
+	log_error(
+		"Others may write to the socket directory %s (mode %04o, owner uid %u): once smhd "
+		"stops, they could listen on %s and receive its clients. Choose a directory only "
+		"this user or root may write to, or pass --allow-shared-socket-dir",
+		dir, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, path);
+	return -EPERM;
+}
+
 /* A socket file left by a daemon that died is removed; one a live daemon listens on is not. */
 static int clear_stale(const struct sockaddr_un *addr)
 {
@@ -446,7 +485,7 @@ static int clear_stale(const struct sockaddr_un *addr)
 	return 0;
 }
 
-static int listen_on(struct server *srv, const char *path)
+static int listen_on(struct server *srv, const char *path, bool shared_dir_ok)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	mode_t old_mask;
@@ -459,6 +498,8 @@ static int listen_on(struct server *srv, const char *path)
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	ret = make_dir(path);
+	if (ret == 0)
+		ret = check_dir(path, shared_dir_ok);
 	if (ret == 0)
 		ret = clear_stale(&addr);
 	if (ret < 0)
@@ -515,8 +556,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 		conn_close(list_entry(pos, struct conn, link), NULL);
 }
 
-int server_create(const char *path, int listen_fd, struct broker *broker, struct policy *policy,
-		  struct backend *backend, struct server **serverp)
+int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct broker *broker,
+		  struct policy *policy, struct backend *backend, struct server **serverp)
 {
 	static const int signums[2] = { SIGINT, SIGTERM };
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -534,7 +575,7 @@ int server_create(const char *path, int listen_fd, struct broker *broker, struct
 	ret = uv_loop_init(&srv->loop);
 	if (ret < 0)
 		goto err_srv;
-	ret = listen_fd >= 0 ? adopt(srv, listen_fd) : listen_on(srv, path);
+	ret = listen_fd >= 0 ? adopt(srv, listen_fd) : listen_on(srv, path, shared_dir_ok);
 	listen_fd = -1;
 	if (ret < 0)
 		goto err_loop;

@@ -6,6 +6,8 @@
 #ifndef DAEMON_SERVER_H
 #define DAEMON_SERVER_H
 
+#include <stdbool.h>
+
 #include "daemon/backend.h"
 #include "daemon/broker.h"
 
@@ -20,14 +22,16 @@ struct server;
  * (socket activation; consumed: the server closes it, and leaves the socket file, which is the
  * manager's). With @listen_fd -1, creates the listening socket at @path itself (mode 0660; its
  * directory is created 0755 when missing; a stale socket file nobody listens on is replaced; a
- * live one is an error).
+ * live one is an error). A directory others may write to (group or world writable, or owned
+ * by another user than ours or root) is refused with -EPERM unless @shared_dir_ok: whoever
+ * may write there can listen on @path once we stop.
  * Each new connection is admitted by @policy (NULL: everyone is, without limits), from the
  * credentials and groups its socket gives when accepted. @broker, @policy and @backend are
  * borrowed and must outlive the server.
  * Returns 0 or a negative errno (logged).
  */
-int server_create(const char *path, int listen_fd, struct broker *broker, struct policy *policy,
-		  struct backend *backend, struct server **serverp);
+int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct broker *broker,
+		  struct policy *policy, struct backend *backend, struct server **serverp);
 
 /* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0 or a
  * negative errno. */

@@ -161,8 +161,8 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	ret = recover_restore(d->rec, &d->broker, d->backend);
 	if (ret < 0)
 		goto err_broker;
-	ret = server_create(opts->socket, listen_fd, &d->broker, &d->policy, d->backend,
-			    &d->server);
+	ret = server_create(opts->socket, listen_fd, opts->allow_shared_socket_dir, &d->broker,
+			    &d->policy, d->backend, &d->server);
 	listen_fd = -1; /* consumed */
 	if (ret < 0)
 		goto err_broker;

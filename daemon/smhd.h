@@ -23,6 +23,7 @@ struct smhd_options {
 	enum backend_kind backend;
 	const char *mem_path;
 	const char *socket;
+	bool allow_shared_socket_dir; /* serve from a directory others may write to */
 	uint64_t granule;
 	bool strict;
 	const char *state_dir; /* NULL: the socket's directory */

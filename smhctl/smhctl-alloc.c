@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/attr.h"
+#include "common/escape.h"
 #include "common/units.h"
 #include "smhctl/smhctl.h"
 
@@ -149,15 +150,16 @@ static int verify(struct smh_buffer *buf)
 
 static void print_human(const struct smh_buffer *buf, bool exported, uint64_t token)
 {
-	char size[32], hex[24];
+	char size[32], hex[24], region[ESCAPE_SIZE(sizeof(buf->region))];
 
+	escape_string(region, sizeof(region), buf->region);
 	units_format_size(buf->size, size, sizeof(size));
 	if (buf->size < 1024 || strchr(size, '~'))
 		printf("allocated %llu bytes %s from region %s\n", (unsigned long long)buf->size,
-		       attr_name(buf->attr), buf->region);
+		       attr_name(buf->attr), region);
 	else
 		printf("allocated %s (%llu bytes) %s from region %s\n", size,
-		       (unsigned long long)buf->size, attr_name(buf->attr), buf->region);
+		       (unsigned long long)buf->size, attr_name(buf->attr), region);
 	printf("  handle     %llu\n", (unsigned long long)buf->handle);
 	ctl_hex(hex, sizeof(hex), buf->phys_addr);
 	printf("  phys       %s\n", hex);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/attr.h"
+#include "common/escape.h"
 #include "common/units.h"
 #include "smhctl/smhctl.h"
 
@@ -120,7 +121,7 @@ int cmd_regions(struct ctl *ctl, int argc, char **argv)
 
 	if ((status = parse_plain(ctl, argc, argv)) >= 0 || (status = ctl_connect(ctl, &client)))
 		return status;
-	err = smh_get_regions(client, &regions, &n);
+	err = ctl_get_regions(client, &regions, &n);
 	if (err < 0)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
 	else if (ctl->json)
@@ -219,7 +220,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 
 	if ((status = parse_plain(ctl, argc, argv)) >= 0 || (status = ctl_connect(ctl, &client)))
 		return status;
-	if ((err = smh_get_regions(client, &regions, &n)) < 0)
+	if ((err = ctl_get_regions(client, &regions, &n)) < 0)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
 	else if ((err = smh_get_stats(client, &st)) < 0)
 		status = ctl_failed(ctl, client, "could not get the statistics", err);
@@ -237,7 +238,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 
 static void clients_table(const struct smh_client_info *clients, size_t n, uint64_t self)
 {
-	char bytes[32];
+	char bytes[32], comm[ESCAPE_SIZE(sizeof(clients->comm))];
 
 	printf("%8s  %8s  %6s  %6s  %-16s  %8s  %10s\n", "ID", "PID", "UID", "GID", "COMMAND",
 	       "BUFFERS", "BYTES");
@@ -246,7 +247,8 @@ static void clients_table(const struct smh_client_info *clients, size_t n, uint6
 
 		units_format_size(c->bytes, bytes, sizeof(bytes));
 		printf("%8llu  %8d  %6u  %6u  %-16s  %8llu  %10s%s\n", (unsigned long long)c->id,
-		       c->pid, c->uid, c->gid, c->comm, (unsigned long long)c->n_buffers, bytes,
+		       c->pid, c->uid, c->gid, escape_string(comm, sizeof(comm), c->comm),
+		       (unsigned long long)c->n_buffers, bytes,
 		       c->id == self ? "  (this smhctl)" : "");
 	}
 }
@@ -400,7 +402,7 @@ int cmd_allocs(struct ctl *ctl, int argc, char **argv)
 
 	if ((status = parse_plain(ctl, argc, argv)) >= 0 || (status = ctl_connect(ctl, &client)))
 		return status;
-	if ((err = smh_get_regions(client, &regions, &n_regions)) < 0)
+	if ((err = ctl_get_regions(client, &regions, &n_regions)) < 0)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
 	else if ((err = smh_list_allocs(client, &allocs, &n)) < 0)
 		status = ctl_failed(ctl, client, "could not list the allocations", err);

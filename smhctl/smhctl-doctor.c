@@ -486,7 +486,7 @@ static void check_daemon(struct doctor *d, const struct ctl *ctl)
 		    smh_strerror(err));
 		return;
 	}
-	err = smh_get_regions(client, &d->served, &d->n_served);
+	err = ctl_get_regions(client, &d->served, &d->n_served);
 	if (err < 0)
 		add(d, DOC_WARN, "smhd", NULL, NULL, "smhd at %s did not give its regions: %s",
 		    path, smh_strerror(err));

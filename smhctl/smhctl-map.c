@@ -129,7 +129,7 @@ static int fetch(struct smh_client *client, struct map *m)
 	struct smh_stats st = { 0 };
 	int err;
 
-	if ((err = smh_get_regions(client, &m->regions, &m->n_regions)) < 0)
+	if ((err = ctl_get_regions(client, &m->regions, &m->n_regions)) < 0)
 		return ctl_failed(NULL, client, "could not get the regions", err);
 	if ((err = smh_get_stats(client, &st)) < 0)
 		return ctl_failed(NULL, client, "could not get the statistics", err);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/escape.h"
 #include "common/units.h"
 #include "config.h"
 #include "core/pool.h"
@@ -110,6 +111,9 @@ const char *ctl_socket_path(const struct ctl *ctl)
 	return env && *env ? env : DEFAULT_SOCKET;
 }
 
+/* The socket of the connection made, for messages. */
+static const char *connected_path = "";
+
 /* Why smhd refused the hello (its access policy), as the library logs it; "" if it did not. */
 static char hello_refusal[256];
 
@@ -118,7 +122,7 @@ static void on_connect_log(enum smh_log_level level, const char *msg, void *data
 	static const char prefix[] = "smh: hello refused: ";
 
 	if (strncmp(msg, prefix, sizeof(prefix) - 1) == 0)
-		snprintf(hello_refusal, sizeof(hello_refusal), "%s", msg + sizeof(prefix) - 1);
+		escape_string(hello_refusal, sizeof(hello_refusal), msg + sizeof(prefix) - 1);
 }
 
 int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
@@ -127,6 +131,7 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 	int err;
 
 	hello_refusal[0] = '\0';
+	connected_path = path;
 	smh_set_log_handler(on_connect_log, NULL);
 	err = smh_connect(path, clientp);
 	smh_set_log_handler(NULL, NULL);
@@ -137,9 +142,15 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 		fprintf(stderr, ": %s\n", hello_refusal);
 	else if (err == -ENOENT || err == -ECONNREFUSED)
 		fprintf(stderr, " (is smhd running? set --socket or SMH_SOCKET)\n");
-	else if (err == -EACCES || err == -EPERM)
+	else if (err == -EACCES)
 		fprintf(stderr, " (this user may not use the socket: ask to be added to its "
 				"group, or run as root)\n");
+	else if (err == -EPERM)
+		fprintf(stderr, " (the process listening there runs as another user than smhd "
+				"should: see SMH_SERVER_UID)\n");
+	else if (err == -ETIMEDOUT)
+		fprintf(stderr, " (smhd did not answer: is it stopped or hung? SMH_TIMEOUT_MS "
+				"sets how long to wait)\n");
 	else if (err == -EPROTONOSUPPORT)
 		fprintf(stderr, " (smhd speaks another protocol version than smhctl %s)\n",
 			SMH_VERSION);
@@ -150,11 +161,41 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 
 int ctl_failed(const struct ctl *ctl, struct smh_client *client, const char *what, int err)
 {
-	const char *msg = client ? smh_last_error(client) : "";
+	char msg[ESCAPE_SIZE(256)];
 
+	/* The daemon's message: its bytes are the daemon's choice. */
+	escape_string(msg, sizeof(msg), client ? smh_last_error(client) : "");
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "smhctl: error: %s: smhd at %s did not answer in time\n", what,
+			connected_path);
+		return CTL_EXIT_FAILURE;
+	}
 	fprintf(stderr, "smhctl: error: %s: %s%s%s\n", what, smh_strerror(err), *msg ? ": " : "",
 		msg);
 	return CTL_EXIT_FAILURE;
+}
+
+/* Escapes @s (a field of @size bytes) in place, cut to fit. */
+static void escape_field(char *s, size_t size)
+{
+	char safe[ESCAPE_SIZE(sizeof(((struct smh_region_info *)0)->mapping))];
+
+	escape_string(safe, size < sizeof(safe) ? size : sizeof(safe), s);
+	memcpy(s, safe, strlen(safe) + 1);
+}
+
+int ctl_get_regions(struct smh_client *client, struct smh_region_info **regionsp, size_t *np)
+{
+	int err = smh_get_regions(client, regionsp, np);
+
+	for (size_t i = 0; err == 0 && i < *np; i++) {
+		struct smh_region_info *r = &(*regionsp)[i];
+
+		escape_field(r->label, sizeof(r->label));
+		escape_field(r->backend, sizeof(r->backend));
+		escape_field(r->mapping, sizeof(r->mapping));
+	}
+	return err;
 }
 
 void ctl_hex(char *buf, size_t size, uint64_t v)

@@ -67,6 +67,12 @@ void ctl_json_addr(struct json *j, const char *key, uint64_t v);
 /* The per mille @pm as a percentage with one decimal, "12.5%", into @buf. */
 void ctl_permille(char *buf, size_t size, unsigned pm);
 
+/*
+ * smh_get_regions(), with the strings the daemon chose (label, backend, mapping) escaped in
+ * place (common/escape.h), cut to their fields: safe to print in every output.
+ */
+int ctl_get_regions(struct smh_client *client, struct smh_region_info **regionsp, size_t *np);
+
 /* The label of region @index among @regions, or "#INDEX" in @buf when it is not there. */
 const char *ctl_region_label(const struct smh_region_info *regions, size_t n_regions,
 			     uint32_t index, char *buf, size_t size);

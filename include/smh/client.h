@@ -28,7 +28,13 @@
  * Daemon restarts: a call that finds smhd gone reconnects to the same socket (for up to
  * $SMH_RECONNECT_MS milliseconds, default 5000) and takes its buffers back; they keep their
  * fd, offset and address. If the restarted daemon does not give all of them back, every call
- * on the client returns -ESTALE from then on: stop using its mappings and connect anew.
+ * on the client returns -ESTALE from then on: stop using its mappings and connect anew. A
+ * reconnection reaches only a daemon of the uid the first connection found, or root (see
+ * smh_connect()): another user's process at the path makes the call return -EPERM without
+ * being sent anything, and the next call tries again.
+ *
+ * Time-outs: a call waits for smhd at most $SMH_TIMEOUT_MS milliseconds (default 5000; see
+ * smh_set_timeout()), then returns -ETIMEDOUT and the client is dead: disconnect it.
  *
  * Every function returning int returns 0 or a negative errno (Linux numbering); the daemon's
  * refusals come back as the errno it sent (smh_last_error() gives its message).
@@ -63,9 +69,15 @@ struct smh_buffer {
 /*
  * Connects to smhd at @socket_path (NULL: $SMH_SOCKET, else /run/smh/smhd.sock) and exchanges
  * the hello. Sets *clientp.
+ * Before sending anything, the library checks the uid of the process listening (SO_PEERCRED):
+ * root, or $SMH_SERVER_UID (a decimal uid) when set; unset, the first connection accepts the
+ * uid it finds. Reconnections accept only that uid or root, so another user's process bound
+ * at the path after smhd stopped receives nothing.
  * Returns 0 or a negative errno: -ENOENT/-ECONNREFUSED when no daemon listens there, -EACCES
- * when the socket's permissions refuse us, -EPROTONOSUPPORT when the daemon speaks another
- * protocol version, -ENOMEM.
+ * when the socket's permissions refuse us, -EPERM when the process listening runs as another
+ * uid, -EINVAL when $SMH_SERVER_UID is not a uid, -ETIMEDOUT when the daemon does not answer
+ * in time, -EPROTONOSUPPORT when the daemon speaks
+ * another protocol version, -ENOMEM.
  */
 int smh_connect(const char *socket_path, struct smh_client **clientp);
 
@@ -148,6 +160,16 @@ int smh_export(struct smh_client *client, const struct smh_buffer *buf, uint64_t
  * Returns 0 or a negative errno: -ENOENT when no live buffer has that token.
  */
 int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf);
+
+/*
+ * Bounds every later call on @client to @timeout_ms milliseconds of waiting for smhd (0: wait
+ * forever); the default, set at smh_connect(), is $SMH_TIMEOUT_MS, else 5000. A call that
+ * runs out of time returns -ETIMEDOUT, and the client is dead from then on: every call
+ * returns -ETIMEDOUT (a late reply could otherwise answer the wrong request). Its buffers stay
+ * held and mapped until smh_disconnect(); connect anew to go on.
+ * Returns 0 or a negative errno: -EINVAL (@client NULL, @timeout_ms negative), -ECHILD.
+ */
+int smh_set_timeout(struct smh_client *client, int timeout_ms);
 
 /* A description of @err (a negative errno from this library). Never NULL. */
 const char *smh_strerror(int err);

@@ -371,7 +371,7 @@ static void test_unsafe_state_dir(void **state)
 			if (!freopen(log, "w", stderr))
 				_exit(126);
 			execl(argv[0], "smhd", "--dtb", argv[2], "--backend", "memfd", "--socket",
-			      sock, (char *)NULL);
+			      sock, "--allow-shared-socket-dir", (char *)NULL);
 			_exit(127);
 		}
 		harness_track_child(pid);
