@@ -176,6 +176,8 @@ static void setup_system(void)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setenv("PATH", "/usr/sbin:/usr/bin", 1);
+	/* Under TCG a round trip through Device memory may be slow: not the 5 s default. */
+	setenv("SMH_TIMEOUT_MS", "60000", 0);
 }
 
 /* SMH_EXPECT=LABEL:BASE:SIZE,... */
