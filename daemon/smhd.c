@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/attr.h"
@@ -69,7 +71,13 @@ static const char *choose_state_dir(const struct smhd_options *opts, char *buf, 
 
 	recover_default_dir(opts->socket, buf, size);
 	dir = opts->no_state ? NULL : opts->state_dir ? opts->state_dir : buf;
-	/* The socket's directory (/tmp, say) may be one others write to: then no state there. */
+	/*
+	 * By default the state lives beside the socket, in a directory clients must traverse:
+	 * made 0755 here, as the server would (an explicit --state-dir is made 0700). It may be one
+	 * others write to (/tmp, say): then no state there.
+	 */
+	if (dir == buf && mkdir(dir, 0755) < 0 && errno != EEXIST)
+		log_debug("Could not create %s: %s", dir, strerror(errno));
 	if (dir == buf && state_dir_check(dir, false) == -EPERM) {
 		log_warning(
 			"Restart without loss is off: %s is not a directory of ours that only we "

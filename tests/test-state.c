@@ -689,7 +689,7 @@ static void test_dir_check(void **state)
 	assert_int_equal(state_dir_check(sub, true), 0); /* created */
 	assert_int_equal(lstat(sub, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
-	assert_int_equal(st.st_mode & 022, 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
 	join(f, "missing/deeper", file, sizeof(file));
 	assert_int_equal(state_dir_check(file, false), -ENOENT);
 
@@ -715,6 +715,51 @@ static void test_dir_check(void **state)
 	join(f, "link", link, sizeof(link));
 	assert_int_equal(symlink(sub, link), 0);
 	assert_int_equal(state_dir_check(link, false), -EPERM);
+}
+
+/* Every directory above the state directory must be one nobody else can change. */
+static void test_dir_ancestors(void **state)
+{
+	struct fixture *f = *state;
+	char open_dir[192], path[192], link[192], safe[192];
+	struct stat st;
+
+	join(f, "open", open_dir, sizeof(open_dir));
+	assert_int_equal(mkdir(open_dir, 0700), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0); /* anyone may rename what is in it */
+	join(f, "open/state", path, sizeof(path));
+	assert_int_equal(state_dir_check(path, true), -EPERM);
+	assert_int_equal(lstat(path, &st), -1); /* refused before anything was created */
+	assert_int_equal(chmod(open_dir, 0770), 0);
+	assert_int_equal(state_dir_check(path, false), -EPERM);
+	assert_int_equal(chmod(open_dir, 01777), 0); /* sticky, as /tmp: others keep off ours */
+	assert_int_equal(state_dir_check(path, true), 0);
+	assert_int_equal(rmdir(path), 0);
+
+	/* A link on the way is followed, and its target's parents are checked too. */
+	join(f, "safe", safe, sizeof(safe));
+	assert_int_equal(mkdir(safe, 0755), 0);
+	join(f, "to-safe", link, sizeof(link));
+	assert_int_equal(symlink(safe, link), 0);
+	join(f, "to-safe/state", path, sizeof(path));
+	assert_int_equal(state_dir_check(path, true), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0);
+	join(f, "to-open", link, sizeof(link));
+	assert_int_equal(symlink(open_dir, link), 0);
+	join(f, "to-open/state", path, sizeof(path));
+	assert_int_equal(state_dir_check(path, false), -EPERM);
+
+	/* A parent of another user's: only where the test may give it away (root). */
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(open_dir, 0755), 0);
+		assert_int_equal(chown(open_dir, 65534, 65534), 0);
+		join(f, "open/state", path, sizeof(path));
+		assert_int_equal(state_dir_check(path, false), -EPERM);
+		assert_int_equal(chown(open_dir, 0, 0), 0);
+		assert_int_equal(state_dir_check(path, false), 0);
+	} else {
+		print_message("not root: the case of a parent owned by another user is skipped\n");
+	}
 }
 
 static void test_clean_close(void **state)
@@ -757,6 +802,7 @@ int main(void)
 		T(test_hostile_file_types),
 		T(test_lock_held),
 		T(test_dir_check),
+		T(test_dir_ancestors),
 		T(test_clean_close),
 	};
 #undef T

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,14 +250,81 @@ static int create_new(struct state *s, uint64_t fingerprint)
 	return 0;
 }
 
+/* Nobody but root and us can change a directory entry of @st's. */
+static bool dir_safe(const struct stat *st)
+{
+	if (!S_ISDIR(st->st_mode) || (st->st_uid != 0 && st->st_uid != geteuid()))
+		return false;
+	/* Writable by others: only with the sticky bit, which keeps them off our entries. */
+	return !(st->st_mode & 022) || (st->st_mode & S_ISVTX);
+}
+
+/*
+ * Checks every directory on the way to @path's last component (which is not checked): each
+ * one is dir_safe(), so nobody else can swap the state directory after we checked it. @path
+ * may contain symbolic links (as /var/run does) when each is root's or ours; their targets
+ * are checked in turn, resolved (with no link left) when @follow. Returns 0 or -EPERM (logged
+ * if @loud) or another negative errno.
+ */
+static int check_ancestors(const char *path, bool follow, bool loud)
+{
+	char buf[PATH_MAX], real[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(path);
+
+	if (path[0] != '/') {
+		if (!getcwd(buf, sizeof(buf) - len - 2))
+			return -errno;
+		strcat(strcat(buf, "/"), path);
+	} else if (len < sizeof(buf)) {
+		memcpy(buf, path, len + 1);
+	} else {
+		return -ENAMETOOLONG;
+	}
+	/* Every prefix that ends before a '/' (the root first), up to the last component. */
+	for (char *slash = buf; (slash = strchr(slash, '/')) && slash[strspn(slash, "/")];
+	     slash++) {
+		char keep = slash[1];
+
+		slash[1] = '\0';
+		if (lstat(buf, &st) < 0) {
+			slash[1] = keep;
+			return -errno;
+		}
+		if (S_ISLNK(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) && follow) {
+			int ret = realpath(buf, real) ? check_ancestors(real, false, loud) : -errno;
+
+			if (ret == 0 && (lstat(real, &st) < 0 || !dir_safe(&st)))
+				ret = -EPERM;
+			if (ret < 0) {
+				slash[1] = keep;
+				return ret;
+			}
+		} else if (!dir_safe(&st)) {
+			if (loud)
+				log_error(
+					"The state directory %s lies in %s, which users other than "
+					"root and uid %u may change (they could swap the directory "
+					"after smhd checked it)",
+					path, buf, (unsigned)geteuid());
+			slash[1] = keep;
+			return -EPERM;
+		}
+		slash[1] = keep;
+	}
+	return 0;
+}
+
 int state_dir_check(const char *dir, bool loud)
 {
 	struct stat st;
+	int ret = check_ancestors(dir, true, loud);
 
-	/* 0755: by default it is the socket's directory too, which clients must traverse. */
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		int ret = -errno;
-
+	if (ret < 0)
+		return ret;
+	/* 0700: only smhd reads its state (the default, the socket's directory, exists already). */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
 		log_error("Could not create the state directory %s: %s", dir, strerror(errno));
 		return ret;
 	}

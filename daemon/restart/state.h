@@ -63,8 +63,10 @@ struct state;
 #define STATE_FILE_MAX   ((off_t)1 << 30)
 
 /*
- * Creates @dir (0755) if missing and checks that it is a directory owned by this uid that
- * nobody else may write to. Returns 0 or a negative errno (-EPERM: unsafe; logged if @loud).
+ * Checks that every directory above @dir is one only root and this uid may change (or sticky,
+ * as /tmp), creates @dir (0700) if missing, and checks that it is a directory owned by this
+ * uid that nobody else may write to. Returns 0 or a negative errno (-EPERM: unsafe; logged if
+ * @loud; -ENOENT when a parent is missing).
  */
 int state_dir_check(const char *dir, bool loud);
 
