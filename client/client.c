@@ -110,6 +110,7 @@ int smh_connect(const char *path, struct smh_client **clientp)
 
 	if (!clientp)
 		return -EINVAL;
+	*clientp = NULL; /* so that smh_disconnect(*clientp) is safe on every path */
 	client = calloc(1, sizeof(*client));
 	if (!client)
 		return -ENOMEM;

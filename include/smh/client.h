@@ -68,7 +68,8 @@ struct smh_buffer {
 
 /*
  * Connects to smhd at @socket_path (NULL: $SMH_SOCKET, else /run/smh/smhd.sock) and exchanges
- * the hello. Sets *clientp.
+ * the hello. Sets *clientp: to the new client, or to NULL on failure (so that
+ * smh_disconnect(*clientp) is always safe).
  * Before sending anything, the library checks the uid of the process listening (SO_PEERCRED):
  * root, or $SMH_SERVER_UID (a decimal uid) when set; unset, the first connection accepts the
  * uid it finds. Reconnections accept only that uid or root, so another user's process bound
@@ -76,8 +77,7 @@ struct smh_buffer {
  * Returns 0 or a negative errno: -ENOENT/-ECONNREFUSED when no daemon listens there, -EACCES
  * when the socket's permissions refuse us, -EPERM when the process listening runs as another
  * uid, -EINVAL when $SMH_SERVER_UID is not a uid, -ETIMEDOUT when the daemon does not answer
- * in time, -EPROTONOSUPPORT when the daemon speaks
- * another protocol version, -ENOMEM.
+ * in time, -EPROTONOSUPPORT when the daemon speaks another protocol version, -ENOMEM.
  */
 int smh_connect(const char *socket_path, struct smh_client **clientp);
 
