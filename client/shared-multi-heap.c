@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/client-internal.h"
 #include "smh/client.h"
 #include "smh/shared_multi_heap.h"
 
@@ -36,7 +37,8 @@ static pid_t heap_pid; /* of the process that made heap_client */
 static struct block *blocks;
 static size_t n_blocks, blocks_cap;
 
-int shared_multi_heap_pool_init(void)
+/* In parentheses: not the macro of the header, which calls smh_rtos_pool_init(). */
+int(shared_multi_heap_pool_init)(void)
 {
 	struct smh_client *client;
 	int err = -EALREADY;
@@ -52,6 +54,56 @@ int shared_multi_heap_pool_init(void)
 	}
 	pthread_mutex_unlock(&heap_lock);
 	return err;
+}
+
+/* The first generation's callback, once per region smhd serves. */
+static int call_init_fn(smh_init_reg_fn_t fn)
+{
+	struct smh_region_info *regions;
+	size_t n;
+	int err;
+
+	pthread_mutex_lock(&heap_lock);
+	err = smh_get_regions(heap_client, &regions, &n);
+	pthread_mutex_unlock(&heap_lock);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		struct shared_multi_heap_region reg = {
+			.attr = (uint32_t)regions[i].attr,
+			.addr = (uintptr_t)regions[i].phys_addr,
+			.size = (size_t)regions[i].size,
+		};
+		uint8_t *v_addr = NULL;
+		size_t size = reg.size;
+
+		fn(&reg, &v_addr, &size); /* smhd maps the regions: nothing to take from it */
+	}
+	free(regions);
+	return 0;
+}
+
+int smh_rtos_pool_init(const smh_init_reg_fn_t *fns, size_t n)
+{
+	int err;
+
+	if (!fns || n < 1 || n > 2)
+		return -EINVAL;
+	err = (shared_multi_heap_pool_init)();
+	if (err == 0 && n == 2 && fns[1])
+		err = call_init_fn(fns[1]);
+	return err;
+}
+
+int shared_multi_heap_add(struct shared_multi_heap_region *region, void *user_data)
+{
+	(void)region;
+	(void)user_data;
+	client_log(SMH_LOG_WARNING,
+		   "shared_multi_heap_add(): smhd serves the regions of the board's device tree "
+		   "(a /reserved-memory node with compatible \"shared-multi-heap\"), not regions "
+		   "a program adds");
+	return -EOPNOTSUPP;
 }
 
 /* ---------------------------------------------------------------- the table */

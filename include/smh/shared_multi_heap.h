@@ -7,10 +7,22 @@
  * Safe to call from several threads. After fork() the child inherits the pointers but not the
  * connection: it must not free or realloc them; it may call shared_multi_heap_pool_init() again
  * to get its own connection.
+ *
+ * Both generations of the RTOS API compile unchanged (docs/porting-from-rtos.md):
+ * - the first: enum smh_reg_attr, and shared_multi_heap_pool_init(smh_init_reg_fn_t), whose
+ *   callback is called once per region smhd serves, for information (smhd maps the regions:
+ *   what the callback sets, and returns, changes nothing);
+ * - the current one: enum shared_multi_heap_attr, MAX_SHARED_MULTI_HEAP_ATTR,
+ *   struct shared_multi_heap_region, shared_multi_heap_pool_init(void) and
+ *   shared_multi_heap_add(), which refuses (-EOPNOTSUPP): smhd's regions come from the board's
+ *   device tree, not from the program.
+ * In C, shared_multi_heap_pool_init is a macro that takes either form (a C++ program gets the
+ * function, without the callback).
  */
 #ifndef SMH_SHARED_MULTI_HEAP_H
 #define SMH_SHARED_MULTI_HEAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +32,44 @@
 extern "C" {
 #endif
 
+/* The current RTOS generation's names for the attributes. */
+#define shared_multi_heap_attr     smh_reg_attr
+#define MAX_SHARED_MULTI_HEAP_ATTR SMH_REG_ATTR_NUM
+
+/* A region as the RTOS describes it: its attribute, physical address and size. */
+struct shared_multi_heap_region {
+	uint32_t attr; /* enum smh_reg_attr */
+	uintptr_t addr;
+	size_t size;
+};
+
+/* The first generation's region init callback (see above: for information only). */
+typedef bool (*smh_init_reg_fn_t)(struct shared_multi_heap_region *reg, uint8_t **v_addr,
+				  size_t *size);
+
 /* Connects. Returns 0, -EALREADY the second time, or a negative errno as smh_connect(). */
 int shared_multi_heap_pool_init(void);
+
+/*
+ * What shared_multi_heap_pool_init(...) calls: @fns holds a null entry and, from a program of
+ * the first generation, its callback (@n is 1 or 2). Connects as above, then calls the
+ * callback (if not NULL) once per region, with the region's attribute, physical address and
+ * size. Returns as shared_multi_heap_pool_init(), or -EINVAL for another @n.
+ */
+int smh_rtos_pool_init(const smh_init_reg_fn_t *fns, size_t n);
+
+#ifndef __cplusplus
+#define shared_multi_heap_pool_init(...)                                           \
+	smh_rtos_pool_init((const smh_init_reg_fn_t[]){ 0, __VA_ARGS__ },          \
+			   sizeof((const smh_init_reg_fn_t[]){ 0, __VA_ARGS__ }) / \
+				   sizeof(smh_init_reg_fn_t))
+#endif
+
+/*
+ * The current generation's way to give the heap a region: refused with -EOPNOTSUPP (and a
+ * message to the log handler), since smhd serves the regions of the board's device tree.
+ */
+int shared_multi_heap_add(struct shared_multi_heap_region *region, void *user_data);
 
 /*
  * Zeroed memory of @attr, mapped; NULL on failure (errno is set as smh_alloc() returns it) or
