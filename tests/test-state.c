@@ -748,6 +748,17 @@ static void test_dir_ancestors(void **state)
 	assert_int_equal(symlink(open_dir, link), 0);
 	join(f, "to-open/state", path, sizeof(path));
 	assert_int_equal(state_dir_check(path, false), -EPERM);
+	/* A safe directory of ours whose parent anyone may change: reached through a link too. */
+	join(f, "open/ours", safe, sizeof(safe));
+	assert_int_equal(mkdir(safe, 0755), 0);
+	join(f, "open/ours/state", path, sizeof(path));
+	assert_int_equal(state_dir_check(path, false), -EPERM);
+	join(f, "to-ours", link, sizeof(link));
+	assert_int_equal(symlink(safe, link), 0);
+	join(f, "to-ours/state", path, sizeof(path));
+	assert_int_equal(state_dir_check(path, true), -EPERM);
+	join(f, "to-safe/", path, sizeof(path)); /* trailing slashes: the same directory */
+	assert_int_equal(state_dir_check(path, false), 0);
 
 	/* A parent of another user's: only where the test may give it away (root). */
 	if (geteuid() == 0) {
@@ -757,6 +768,11 @@ static void test_dir_ancestors(void **state)
 		assert_int_equal(state_dir_check(path, false), -EPERM);
 		assert_int_equal(chown(open_dir, 0, 0), 0);
 		assert_int_equal(state_dir_check(path, false), 0);
+		/* A link of another user's, even to a safe place: that user may replace it. */
+		join(f, "to-safe", link, sizeof(link));
+		assert_int_equal(lchown(link, 65534, 65534), 0);
+		join(f, "to-safe/state", path, sizeof(path));
+		assert_int_equal(state_dir_check(path, false), -EPERM);
 	} else {
 		print_message("not root: the case of a parent owned by another user is skipped\n");
 	}

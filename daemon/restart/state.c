@@ -270,9 +270,11 @@ static int check_ancestors(const char *path, bool follow, bool loud)
 {
 	char buf[PATH_MAX], real[PATH_MAX];
 	struct stat st;
-	size_t len = strlen(path);
+	size_t len = strlen(path), end;
 
 	if (path[0] != '/') {
+		if (len + 2 >= sizeof(buf))
+			return -ENAMETOOLONG;
 		if (!getcwd(buf, sizeof(buf) - len - 2))
 			return -errno;
 		strcat(strcat(buf, "/"), path);
@@ -281,23 +283,37 @@ static int check_ancestors(const char *path, bool follow, bool loud)
 	} else {
 		return -ENAMETOOLONG;
 	}
-	/* Every prefix that ends before a '/' (the root first), up to the last component. */
-	for (char *slash = buf; (slash = strchr(slash, '/')) && slash[strspn(slash, "/")];
-	     slash++) {
-		char keep = slash[1];
+	end = strlen(buf);
+	while (end > 1 && buf[end - 1] == '/')
+		buf[--end] = '\0';
+	end = (size_t)(strrchr(buf, '/') - buf); /* the parent: buf[0, end), "/" when 0 */
+	/* The root, then each prefix that ends before a '/', as itself (links not followed). */
+	for (size_t i = 0; i <= end; i++) {
+		char keep;
 
-		slash[1] = '\0';
+		if (i > 0 && (buf[i] != '/' || buf[i - 1] == '/'))
+			continue;
+		keep = buf[i ? i : 1];
+		buf[i ? i : 1] = '\0';
 		if (lstat(buf, &st) < 0) {
-			slash[1] = keep;
-			return -errno;
+			int ret = -errno;
+
+			buf[i ? i : 1] = keep;
+			return ret;
 		}
-		if (S_ISLNK(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) && follow) {
+		if (S_ISLNK(st.st_mode) && follow && (st.st_uid == 0 || st.st_uid == geteuid())) {
+			/* Its target, resolved, must be safe, and so must be everything above it. */
 			int ret = realpath(buf, real) ? check_ancestors(real, false, loud) : -errno;
 
 			if (ret == 0 && (lstat(real, &st) < 0 || !dir_safe(&st)))
 				ret = -EPERM;
+			if (ret == -EPERM && loud)
+				log_error("The state directory %s lies behind the link %s, whose "
+					  "target "
+					  "users other than root and uid %u may change",
+					  path, buf, (unsigned)geteuid());
 			if (ret < 0) {
-				slash[1] = keep;
+				buf[i ? i : 1] = keep;
 				return ret;
 			}
 		} else if (!dir_safe(&st)) {
@@ -307,10 +323,10 @@ static int check_ancestors(const char *path, bool follow, bool loud)
 					"root and uid %u may change (they could swap the directory "
 					"after smhd checked it)",
 					path, buf, (unsigned)geteuid());
-			slash[1] = keep;
+			buf[i ? i : 1] = keep;
 			return -EPERM;
 		}
-		slash[1] = keep;
+		buf[i ? i : 1] = keep;
 	}
 	return 0;
 }
