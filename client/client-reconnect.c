@@ -121,7 +121,7 @@ static int check_resume(struct smh_client *client, const Smh__HelloReply *hello,
 	if (hello->n_regions != client->n_regions) {
 		client_log(SMH_LOG_ERROR, "smh: the restarted daemon serves %u regions, not %u",
 			   hello->n_regions, client->n_regions);
-		return -ECONNRESET;
+		return -ESTALE; /* not worth retrying: each try would make it release our holds */
 	}
 	/*
 	 * A reconnection that did not get all our holds back (the state was lost, or the grace
@@ -254,12 +254,20 @@ int client_reconnect(struct smh_client *client, uint64_t n_releasing)
 		pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
 	}
 	if (err < 0) {
-		/* -ESTALE: reconnected, but our buffers are gone; it sticks like a lost socket. */
-		if (err == -ESTALE)
+		if (client->state == CLIENT_DEAD) {
+			/*
+			 * The hello went out and then timed out, or its reply was garbage: the daemon
+			 * may have resumed our session on this connection. Closing it (as the next
+			 * attempt would) would make it release buffers we still map: dead, like a
+			 * time-out of any other call.
+			 */
+		} else if (err == -ESTALE) {
+			/* Reconnected, but our buffers are gone (or the regions changed): it sticks. */
 			client_set_state(client, CLIENT_DEAD, -ESTALE);
-		else
-			client_set_state(client, CLIENT_LOST,
-					 err == -EPERM || err == -ETIMEDOUT ? err : lost);
+		} else {
+			/* Not there yet (say so as the call's own error), or refused: try next time. */
+			client_set_state(client, CLIENT_LOST, worth_retrying(err) ? lost : err);
+		}
 		client_log(SMH_LOG_ERROR, "smh: could not reconnect to %s: %s", client->path,
 			   smh_strerror(err));
 		return client->error;

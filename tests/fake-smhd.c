@@ -403,6 +403,11 @@ static int fake_serve_one(struct fake *f, int conn, uint8_t *msg)
 	hang_up = answer(f, req, &an);
 	if (dies_on(f, req))
 		hang_up = -1;
+	if (req->body_case == SMH__REQUEST__BODY_HELLO && f->answered_hellos &&
+	    f->n_received[req->body_case] > f->answered_hellos) {
+		wire_free_request(req);
+		return 1; /* a daemon that never answers (stopped, or stuck) */
+	}
 	wire_free_request(req);
 	if (hang_up < 0)
 		return 0;
@@ -426,6 +431,7 @@ static void *fake_main(void *arg)
 		while (fake_serve_one(f, conn, msg))
 			;
 		close(conn);
+		f->n_closed++;
 	}
 	free(msg);
 	return NULL;

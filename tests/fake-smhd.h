@@ -62,8 +62,11 @@ struct fake {
 	unsigned hang_up_skip, n_hang_ups;
 	/* What its hellos say: a restarted daemon may give back fewer holds than the client has. */
 	uint64_t session, n_reclaimed;
-	/* Requests received, by body case, over all connections. */
+	/* Hellos after the first @answered_hellos (0: all) get no reply, the connection open. */
+	unsigned answered_hellos;
+	/* Requests received, by body case, over all connections; connections that ended. */
 	unsigned n_received[FAKE_KINDS];
+	unsigned n_closed;
 };
 
 /* Starts a fake in @mode; fake_stop() stops it and removes everything it made. */

@@ -337,6 +337,34 @@ static void test_reconnect_resends(void **state)
 	fake_stop(f);
 }
 
+/*
+ * The restarted daemon takes our resume but does not answer in time: the client is dead, not
+ * lost. Closing that connection (as another attempt would) would make the daemon release the
+ * buffers it had just given back, still mapped here.
+ */
+static void test_reconnect_hello_times_out(void **state)
+{
+	struct fake *f = fake_dying(SMH__REQUEST__BODY_ALLOC, 1, 1);
+	struct smh_client *client;
+	struct smh_buffer a, b;
+	struct smh_stats stats;
+
+	(void)state;
+	f->answered_hellos = 1;
+	client = connect_fake(f);
+	assert_int_equal(smh_set_timeout(client, 200), 0);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), -ETIMEDOUT);
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(f->n_closed, 1); /* the first connection, which the daemon hung up */
+	/* Dead: no new attempt, the resumed connection stays open. */
+	assert_int_equal(smh_get_stats(client, &stats), -ETIMEDOUT);
+	assert_int_equal(HELLOS(f), 2);
+	assert_int_equal(f->n_closed, 1);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
 /* A second hang-up, on the re-sent request: the call fails, the next one reconnects. */
 static void test_reconnect_once_per_call(void **state)
 {
@@ -635,6 +663,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rtos_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_resends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_hello_times_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_hello_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_once_per_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_stale, setup, teardown),
