@@ -107,14 +107,34 @@ static void test_create_invalid(void **state)
 	assert_int_equal(buddy_metadata_size(0, UINT64_C(8) << 32, 8), 0);
 }
 
+/* Metadata does not grow with the range: it grows with allocations and shrinks back. */
 static void test_metadata_size(void **state)
 {
 	size_t one = buddy_metadata_size(BASE, 64, 64);
 	size_t many = buddy_metadata_size(BASE, 64 << 20, 64);
+	struct buddy *b = make(BASE, 64 << 20, 64);
+	uint64_t addr;
 
 	assert_true(one > 0);
-	/* 1 Mi granules: exactly BUDDY_META_PER_GRANULE bytes more per extra granule */
-	assert_int_equal(many - one, ((64u << 20) / 64 - 1) * BUDDY_META_PER_GRANULE);
+	assert_int_equal(many, one);
+	assert_int_equal(buddy_metadata_bytes(b), one);
+	/* 10 000 allocations of one granule, every other one freed: 5 000 runs between them */
+	for (uint64_t i = 0; i < 10000; i++) {
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+		assert_int_equal(addr, BASE + i * 64);
+	}
+	assert_true(buddy_metadata_bytes(b) >= one + 10000 * 8);
+	assert_true(buddy_metadata_bytes(b) <= one + 10000 * 128);
+	for (uint64_t i = 0; i < 10000; i += 2)
+		assert_int_equal(buddy_free(b, BASE + i * 64, 64), 0);
+	check(b);
+	assert_true(buddy_metadata_bytes(b) <= one + 10000 * 128);
+	for (uint64_t i = 1; i < 10000; i += 2)
+		assert_int_equal(buddy_free(b, BASE + i * 64, 64), 0);
+	check(b);
+	/* everything freed: back to what a new allocator holds */
+	assert_int_equal(buddy_metadata_bytes(b), one);
+	buddy_destroy(b);
 	buddy_destroy(NULL);
 }
 
@@ -288,8 +308,11 @@ static void test_alignment(void **state)
 	assert_int_equal(buddy_alloc(b, 64, 1024, &a, &s), 0);
 	assert_int_equal(a, BASE + 1024);
 	assert_int_equal(s, 64);
-	/* trimmed to one granule: the rest of its 1 KiB block serves the next request */
+	/* the lowest free granule first; then, trimmed to one granule, the rest of the 1 KiB
+	 * block of the aligned request serves a request of 15 granules (14 are free below it) */
 	assert_int_equal(buddy_alloc(b, 64, 0, &a, &s), 0);
+	assert_int_equal(a, BASE + 64);
+	assert_int_equal(buddy_alloc(b, 15 * 64, 0, &a, &s), 0);
 	assert_int_equal(a, BASE + 1024 + 64);
 	/* alignments up to the granule are free */
 	assert_int_equal(buddy_alloc(b, 64, 8, &a, &s), 0);
@@ -327,13 +350,21 @@ static void test_alloc_errors(void **state)
 	buddy_destroy(b);
 }
 
-/* A 5-granule range has no 8-granule block even though 5 granules are free. */
+/* A 5-granule range has no 8-granule block, yet its one run of 5 granules serves 5 granules. */
 static void test_non_power_of_two_range(void **state)
 {
 	struct buddy *b = make(BASE, 5 * 64, 64);
-	uint64_t a;
+	struct buddy_stats st;
+	uint64_t a, s;
 
-	assert_int_equal(buddy_alloc(b, 5 * 64, 0, &a, NULL), -ENOMEM);
+	assert_int_equal(buddy_alloc(b, 5 * 64, 0, &a, &s), 0);
+	assert_int_equal(a, BASE);
+	assert_int_equal(s, 5 * 64);
+	check(b);
+	buddy_stats(b, &st);
+	assert_int_equal(st.free, 0);
+	assert_int_equal(buddy_free(b, a, s), 0);
+	assert_int_equal(buddy_alloc(b, 6 * 64, 0, &a, NULL), -ENOMEM);
 	assert_int_equal(buddy_alloc(b, 4 * 64, 0, &a, NULL), 0);
 	assert_int_equal(buddy_alloc(b, 64, 0, &a, NULL), 0);
 	assert_int_equal(a, BASE + 4 * 64);
