@@ -20,7 +20,9 @@
  *  - when m is 2^k, or the alignment is larger than the size, the buddy's choice: the smallest
  *    free block of order >= k, the lowest such by address (one path down the tree on the order
  *    bits). A power of two leaves nothing over; an alignment larger than the size takes a
- *    block of the alignment, as the Linux buddy does, and leaves its tail free.
+ *    block of the alignment, as the Linux buddy does, and leaves its tail free. A power of
+ *    two for which no block is free falls back to the run search below (the alignment larger
+ *    than the size does not: no block of the alignment, no allocation).
  *  - otherwise (m is not a power of two, and its alignment is not larger) a block of order k
  *    would leave a tail that requests of this size cannot use (16 NV12 1080p frames of 3,110,400 bytes in 64 MiB, where first fit packs 21), so the
  *    request takes the first run, by address, that holds m granules from a start aligned to
@@ -227,16 +229,13 @@ static void give_back(struct buddy *b, uint32_t start, uint32_t end)
 static bool place(const struct buddy *b, uint32_t m, unsigned a, struct buddy_span *run,
 		  uint32_t *atp)
 {
-	unsigned k = ceil_log2(m);
-	uint64_t avail;
+	unsigned k = ceil_log2(m), j = a > k ? a : k;
+	uint64_t avail = j < 64 ? buddy_runs_orders(&b->runs) >> j << j : 0;
 
-	if (a > k || m == UINT64_C(1) << k) {
-		k = a > k ? a : k;
-		avail = k < 64 ? buddy_runs_orders(&b->runs) >> k << k : 0;
-		return avail &&
-		       buddy_runs_block(&b->runs, (unsigned)__builtin_ctzll(avail), run, atp);
-	}
-	return buddy_runs_fit(&b->runs, m, a, run, atp);
+	if ((a > k || m == UINT64_C(1) << k) && avail &&
+	    buddy_runs_block(&b->runs, (unsigned)__builtin_ctzll(avail), run, atp))
+		return true;
+	return a <= k && buddy_runs_fit(&b->runs, m, a, run, atp);
 }
 
 int buddy_alloc(struct buddy *b, uint64_t size, uint64_t align, uint64_t *addrp, uint64_t *sizep)

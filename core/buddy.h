@@ -10,9 +10,10 @@
  * bytes starts at an address that is a multiple of granule << k; two free buddies never
  * coexist, they are merged. A request whose size is a power of two takes the smallest free
  * block that holds it; one whose alignment is larger than its size, the smallest free block of
- * at least the alignment (as the Linux buddy does). Any other request takes the first run of
- * adjacent free blocks, by address, that holds its size from an aligned start, instead of a
- * power-of-two block whose tail requests of that size could not use. Either way an allocation
+ * at least the alignment (as the Linux buddy does). Any other request, or a power of two for
+ * which no block is free, takes the first run of adjacent free blocks, by address, that holds
+ * its size from an aligned start, instead of a power-of-two block whose tail requests of that
+ * size could not use. Either way an allocation
  * keeps only its size rounded up to the granule, and what it does not use stays free. Freed
  * memory coalesces at once.
  *
@@ -98,10 +99,9 @@ void buddy_destroy(struct buddy *buddy);
  * up to the granule means no constraint beyond the granule). Sets *addrp and, if @sizep is not
  * NULL, *sizep to the usable size: @size rounded up to the granule.
  * Returns 0 or a negative errno: -EINVAL for size 0 or an alignment that is not a power of
- * two; -ENOMEM when nothing can hold it (see the top of this file: for a power of two or an
- * alignment larger than the size, no free block of max(size rounded up to a power of two,
- * align) bytes exists; otherwise no run of free granules holds the size rounded up to the
- * granule from an address aligned to @align), or out of memory for metadata.
+ * two; -ENOMEM when nothing can hold it (for an alignment larger than the size: no free block
+ * of @align bytes or more exists; otherwise no run of free granules holds the size rounded up
+ * to the granule from an address aligned to @align), or out of memory for metadata.
  */
 int buddy_alloc(struct buddy *buddy, uint64_t size, uint64_t align, uint64_t *addrp,
 		uint64_t *sizep);
