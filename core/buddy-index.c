@@ -11,13 +11,20 @@
  *
  * Allocations: linear probing on the first granule with Fibonacci hashing, deletion by
  * backward shift (no tombstones), grown at 3/4 load and shrunk below 1/8.
+ *
+ * Arrays of BIG_BYTES or more are mapped directly (mremap() grows and shrinks them): glibc
+ * raises its mmap threshold to the size of every mapped chunk it frees, so that a shrunk or
+ * freed large array would otherwise stay resident in its heap after the allocations are gone.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/buddy-index.h"
+
+#define BIG_BYTES (64u << 10)
 
 #define PATH_MAX_DEPTH 64
 /* Aligned first fit: candidates that fail before the bounded fallback is tried. */
@@ -54,6 +61,46 @@ static void account(struct buddy_runs *r, uint32_t start, uint32_t len, int sign
 			r->n_free[__builtin_ctzll(x)] += (uint32_t)sign;
 	}
 	r->free_granules += sign > 0 ? len : -(uint64_t)len;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* realloc() that maps large arrays (see above). Returns NULL, @p unchanged, on failure. */
+static void *mem_resize(void *p, size_t old, size_t size)
+{
+	void *q;
+
+	if (old < BIG_BYTES && size < BIG_BYTES)
+		return realloc(p, size);
+	if (old >= BIG_BYTES && size >= BIG_BYTES) {
+		q = mremap(p, old, size, MREMAP_MAYMOVE);
+		return q == MAP_FAILED ? NULL : q;
+	}
+	q = size >= BIG_BYTES ? map(size) : malloc(size);
+	if (!q)
+		return NULL;
+	if (p)
+		memcpy(q, p, old < size ? old : size);
+	if (old >= BIG_BYTES)
+		munmap(p, old);
+	else
+		free(p);
+	return q;
+}
+
+static void mem_free(void *p, size_t size)
+{
+	if (size >= BIG_BYTES)
+		munmap(p, size);
+	else
+		free(p);
 }
 
 /* ---------------------------------------------------------------- AVL helpers */
@@ -182,7 +229,7 @@ int buddy_runs_init(struct buddy_runs *r, uint64_t base_g)
 
 void buddy_runs_finish(struct buddy_runs *r)
 {
-	free(r->node);
+	mem_free(r->node, (size_t)r->cap * sizeof(*r->node));
 	r->node = NULL;
 	r->n = r->cap = 0;
 }
@@ -196,7 +243,7 @@ int buddy_runs_reserve(struct buddy_runs *r, uint32_t count)
 		return 0;
 	while (cap < count)
 		cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
-	node = realloc(r->node, (size_t)cap * sizeof(*node));
+	node = mem_resize(r->node, (size_t)r->cap * sizeof(*node), (size_t)cap * sizeof(*node));
 	if (!node)
 		return -ENOMEM;
 	r->node = node;
@@ -215,7 +262,7 @@ void buddy_runs_trim(struct buddy_runs *r, uint32_t count)
 		cap /= 2;
 	if (cap == r->cap)
 		return;
-	node = realloc(r->node, (size_t)cap * sizeof(*node));
+	node = mem_resize(r->node, (size_t)r->cap * sizeof(*node), (size_t)cap * sizeof(*node));
 	if (node) { /* a refused shrink keeps the larger array */
 		r->node = node;
 		r->cap = cap;
@@ -570,7 +617,7 @@ static void put(struct buddy_allocs *t, uint32_t start, uint32_t len)
 static int rehash(struct buddy_allocs *t, unsigned bits)
 {
 	struct buddy_allocs old = *t;
-	struct buddy_slot *slot = malloc(sizeof(*slot) << bits);
+	struct buddy_slot *slot = mem_resize(NULL, 0, sizeof(*slot) << bits);
 
 	if (!slot)
 		return -ENOMEM;
@@ -581,7 +628,8 @@ static int rehash(struct buddy_allocs *t, unsigned bits)
 		if (old.slot[i].start != BUDDY_NIL)
 			put(t, old.slot[i].start, old.slot[i].len);
 	}
-	free(old.slot);
+	if (old.slot)
+		mem_free(old.slot, sizeof(*old.slot) << old.bits);
 	return 0;
 }
 
@@ -593,7 +641,8 @@ int buddy_allocs_init(struct buddy_allocs *t)
 
 void buddy_allocs_finish(struct buddy_allocs *t)
 {
-	free(t->slot);
+	if (t->slot)
+		mem_free(t->slot, sizeof(*t->slot) << t->bits);
 	t->slot = NULL;
 	t->n = 0;
 }
