@@ -1,23 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Buddy allocator over one physical address range, with trimmed allocations.
+ * Buddy allocator over one physical address range, with trimmed allocations and contiguous runs.
  *
  * A pure module: no I/O, no globals, no recursion, nothing written into the managed memory.
  * It works on addresses (the caller's physical addresses), never on pointers into the region.
  *
- * The range is cut into granules (a power of two, the smallest block) and carved into maximal
- * blocks that are naturally aligned in the address space: a block of granule << k bytes starts
- * at an address that is a multiple of granule << k. An allocation takes the smallest free block
- * that holds it, then gives the unused tail back to the free lists, so it keeps only its size
- * rounded up to the granule. An alignment larger than the size is met by taking a block of at
- * least the alignment (as the Linux buddy does): a smaller free block that happens to start at
- * an aligned address is not searched for, which keeps every call bounded. Freed memory
- * coalesces with free buddies at once.
+ * The range is cut into granules (a power of two, the smallest block), and its free memory
+ * into maximal blocks that are naturally aligned in the address space: a block of granule << k
+ * bytes starts at an address that is a multiple of granule << k; two free buddies never
+ * coexist, they are merged. A request whose size is a power of two takes the smallest free
+ * block that holds it; one whose alignment is larger than its size, the smallest free block of
+ * at least the alignment (as the Linux buddy does). Any other request, or a power of two for
+ * which no block is free, takes the first run of adjacent free blocks, by address, that holds
+ * its size from an aligned start, instead of a power-of-two block whose tail requests of that
+ * size could not use. Either way an allocation
+ * keeps only its size rounded up to the granule, and what it does not use stays free. Freed
+ * memory coalesces at once.
  *
- * Cost: alloc, free and resize take O(log n) list operations for n granules; nothing scans
+ * Cost: alloc, free, resize and reserve are O(log n) for n free runs (an aligned request that
+ * is not a power of two may also test up to 32 misaligned runs, see buddy.c); nothing scans
  * the region (buddy_walk() and buddy_check() excepted, which are for pictures and tests).
- * Metadata: BUDDY_META_PER_GRANULE bytes per granule plus a constant, in one allocation whose
- * size buddy_metadata_size() tells up front.
+ * Metadata: per free run and per live allocation, in memory that grows and shrinks with them
+ * (buddy_metadata_bytes()); nothing grows with the size of the range.
  */
 #ifndef CORE_BUDDY_H
 #define CORE_BUDDY_H
@@ -28,9 +32,6 @@
 
 /* One order per bit of a granule index, which is 32 bits wide. */
 #define BUDDY_MAX_ORDERS 33
-
-/* Per-granule metadata: two 32-bit list links and one state byte. */
-#define BUDDY_META_PER_GRANULE 9
 
 /* The smallest granule accepted (aligned 64-bit access stays possible inside every block). */
 #define BUDDY_MIN_GRANULE 8
@@ -43,6 +44,7 @@ struct buddy_stats {
 	uint64_t free;         /* bytes in free blocks */
 	uint64_t used;         /* total - free: bytes held by allocations */
 	uint64_t largest_free; /* bytes of the largest free block */
+	uint64_t largest_run;  /* bytes of the largest run of free granules (may span blocks) */
 	uint64_t n_allocs;     /* live allocations */
 	uint32_t n_free_blocks[BUDDY_MAX_ORDERS]; /* free blocks of granule << k bytes */
 	unsigned n_orders; /* orders that can exist in this range: entries in use above */
@@ -68,16 +70,24 @@ bool buddy_granule_valid(uint64_t granule);
 
 /*
  * Bytes of metadata buddy_create() allocates for this range, or 0 when the arguments are
- * invalid (see buddy_create()).
+ * invalid (see buddy_create()). The same for every range: metadata grows with allocations
+ * (see buddy_metadata_bytes()), not with the size of the range.
  */
 size_t buddy_metadata_size(uint64_t base, uint64_t size, uint64_t granule);
+
+/*
+ * Bytes of metadata @buddy holds now (its own accounting, without the C library's overhead):
+ * about 32 to 64 bytes per run of free memory and 10 to 21 bytes per live allocation, given
+ * back as they are freed.
+ */
+size_t buddy_metadata_bytes(const struct buddy *buddy);
 
 /*
  * Creates an allocator for the bytes [base, base + size). @granule must be a power of two of
  * at least BUDDY_MIN_GRANULE. Partial granules at either end of the range are not used.
  * Returns 0 or a negative errno: -EINVAL for a bad granule, an empty or wrapping range, or a
- * range without one whole granule; -E2BIG when it has UINT32_MAX granules or more, or more
- * metadata than size_t can count (choose a larger granule); -ENOMEM.
+ * range without one whole granule; -E2BIG when it has UINT32_MAX granules or more (choose a
+ * larger granule); -ENOMEM.
  */
 int buddy_create(uint64_t base, uint64_t size, uint64_t granule, struct buddy **buddyp);
 
@@ -89,8 +99,9 @@ void buddy_destroy(struct buddy *buddy);
  * up to the granule means no constraint beyond the granule). Sets *addrp and, if @sizep is not
  * NULL, *sizep to the usable size: @size rounded up to the granule.
  * Returns 0 or a negative errno: -EINVAL for size 0 or an alignment that is not a power of
- * two; -ENOMEM when no free block of max(size rounded up to a power of two, align) bytes
- * exists.
+ * two; -ENOMEM when nothing can hold it (for an alignment larger than the size: no free block
+ * of @align bytes or more exists; otherwise no run of free granules holds the size rounded up
+ * to the granule from an address aligned to @align), or out of memory for metadata.
  */
 int buddy_alloc(struct buddy *buddy, uint64_t size, uint64_t align, uint64_t *addrp,
 		uint64_t *sizep);
@@ -116,10 +127,10 @@ int buddy_resize(struct buddy *buddy, uint64_t addr, uint64_t size, uint64_t *si
  * Marks [@addr, @addr + @size) as one live allocation, as if buddy_alloc() had returned it: the
  * way a restarted daemon takes back the blocks its clients still hold. @addr must be
  * granule-aligned; @size is rounded up to the granule. The free blocks covering the range are
- * split, and what lies outside it goes back to the free lists, maximal as ever.
+ * split, and what lies outside it stays free, in maximal blocks as ever.
  * Returns 0 or a negative errno: -EINVAL for size 0, an unaligned address, or a range not
- * inside the managed one; -EBUSY when a granule of it is not free (nothing is changed then).
- * O(log n) list operations.
+ * inside the managed one; -EBUSY when a granule of it is not free; -ENOMEM out of memory for
+ * metadata (nothing is changed then). O(log n) for n free runs.
  */
 int buddy_reserve(struct buddy *buddy, uint64_t addr, uint64_t size);
 
@@ -137,8 +148,9 @@ int buddy_walk(const struct buddy *buddy, int (*fn)(void *data, const struct bud
 	       void *data);
 
 /*
- * Checks every invariant (extents tile the range, blocks aligned, free lists consistent, no
- * two free buddies of one order, counters right). O(n); for tests. Returns 0 or -EUCLEAN with
+ * Checks every invariant (allocations and free runs tile the range, runs maximal, the run
+ * tree ordered, balanced and its per-subtree figures right, the allocation table consistent,
+ * the free block counters those of the runs' decompositions). O(n); for tests. Returns 0 or -EUCLEAN with
  * a description of the first violation in @why (if not NULL, at least 128 bytes).
  */
 int buddy_check(const struct buddy *buddy, char *why, size_t why_size);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The invariant checker is the oracle of every allocator test, so it is tested too: this file
- * compiles core/buddy.c itself to reach its state, breaks one invariant at a time by hand,
- * and expects buddy_check() to report it (-EUCLEAN and a description), and buddy_walk() to
- * refuse a state it cannot walk.
+ * compiles core/buddy.c and core/buddy-index.c itself to reach their state, breaks one
+ * invariant at a time by hand, and expects buddy_check() to report it (-EUCLEAN and a
+ * description), and buddy_walk() to refuse a state it cannot walk. It also makes the metadata
+ * allocations fail, and expects the calls that needed them to change nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 static bool fail_calloc; /* the next calloc() in buddy.c fails */
+static bool fail_grow;   /* every malloc() and realloc() in buddy*.c fails */
 
 static void *fallible_calloc(size_t n, size_t size)
 {
@@ -26,18 +28,56 @@ static void *fallible_calloc(size_t n, size_t size)
 	return calloc(n, size);
 }
 
-#define calloc fallible_calloc
+static void *fallible_malloc(size_t size)
+{
+	return fail_grow ? NULL : malloc(size);
+}
+
+static void *fallible_realloc(void *p, size_t size)
+{
+	return fail_grow ? NULL : realloc(p, size);
+}
+
+#define calloc  fallible_calloc
+#define malloc  fallible_malloc
+#define realloc fallible_realloc
+#include "core/buddy-index.c"
 #include "core/buddy.c"
 #undef calloc
+#undef malloc
+#undef realloc
 
-/* A 4 KiB range of 64-byte granules: one free block of order 6. */
+#define BASE 0x42000000u
+
+/* A 4 KiB range of 64-byte granules: one run of 64 granules. */
 static struct buddy *fresh(void)
 {
 	struct buddy *b = NULL;
 
-	assert_int_equal(buddy_create(0x42000000, 0x1000, 64, &b), 0);
+	assert_int_equal(buddy_create(BASE, 0x1000, 64, &b), 0);
 	assert_int_equal(buddy_check(b, NULL, 0), 0);
 	return b;
+}
+
+/* Runs [0, 10), [11, 20), [21, 64): granules 10 and 20 reserved. */
+static struct buddy *three_runs(void)
+{
+	struct buddy *b = fresh();
+
+	assert_int_equal(buddy_reserve(b, BASE + 10 * 64, 64), 0);
+	assert_int_equal(buddy_reserve(b, BASE + 20 * 64, 64), 0);
+	assert_int_equal(b->runs.n, 3);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	return b;
+}
+
+static uint32_t node_at(const struct buddy *b, uint32_t start)
+{
+	struct path p;
+	uint32_t x = descend(&b->runs, start, &p);
+
+	assert_int_not_equal(x, BUDDY_NIL);
+	return x;
 }
 
 static void expect_broken(struct buddy *b, const char *words)
@@ -50,120 +90,156 @@ static void expect_broken(struct buddy *b, const char *words)
 	buddy_destroy(b);
 }
 
-static void test_free_buddies_unmerged(void **state)
+static void test_longest_run_wrong(void **state)
 {
-	struct buddy *b = fresh();
+	struct buddy *b = three_runs();
 
-	unlink_block(b, 0, 6);
-	push(b, 0, 5);
-	push(b, 32, 5);
-	b->free_granules = 64;
-	expect_broken(b, "free buddies");
+	b->runs.node[b->runs.root].max_len--;
+	expect_broken(b, "longest run");
 }
 
-static void test_misaligned_free_block(void **state)
+static void test_order_mask_wrong(void **state)
 {
-	struct buddy *b = fresh();
+	struct buddy *b = three_runs();
 
-	unlink_block(b, 0, 6);
-	push(b, 0, 0);
-	push(b, 1, 1); /* order 1 at an odd granule */
-	push(b, 3, 0);
-	for (uint32_t i = 4; i < 64; i += 4)
-		push(b, i, 2);
-	expect_broken(b, "misplaced");
+	b->runs.node[node_at(b, 11)].mask ^= 1u << 3;
+	expect_broken(b, "order mask");
 }
 
-static void test_order_too_large(void **state)
+static void test_height_wrong(void **state)
 {
-	struct buddy *b = fresh();
+	struct buddy *b = three_runs();
 
-	b->state[0] = ST_FREE | 7;
-	expect_broken(b, "misplaced");
+	b->runs.node[b->runs.root].height++;
+	expect_broken(b, "height");
 }
 
-static void test_interior_not_none(void **state)
+/* Right heights and figures, but a chain: not an AVL tree. */
+static void test_unbalanced(void **state)
 {
-	struct buddy *b = fresh();
+	struct buddy *b = three_runs();
+	uint32_t x0 = node_at(b, 0), x1 = node_at(b, 11), x2 = node_at(b, 21);
+	struct buddy_runs *r = &b->runs;
 
-	b->state[5] = ST_ALLOC;
-	expect_broken(b, "inside the extent");
+	r->node[x0].left = r->node[x1].left = r->node[x2].left = BUDDY_NIL;
+	r->node[x2].right = BUDDY_NIL;
+	r->node[x1].right = x2;
+	r->node[x0].right = x1;
+	r->root = x0;
+	fix(r, x2);
+	fix(r, x1);
+	fix(r, x0);
+	expect_broken(b, "height 3, children 0 and 2");
 }
 
-static void test_bad_allocation_length(void **state)
+static void test_runs_out_of_order(void **state)
 {
-	struct buddy *b = fresh();
-	uint64_t addr;
+	struct buddy *b = three_runs();
+	uint32_t xl = node_at(b, 0), xh = node_at(b, 21);
+	struct buddy_run *lo = &b->runs.node[xl], *hi = &b->runs.node[xh];
+	struct buddy_run t = *lo;
 
-	assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
-	b->link[0].next = 0;
-	expect_broken(b, "bad length");
-	b = fresh();
-	assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
-	b->link[0].next = 65;
-	expect_broken(b, "bad length");
+	lo->start = hi->start;
+	lo->len = hi->len;
+	hi->start = t.start;
+	hi->len = t.len;
+	fix(&b->runs, xl);
+	fix(&b->runs, xh);
+	fix(&b->runs, b->runs.root);
+	expect_broken(b, "out of order");
 }
 
-static void test_garbage_head(void **state)
+/* Two runs that touch should have been one. */
+static void test_runs_not_joined(void **state)
 {
-	struct buddy *b = fresh();
-	int count = 0;
+	struct buddy *b = three_runs();
 
-	b->state[0] = ST_NONE;
-	assert_int_equal(buddy_walk(b, NULL, &count), -EUCLEAN);
-	expect_broken(b, "where an extent should start");
+	buddy_allocs_remove(&b->allocs, buddy_allocs_find(&b->allocs, 10));
+	buddy_runs_insert(&b->runs, 10, 1);
+	expect_broken(b, "touches the run before it");
 }
 
-static void test_list_links(void **state)
+static void test_run_outside_range(void **state)
 {
-	struct buddy *b = fresh();
-	uint64_t addr;
+	struct buddy *b = three_runs();
 
-	/* granules 0 and 2 free and not buddies (1 and 3 are allocated): a list of two */
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
-	assert_int_equal(buddy_free(b, 0x42000000, 64), 0);
-	assert_int_equal(buddy_free(b, 0x42000080, 64), 0);
-	assert_int_equal(buddy_check(b, NULL, 0), 0);
-	assert_int_equal(b->n_free[0], 2);
-	b->link[b->link[b->head[0]].next].prev = NIL;
-	expect_broken(b, "free list 0 holds granule");
-}
-
-/* A list that loops back is caught (by its back links) instead of walked forever. */
-static void test_list_cycle_terminates(void **state)
-{
-	struct buddy *b = fresh();
-
-	b->link[0].next = 0;
-	expect_broken(b, "free list 6");
-}
-
-static void test_list_member_wrong_order(void **state)
-{
-	struct buddy *b = fresh();
-
-	b->head[3] = 0; /* the order-6 block also listed under order 3 */
-	b->n_free[3] = 1;
-	b->order_mask |= 1u << 3;
-	expect_broken(b, "free list 3");
+	b->runs.node[node_at(b, 21)].len++;
+	expect_broken(b, "outside the range");
 }
 
 static void test_counters(void **state)
 {
+	struct buddy *b = three_runs();
+
+	b->runs.n_free[3]++;
+	expect_broken(b, "order 3: 2 free blocks counted, 3 recorded");
+	b = three_runs();
+	b->runs.free_granules--;
+	expect_broken(b, "free granules");
+}
+
+static void test_tree_corrupt(void **state)
+{
+	struct buddy *b = three_runs();
+
+	b->runs.node[b->runs.root].left = 7; /* past the last node */
+	expect_broken(b, "corrupt");
+	b = three_runs();
+	b->runs.node[b->runs.root].left = b->runs.root; /* a cycle */
+	expect_broken(b, "corrupt");
+	b = three_runs();
+	b->runs.n = b->runs.cap + 1;
+	expect_broken(b, "runs in an array");
+	b = three_runs();
+	b->runs.n--; /* a node the count leaves out */
+	expect_broken(b, "corrupt");
+}
+
+static void test_allocation_misplaced(void **state)
+{
+	struct buddy *b = three_runs();
+	uint32_t s = buddy_allocs_find(&b->allocs, 10), mask = slot_mask(&b->allocs);
+	uint32_t t = (s + mask) & mask; /* the slot before its home: never probed */
+
+	assert_int_equal(b->allocs.slot[t].start, BUDDY_NIL);
+	b->allocs.slot[t] = b->allocs.slot[s];
+	b->allocs.slot[s].start = BUDDY_NIL;
+	expect_broken(b, "not where its hash leads");
+	b = three_runs();
+	b->allocs.n++;
+	expect_broken(b, "holds 2 entries, 3 recorded");
+}
+
+static void test_tiling(void **state)
+{
+	struct buddy *b = three_runs();
+	int count = 0;
+
+	/* an allocation the table lost: nothing starts at granule 10 */
+	b->allocs.slot[buddy_allocs_find(&b->allocs, 10)].start = BUDDY_NIL;
+	b->allocs.n--;
+	assert_int_equal(buddy_walk(b, NULL, &count), -EUCLEAN);
+	expect_broken(b, "do not tile");
+	/* an allocation that runs into the free run after it */
+	b = three_runs();
+	b->allocs.slot[buddy_allocs_find(&b->allocs, 20)].len = 2;
+	expect_broken(b, "do not tile");
+	/* an allocation inside another one: the tiling never reaches it */
+	b = three_runs();
+	b->allocs.slot[buddy_allocs_find(&b->allocs, 20)].len = 2;
+	buddy_runs_set(&b->runs, 21, 22, 42);
+	buddy_allocs_insert(&b->allocs, 21, 1);
+	expect_broken(b, "2 allocations tile the range, 3 recorded");
+}
+
+static void test_room_for_runs(void **state)
+{
 	struct buddy *b = fresh();
 
-	b->free_granules++;
-	expect_broken(b, "counters");
-	b = fresh();
-	b->n_allocs = 3;
-	expect_broken(b, "counters");
-	b = fresh();
-	b->n_free[6] = 2;
-	expect_broken(b, "order 6");
-	b = fresh();
-	b->order_mask |= 1u << 2;
-	expect_broken(b, "mask");
+	assert_int_equal(buddy_reserve(b, BASE, 64), 0);
+	assert_int_equal(buddy_reserve(b, BASE + 64, 64), 0);
+	b->runs.cap = 2;
+	expect_broken(b, "room for 2 runs, 2 allocations");
 }
 
 static void test_create_out_of_memory(void **state)
@@ -171,26 +247,45 @@ static void test_create_out_of_memory(void **state)
 	struct buddy *b = NULL;
 
 	fail_calloc = true;
-	assert_int_equal(buddy_create(0x42000000, 0x1000, 64, &b), -ENOMEM);
+	assert_int_equal(buddy_create(BASE, 0x1000, 64, &b), -ENOMEM);
+	fail_grow = true;
+	assert_int_equal(buddy_create(BASE, 0x1000, 64, &b), -ENOMEM);
+	fail_grow = false;
 	assert_null(b);
 }
 
-static void test_list_index_out_of_range(void **state)
+/* Growing the metadata fails: the call that needed it is refused and changes nothing. */
+static void test_grow_out_of_memory(void **state)
 {
-	struct buddy *b = fresh();
+	struct buddy *b = NULL;
+	struct buddy_stats before, after;
+	uint64_t addr[16], a;
+	size_t bytes;
 
-	b->head[6] = b->n + 5;
-	expect_broken(b, "corrupt");
-}
-
-/* A free block the tiling finds but no list holds. */
-static void test_free_block_not_listed(void **state)
-{
-	struct buddy *b = fresh();
-
-	unlink_block(b, 0, 6);
-	b->state[0] = ST_FREE | 6;
-	expect_broken(b, "order 6: 0 in list, 0 counted, 1 found");
+	assert_int_equal(buddy_create(BASE, 0x10000, 64, &b), 0);
+	/* 12 allocations with a run between each two: the run array (8) has grown */
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(buddy_alloc(b, 64, 128, &addr[i], NULL), 0);
+	buddy_stats(b, &before);
+	bytes = buddy_metadata_bytes(b);
+	fail_grow = true;
+	/* the 13th needs the table (16 slots, 3/4 full) to grow */
+	assert_int_equal(buddy_alloc(b, 64, 0, &a, NULL), -ENOMEM);
+	assert_int_equal(buddy_reserve(b, BASE + 0x8000, 64), -ENOMEM);
+	buddy_stats(b, &after);
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(buddy_metadata_bytes(b), bytes);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	/* freeing never needs memory, and a shrink that fails keeps the larger arrays */
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(buddy_free(b, addr[i], 64), 0);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	fail_grow = false;
+	assert_int_equal(buddy_metadata_bytes(b), bytes);
+	buddy_stats(b, &after);
+	assert_int_equal(after.free, after.total);
+	assert_int_equal(after.n_allocs, 0);
+	buddy_destroy(b);
 }
 
 /* Without a buffer for the reason, a broken state is still reported. */
@@ -198,7 +293,7 @@ static void test_check_without_reason(void **state)
 {
 	struct buddy *b = fresh();
 
-	b->n_allocs = 1;
+	b->runs.free_granules++;
 	assert_int_equal(buddy_check(b, NULL, 0), -EUCLEAN);
 	buddy_destroy(b);
 }
@@ -206,19 +301,20 @@ static void test_check_without_reason(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_free_buddies_unmerged),
-		cmocka_unit_test(test_misaligned_free_block),
-		cmocka_unit_test(test_order_too_large),
-		cmocka_unit_test(test_interior_not_none),
-		cmocka_unit_test(test_bad_allocation_length),
-		cmocka_unit_test(test_garbage_head),
-		cmocka_unit_test(test_list_links),
-		cmocka_unit_test(test_list_cycle_terminates),
-		cmocka_unit_test(test_list_member_wrong_order),
+		cmocka_unit_test(test_longest_run_wrong),
+		cmocka_unit_test(test_order_mask_wrong),
+		cmocka_unit_test(test_height_wrong),
+		cmocka_unit_test(test_unbalanced),
+		cmocka_unit_test(test_runs_out_of_order),
+		cmocka_unit_test(test_runs_not_joined),
+		cmocka_unit_test(test_run_outside_range),
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_tree_corrupt),
+		cmocka_unit_test(test_allocation_misplaced),
+		cmocka_unit_test(test_tiling),
+		cmocka_unit_test(test_room_for_runs),
 		cmocka_unit_test(test_create_out_of_memory),
-		cmocka_unit_test(test_list_index_out_of_range),
-		cmocka_unit_test(test_free_block_not_listed),
+		cmocka_unit_test(test_grow_out_of_memory),
 		cmocka_unit_test(test_check_without_reason),
 	};
 

@@ -107,14 +107,34 @@ static void test_create_invalid(void **state)
 	assert_int_equal(buddy_metadata_size(0, UINT64_C(8) << 32, 8), 0);
 }
 
+/* Metadata does not grow with the range: it grows with allocations and shrinks back. */
 static void test_metadata_size(void **state)
 {
 	size_t one = buddy_metadata_size(BASE, 64, 64);
 	size_t many = buddy_metadata_size(BASE, 64 << 20, 64);
+	struct buddy *b = make(BASE, 64 << 20, 64);
+	uint64_t addr;
 
 	assert_true(one > 0);
-	/* 1 Mi granules: exactly BUDDY_META_PER_GRANULE bytes more per extra granule */
-	assert_int_equal(many - one, ((64u << 20) / 64 - 1) * BUDDY_META_PER_GRANULE);
+	assert_int_equal(many, one);
+	assert_int_equal(buddy_metadata_bytes(b), one);
+	/* 10 000 allocations of one granule, every other one freed: 5 000 runs between them */
+	for (uint64_t i = 0; i < 10000; i++) {
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+		assert_int_equal(addr, BASE + i * 64);
+	}
+	assert_true(buddy_metadata_bytes(b) >= one + 10000 * 8);
+	assert_true(buddy_metadata_bytes(b) <= one + 10000 * 128);
+	for (uint64_t i = 0; i < 10000; i += 2)
+		assert_int_equal(buddy_free(b, BASE + i * 64, 64), 0);
+	check(b);
+	assert_true(buddy_metadata_bytes(b) <= one + 10000 * 128);
+	for (uint64_t i = 1; i < 10000; i += 2)
+		assert_int_equal(buddy_free(b, BASE + i * 64, 64), 0);
+	check(b);
+	/* everything freed: back to what a new allocator holds */
+	assert_int_equal(buddy_metadata_bytes(b), one);
+	buddy_destroy(b);
 	buddy_destroy(NULL);
 }
 
@@ -288,8 +308,11 @@ static void test_alignment(void **state)
 	assert_int_equal(buddy_alloc(b, 64, 1024, &a, &s), 0);
 	assert_int_equal(a, BASE + 1024);
 	assert_int_equal(s, 64);
-	/* trimmed to one granule: the rest of its 1 KiB block serves the next request */
+	/* the lowest free granule first; then, trimmed to one granule, the rest of the 1 KiB
+	 * block of the aligned request serves a request of 15 granules (14 are free below it) */
 	assert_int_equal(buddy_alloc(b, 64, 0, &a, &s), 0);
+	assert_int_equal(a, BASE + 64);
+	assert_int_equal(buddy_alloc(b, 15 * 64, 0, &a, &s), 0);
 	assert_int_equal(a, BASE + 1024 + 64);
 	/* alignments up to the granule are free */
 	assert_int_equal(buddy_alloc(b, 64, 8, &a, &s), 0);
@@ -327,13 +350,21 @@ static void test_alloc_errors(void **state)
 	buddy_destroy(b);
 }
 
-/* A 5-granule range has no 8-granule block even though 5 granules are free. */
+/* A 5-granule range has no 8-granule block, yet its one run of 5 granules serves 5 granules. */
 static void test_non_power_of_two_range(void **state)
 {
 	struct buddy *b = make(BASE, 5 * 64, 64);
-	uint64_t a;
+	struct buddy_stats st;
+	uint64_t a, s;
 
-	assert_int_equal(buddy_alloc(b, 5 * 64, 0, &a, NULL), -ENOMEM);
+	assert_int_equal(buddy_alloc(b, 5 * 64, 0, &a, &s), 0);
+	assert_int_equal(a, BASE);
+	assert_int_equal(s, 5 * 64);
+	check(b);
+	buddy_stats(b, &st);
+	assert_int_equal(st.free, 0);
+	assert_int_equal(buddy_free(b, a, s), 0);
+	assert_int_equal(buddy_alloc(b, 6 * 64, 0, &a, NULL), -ENOMEM);
 	assert_int_equal(buddy_alloc(b, 4 * 64, 0, &a, NULL), 0);
 	assert_int_equal(buddy_alloc(b, 64, 0, &a, NULL), 0);
 	assert_int_equal(a, BASE + 4 * 64);
@@ -525,6 +556,132 @@ static void test_walk_stops(void **state)
 	buddy_destroy(b);
 }
 
+/* ---------------------------------------------------------------- capacity */
+
+#define REGION (UINT64_C(64) << 20)
+
+/*
+ * Fills a new region at @base with requests of @size aligned to @align until one is refused;
+ * checks that they are packed as first fit packs them (each at the aligned end of the one
+ * before) or, for a power of two, that they are blocks (aligned to their size); that
+ * everything frees back to the initial structure; and returns how many fit.
+ */
+static uint64_t fill(uint64_t base, uint64_t granule, uint64_t size, uint64_t align)
+{
+	struct buddy *b = make(base, REGION, granule);
+	uint64_t step = (size + granule - 1) / granule * granule, n = 0, a, s;
+	uint64_t *addr = malloc(REGION / step * sizeof(*addr) + sizeof(*addr));
+	struct extents *initial = malloc(sizeof(*initial)), *final = malloc(sizeof(*final));
+
+	assert_non_null(addr);
+	assert_non_null(initial);
+	assert_non_null(final);
+	walk(b, initial);
+	if (align > granule)
+		step = (step + align - 1) / align * align;
+	while (buddy_alloc(b, size, align, &a, &s) == 0) {
+		assert_true(n < REGION / step);
+		if (step & (step - 1))
+			assert_int_equal(a, base + n * step);
+		else
+			assert_int_equal(a % step, 0);
+		addr[n++] = a;
+	}
+	check(b);
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(buddy_free(b, addr[i], size), 0);
+	walk(b, final);
+	assert_same_walk(initial, final);
+	buddy_destroy(b);
+	free(addr);
+	free(initial);
+	free(final);
+	return n;
+}
+
+/* NV12 1080p frames (3,110,400 bytes, 4 KiB aligned): 21 in 64 MiB, as first fit packs them. */
+static void test_nv12_frames(void **state)
+{
+	assert_int_equal(fill(BASE, 64, 3110400, 4096), 21);
+	assert_int_equal(fill(BASE, 4096, 3110400, 4096), 21);
+	assert_int_equal(fill(BASE, 64, 3110400, 0), 21);
+	/* a region that starts one 4 KiB page past an aligned address */
+	assert_int_equal(fill(BASE + 4096, 4096, 3110400, 4096), 21);
+}
+
+/*
+ * N equal requests of sizes from 64 KiB to 1 MiB and a bit fill at least 98% of the region:
+ * exactly as many as fit end to end, but for a power of two in a region whose base is not
+ * aligned to it (blocks keep their natural alignment): one fewer.
+ */
+static void test_fill_equal_requests(void **state)
+{
+	static const uint64_t sizes[] = { 65536 + 64, 65536 + 4096, 100000,          3 * 65536,
+					  500000,     (1 << 20),    (1 << 20) + 4096 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint64_t usable = (sizes[i] + 63) / 64 * 64, n = fill(BASE, 64, sizes[i], 0);
+
+		assert_int_equal(n, REGION / usable);
+		if (n * usable * 100 < REGION * 98)
+			fail_msg("%llu requests of %llu bytes fill %llu of %llu bytes",
+				 (unsigned long long)n, (unsigned long long)sizes[i],
+				 (unsigned long long)(n * usable), (unsigned long long)REGION);
+		/* at an odd base, 4 KiB granules, 4 KiB aligned */
+		usable = (sizes[i] + 4095) / 4096 * 4096;
+		n = fill(0x40001000, 4096, sizes[i], 4096);
+		assert_int_equal(n, REGION / usable - !(usable & (usable - 1)));
+		assert_true(n * usable * 100 >= REGION * 98);
+	}
+}
+
+/*
+ * A run allocation spans several blocks; freeing it merges them back; resizing it grows into
+ * the run after it and shrinks from its end; a reservation can take part of a former run.
+ */
+static void test_run_across_blocks(void **state)
+{
+	struct buddy *b = make(0x40, 0x4000, 64); /* blocks of 64 B .. 8 KiB, then 64 B */
+	struct extents initial, x;
+	uint64_t a, c, s;
+
+	walk(b, &initial);
+	/* 3 KiB (48 granules) from 0x40: across the blocks at 0x40, 0x80, ..., 0x800 */
+	assert_int_equal(buddy_alloc(b, 0xc00, 0, &a, &s), 0);
+	assert_int_equal(a, 0x40);
+	assert_int_equal(s, 0xc00);
+	check(b);
+	walk(b, &x);
+	assert_extent(&x, 0, 0, 0x40, 0xc00, true);
+	assert_extent(&x, 1, 0, 0xc40, 0x40, false);
+	assert_extent(&x, 2, 0, 0xc80, 0x80, false);
+	/* grows into the run after it, past the 4 KiB boundary */
+	assert_int_equal(buddy_resize(b, a, 0x1100, &s), 0);
+	assert_int_equal(s, 0x1100);
+	check(b);
+	/* shrinks from its end */
+	assert_int_equal(buddy_resize(b, a, 0x7c0, &s), 0);
+	check(b);
+	/* the 2 KiB aligned run after it: from 0x800 */
+	assert_int_equal(buddy_alloc(b, 0x7c0, 0x800, &c, &s), 0);
+	assert_int_equal(c, 0x800);
+	check(b);
+	assert_int_equal(buddy_free(b, a, 0x7c0), 0);
+	assert_int_equal(buddy_free(b, c, 0x7c0), 0);
+	walk(b, &x);
+	assert_same_walk(&initial, &x);
+	/* a reservation where the run was, and one across its former end */
+	assert_int_equal(buddy_reserve(b, 0x400, 0x100), 0);
+	assert_int_equal(buddy_reserve(b, 0xc00, 0x800), 0);
+	assert_int_equal(buddy_reserve(b, 0x1300, 0x200), -EBUSY);
+	check(b);
+	assert_int_equal(buddy_free(b, 0x400, 0x100), 0);
+	assert_int_equal(buddy_free(b, 0xc00, 0x800), 0);
+	walk(b, &x);
+	assert_same_walk(&initial, &x);
+	buddy_destroy(b);
+}
+
 /* ---------------------------------------------------------------- property test */
 
 struct rng {
@@ -552,7 +709,12 @@ struct model {
 	size_t n_live;
 	uint32_t next_id;
 	uint64_t used;
+	bool exact; /* judge every refusal against the owner map (small ranges) */
 	unsigned long ops, enomem, resized_in_place, resize_refused;
+	unsigned long runs_taken;   /* allocations that are not a power of two (first fit) */
+	unsigned long multi_block;  /* of those, spanning more than one block of their order */
+	unsigned long aligned_runs; /* of those, with an alignment above the granule */
+	unsigned long reserved, reserve_busy;
 };
 
 static uint64_t gidx(const struct model *m, uint64_t addr)
@@ -588,21 +750,68 @@ static unsigned order_of(uint64_t v) /* ceil(log2(v)) */
 	return o;
 }
 
-/* A refusal is right only when no free block of the order the request needs exists. */
+/* Whether m granules from an address aligned to @align are free somewhere in the owner map. */
+static bool model_has_run(const struct model *m, uint64_t granules, uint64_t align)
+{
+	uint64_t g = 0;
+
+	while (g < m->total_granules) {
+		uint64_t end = g, start;
+
+		if (m->owner[g]) {
+			g++;
+			continue;
+		}
+		while (end < m->total_granules && m->owner[end] == 0)
+			end++;
+		start = m->base + g * m->granule;
+		if (align > m->granule)
+			start = (start + align - 1) / align * align;
+		if (gidx(m, start) + granules <= end)
+			return true;
+		g = end;
+	}
+	return false;
+}
+
+/*
+ * A refusal is right only when nothing can hold the request: for an alignment above the size,
+ * no free block of the alignment's order; otherwise no aligned run, and so no free block of
+ * the order of the size either.
+ */
 static void assert_enomem_justified(const struct model *m, uint64_t size, uint64_t align)
 {
 	uint64_t granules = (size + m->granule - 1) / m->granule;
-	unsigned k = order_of(granules);
+	unsigned k = order_of(granules), a = 0;
 	struct buddy_stats st;
 
-	if (align > m->granule && order_of(align / m->granule) > k)
-		k = order_of(align / m->granule);
+	if (align > m->granule)
+		a = order_of(align / m->granule);
+	if (a <= k && m->exact && model_has_run(m, granules, align))
+		fail_msg("alloc(%llu, align %llu) refused though a run holds it",
+			 (unsigned long long)size, (unsigned long long)align);
+	k = a > k ? a : k;
 	buddy_stats(m->b, &st);
 	for (unsigned o = k; o < st.n_orders; o++) {
 		if (st.n_free_blocks[o])
 			fail_msg("alloc(%llu, align %llu) refused with a free block of order %u",
 				 (unsigned long long)size, (unsigned long long)align, o);
 	}
+}
+
+/* Counts the run allocations: whether this one crosses a block boundary of its order. */
+static void count_run(struct model *m, const struct live *l, uint64_t align)
+{
+	uint64_t g = l->size / m->granule, first = l->addr / m->granule;
+	unsigned k = order_of(g);
+
+	if (g == UINT64_C(1) << k || (align > m->granule && order_of(align / m->granule) > k))
+		return;
+	m->runs_taken++;
+	if (first >> k != (first + g - 1) >> k)
+		m->multi_block++;
+	if (align > m->granule)
+		m->aligned_runs++;
 }
 
 static void op_alloc(struct model *m, struct rng *r)
@@ -621,6 +830,7 @@ static void op_alloc(struct model *m, struct rng *r)
 	assert_true(l.size >= size && l.size - size < m->granule);
 	if (align)
 		assert_int_equal(l.addr % align, 0);
+	count_run(m, &l, align);
 	l.id = ++m->next_id;
 	mark(m, l.addr, l.size, 0, l.id);
 	m->live[m->n_live++] = l;
@@ -671,6 +881,37 @@ static void op_resize(struct model *m, struct rng *r)
 	m->resized_in_place++;
 }
 
+/*
+ * A reservation of a random granule range: taken when the owner map says it is free (often
+ * where runs were allocated and freed), -EBUSY when not, -EINVAL past the end.
+ */
+static void op_reserve(struct model *m, struct rng *r)
+{
+	uint64_t g = rnd(r) % m->total_granules, len = random_size(r, 64 * m->granule);
+	uint64_t n = (len + m->granule - 1) / m->granule;
+	struct live l = { .addr = m->base + g * m->granule, .size = n * m->granule };
+	bool busy = false;
+	int ret = buddy_reserve(m->b, l.addr, len);
+
+	if (g + n > m->total_granules) {
+		assert_int_equal(ret, -EINVAL);
+		return;
+	}
+	for (uint64_t i = g; i < g + n && !busy; i++)
+		busy = m->owner[i] != 0;
+	if (busy) {
+		assert_int_equal(ret, -EBUSY);
+		m->reserve_busy++;
+		return;
+	}
+	assert_int_equal(ret, 0);
+	l.id = ++m->next_id;
+	mark(m, l.addr, l.size, 0, l.id);
+	m->live[m->n_live++] = l;
+	m->used += l.size;
+	m->reserved++;
+}
+
 /* Every allocated extent the walk shows is one of the model's, with its size. */
 static int match_walk(void *data, const struct buddy_extent *e)
 {
@@ -710,7 +951,7 @@ static unsigned long run_property(uint64_t seed, uint64_t base, uint64_t size, u
 				  unsigned long n_ops, bool verify_each)
 {
 	struct rng r = { seed * 0x9E3779B97F4A7C15ull + 1 };
-	struct model m = { .base = base, .granule = granule };
+	struct model m = { .base = base, .granule = granule, .exact = verify_each };
 	struct extents *initial = malloc(sizeof(*initial)), *final = malloc(sizeof(*final));
 	struct buddy_stats st;
 
@@ -729,12 +970,14 @@ static unsigned long run_property(uint64_t seed, uint64_t base, uint64_t size, u
 	for (unsigned long i = 0; i < n_ops; i++) {
 		uint64_t dice = rnd(&r) % 100;
 
-		if (m.n_live == 0 || dice < 45)
+		if (m.n_live == 0 || dice < 42)
 			op_alloc(&m, &r);
-		else if (dice < 85)
+		else if (dice < 80)
 			op_free(&m, &r);
-		else
+		else if (dice < 93)
 			op_resize(&m, &r);
+		else
+			op_reserve(&m, &r);
 		m.ops++;
 		if (verify_each)
 			verify(&m);
@@ -744,6 +987,16 @@ static unsigned long run_property(uint64_t seed, uint64_t base, uint64_t size, u
 	assert_true(m.enomem > 0);
 	assert_true(m.resized_in_place > 0);
 	assert_true(m.resize_refused > 0);
+	/* and the run paths: first fit across blocks, aligned, reservations taken and refused */
+	assert_true(m.multi_block > 0);
+	assert_true(m.aligned_runs > 0);
+	assert_true(m.reserved > 0);
+	assert_true(m.reserve_busy > 0);
+	if (verify_each)
+		print_message("seed %llu: %lu runs taken (%lu across blocks, %lu aligned), "
+			      "%lu reserved, %lu refused\n",
+			      (unsigned long long)seed, m.runs_taken, m.multi_block, m.aligned_runs,
+			      m.reserved, m.reserve_busy);
 
 	while (m.n_live)
 		op_free(&m, &r);
@@ -799,6 +1052,9 @@ int main(void)
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_stats_fragmentation),
 		cmocka_unit_test(test_walk_stops),
+		cmocka_unit_test(test_nv12_frames),
+		cmocka_unit_test(test_fill_equal_requests),
+		cmocka_unit_test(test_run_across_blocks),
 		cmocka_unit_test(test_property_checked),
 		cmocka_unit_test(test_property_large),
 	};

@@ -6,11 +6,14 @@
  * address space), the granule (sometimes an invalid one) and the size (at most about 256
  * granules, so that buddy_check() after every operation stays cheap). The rest is a program of
  * 3-byte operations: alloc, free, resize, reserve (buddy_reserve(), as a restarted daemon takes
- * blocks back), and calls on addresses that hold nothing. A shadow table of the live allocations
- * checks every result: alignment, usable size, no overlap, an -ENOMEM only when no free block is
- * large enough, a reservation refused exactly when the range is invalid or not free, refused
- * calls changing nothing, the counters. At the end everything is freed and the free blocks must
- * be those of the new allocator.
+ * blocks back), bursts of equal allocations, and calls on addresses that hold nothing. A shadow
+ * table of the live allocations checks every result: alignment, usable size, no overlap, the
+ * placement (a request that is not a power of two, or a power of two when no block of its size
+ * is free, at the first aligned run that holds it, as first fit would put it; a power of two
+ * otherwise in a block, aligned to its size), an -ENOMEM only when nothing could hold it,
+ * a reservation refused exactly when the range is invalid or not free, refused calls changing
+ * nothing, the counters and the longest free run. At the end everything is freed and the free
+ * blocks must be those of the new allocator.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,8 +21,9 @@
 #include "core/buddy.h"
 #include "tests/fuzz/fuzz.h"
 
-#define LIVE_MAX 256
-#define GONE_MAX 16
+#define LIVE_MAX     256
+#define GONE_MAX     16
+#define GRANULES_MAX 1024 /* more than create() makes */
 
 struct live {
 	uint64_t addr, size; /* size: usable bytes */
@@ -44,6 +48,58 @@ static uint64_t round_up(uint64_t v, uint64_t granule)
 	return (v + granule - 1) & ~(granule - 1);
 }
 
+/* Marks the granules the live allocations hold; returns the number of granules. */
+static uint64_t occupancy(const struct state *s, bool *used)
+{
+	uint64_t n = (s->last - s->lo) / s->granule + 1;
+
+	FUZZ_CHECK(n <= GRANULES_MAX);
+	memset(used, 0, n * sizeof(*used));
+	for (size_t i = 0; i < s->n_live; i++) {
+		uint64_t g = (s->live[i].addr - s->lo) / s->granule;
+
+		for (uint64_t j = 0; j < s->live[i].size / s->granule; j++)
+			used[g + j] = true;
+	}
+	return n;
+}
+
+/* Where first fit puts @size bytes aligned to @align: true and *addrp, or false. */
+static bool first_fit(const struct state *s, uint64_t size, uint64_t align, uint64_t *addrp)
+{
+	bool used[GRANULES_MAX];
+	uint64_t n = occupancy(s, used), m = round_up(size, s->granule) / s->granule;
+
+	if (size - 1 > s->last - s->lo)
+		return false;
+	for (uint64_t g = 0; g + m <= n; g++) {
+		uint64_t addr = s->lo + g * s->granule, j = 0;
+
+		if (align > s->granule && addr % align)
+			continue;
+		while (j < m && !used[g + j])
+			j++;
+		if (j == m) {
+			*addrp = addr;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The longest run of free granules, in bytes. */
+static uint64_t longest_run(const struct state *s)
+{
+	bool used[GRANULES_MAX];
+	uint64_t n = occupancy(s, used), best = 0, cur = 0;
+
+	for (uint64_t g = 0; g < n; g++) {
+		cur = used[g] ? 0 : cur + 1;
+		best = cur > best ? cur : best;
+	}
+	return best * s->granule;
+}
+
 static void check_invariants(const struct state *s)
 {
 	struct buddy_stats st;
@@ -59,6 +115,8 @@ static void check_invariants(const struct state *s)
 	FUZZ_CHECK(st.n_allocs == s->n_live);
 	FUZZ_CHECK(st.free == st.total - used);
 	FUZZ_CHECK(st.total == s->last - s->lo + 1);
+	FUZZ_CHECK(st.largest_run == longest_run(s));
+	FUZZ_CHECK(st.largest_free <= st.largest_run);
 }
 
 /*
@@ -112,21 +170,71 @@ static uint64_t pick_size(uint8_t mode, uint8_t p1, uint8_t p2, uint64_t granule
 	}
 }
 
-static void op_alloc(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
+/* The order of @size in granules rounded up to a power of two, and of @align in granules. */
+static void orders(const struct state *s, uint64_t size, uint64_t align, unsigned *kp, unsigned *ap)
 {
-	uint64_t size = pick_size(sub, p1, p2, s->granule), addr = 0, usable = 0, got;
-	unsigned a = sub >> 2;
-	uint64_t align = a == 0 ? 0 : a == 15 ? (uint64_t)3 << (p2 % 8) : (uint64_t)1 << (a + 1);
-	int ret = buddy_alloc(s->b, size, align, &addr, &usable);
+	uint64_t m = round_up(size, s->granule) / s->granule;
 
+	*kp = 0;
+	while ((UINT64_C(1) << *kp) < m)
+		++*kp;
+	*ap = 0;
+	while (align > s->granule && (s->granule << *ap) < align)
+		++*ap;
+}
+
+/*
+ * Checks where an allocation went, or that its refusal was right: see the top of this file.
+ * @before: the stats before the call.
+ */
+static void check_placement(const struct state *s, uint64_t size, uint64_t align, int ret,
+			    uint64_t addr, const struct buddy_stats *before)
+{
+	bool pow2 = is_pow2(round_up(size, s->granule) / s->granule), block = false;
+	uint64_t want = 0;
+	bool fit;
+	unsigned k, a;
+
+	if (size - 1 > s->last - s->lo) {
+		FUZZ_CHECK(ret == -ENOMEM);
+		return;
+	}
+	orders(s, size, align, &k, &a);
+	if (a > k) {
+		if (ret == -ENOMEM)
+			check_enomem(s, size, align);
+		return;
+	}
+	for (unsigned j = k; pow2 && j < before->n_orders; j++)
+		block = block || before->n_free_blocks[j];
+	fit = first_fit(s, size, align, &want);
+	if (ret == -ENOMEM) {
+		FUZZ_CHECK(!fit && !block);
+		return;
+	}
+	FUZZ_CHECK(ret == 0 && fit);
+	if (block)
+		FUZZ_CHECK(addr % (s->granule << k) == 0);
+	else
+		FUZZ_CHECK(addr == want);
+}
+
+/* Allocates; returns the usable size, 0 when refused. */
+static uint64_t alloc_one(struct state *s, uint64_t size, uint64_t align)
+{
+	uint64_t addr = 0, usable = 0, got;
+	struct buddy_stats before;
+	int ret;
+
+	buddy_stats(s->b, &before);
+	ret = buddy_alloc(s->b, size, align, &addr, &usable);
 	if (size == 0 || (align && !is_pow2(align))) {
 		FUZZ_CHECK(ret == -EINVAL);
-		return;
+		return 0;
 	}
-	if (ret == -ENOMEM) {
-		check_enomem(s, size, align);
-		return;
-	}
+	check_placement(s, size, align, ret, addr, &before);
+	if (ret == -ENOMEM)
+		return 0;
 	FUZZ_CHECK(ret == 0);
 	FUZZ_CHECK(usable == round_up(size, s->granule) && usable >= size);
 	FUZZ_CHECK(addr % s->granule == 0 && (align == 0 || addr % align == 0));
@@ -134,9 +242,37 @@ static void op_alloc(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
 	FUZZ_CHECK(buddy_alloc_size(s->b, addr, &got) == 0 && got == usable);
 	if (s->n_live == LIVE_MAX) { /* the table is full: give it back at once */
 		FUZZ_CHECK(buddy_free(s->b, addr, size) == 0);
-		return;
+		return usable;
 	}
 	s->live[s->n_live++] = (struct live){ addr, usable };
+	return usable;
+}
+
+static uint64_t pick_align(const struct state *s, uint8_t sub, uint8_t p2)
+{
+	unsigned a = sub >> 2;
+
+	return a == 0 ? 0 : a == 15 ? (uint64_t)3 << (p2 % 8) : (uint64_t)1 << (a + 1);
+}
+
+static void op_alloc(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
+{
+	alloc_one(s, pick_size(sub, p1, p2, s->granule), pick_align(s, sub, p2));
+}
+
+/*
+ * Equal requests (3 to 10 granules, the number from @p1) until one is refused or eight were
+ * made: runs packed end to end, the way frames fill a region.
+ */
+static void op_burst(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
+{
+	uint64_t size = (uint64_t)(3 + p1 % 8) * s->granule - p2 % s->granule;
+	uint64_t align = sub & 1 ? s->granule << (p2 % 3) : 0;
+
+	for (int i = 0; i < 8 && s->n_live < LIVE_MAX; i++) {
+		if (alloc_one(s, size, align) == 0)
+			break;
+	}
 }
 
 /* A refused call must leave everything as it was. */
@@ -262,7 +398,7 @@ static void op_reserve(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
 
 /*
  * Calls on addresses that hold no allocation (freed ones, or anywhere): all refused. Or, with
- * bit 2 of @sub, a reservation.
+ * bit 2 of @sub, a reservation; with bit 4 (and not 2), a burst of equal allocations.
  */
 static void op_stray(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
 {
@@ -271,6 +407,10 @@ static void op_stray(struct state *s, uint8_t sub, uint8_t p1, uint8_t p2)
 
 	if (sub & 4) {
 		op_reserve(s, sub, p1, p2);
+		return;
+	}
+	if (sub & 16) {
+		op_burst(s, (uint8_t)(sub >> 5), p1, p2);
 		return;
 	}
 
