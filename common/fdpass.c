@@ -4,6 +4,8 @@
  *
  * - the control buffer holds exactly what the caller has room for (rounded up by CMSG_SPACE, so
  *   an fd past @max_fds may still arrive: it is treated as the truncation it stands for);
+ * - a caller that wants no fds gives no control buffer at all, rather than taking and closing
+ *   them: close() would call the file's ->flush, which a FUSE server may leave unanswered;
  * - fds arrive with MSG_CMSG_CLOEXEC, so that no exec() in the receiver leaks them;
  * - MSG_CTRUNC means the kernel dropped control data (fds included), MSG_TRUNC that the
  *   datagram was longer than the buffer: either way the message cannot be trusted whole, and

@@ -38,6 +38,10 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t n_
  * was truncated (more fds than @max_fds were sent: those beyond it are lost) or malformed;
  * -EMSGSIZE when the datagram was longer than @size (consumed and dropped); -EINVAL when
  * @max_fds exceeds FDPASS_FDS_MAX; the system's errno otherwise.
+ *
+ * With @max_fds 0 no control buffer is given: fds sent never enter this process, the kernel
+ * releases them (fput(), which calls no ->flush, unlike a close(): a FUSE file whose server
+ * never answers FLUSH cannot block the receiver), and the datagram is -EPROTO.
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, size_t *n_fdsp,
 		    size_t *n_closedp);

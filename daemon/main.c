@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"  --no-state       record nothing: a restart forgets every buffer\n"
 		"  --reclaim-grace S  after a restart, seconds clients have to reclaim their\n"
 		"                   buffers before those of gone processes are freed (default %d)\n"
+		"  --hello-timeout S  close a connection that says no hello within S seconds\n"
+		"                   (default %d; 0: never)\n"
+		"  --max-connections-per-uid N  connections one uid may have open at once,\n"
+		"                   served or not yet (default %d; 0: no limit; root: no limit)\n"
 		"  --log-level L    error, warning, info (default) or debug\n"
 		"  -v, --verbose    the same as --log-level debug\n"
 		"  --check          validate the configuration, print the regions and exit\n"
@@ -61,7 +65,8 @@ static void usage(FILE *f)
 		"  -h, --help       show this help and exit\n"
 		"  -V, --version    show the version and exit\n"
 		"\n",
-		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE, RECOVER_DEFAULT_GRACE_S);
+		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE, RECOVER_DEFAULT_GRACE_S,
+		SERVER_DEFAULT_HELLO_TIMEOUT_S, SERVER_DEFAULT_MAX_CONNS_PER_UID);
 	policy_usage(f);
 	fprintf(f, "\nExit status: 0 success, 1 invalid configuration or failure, 2 usage error\n"
 		   "(also for an error in the configuration file).\n");
@@ -80,19 +85,21 @@ static int parse_granule(const char *arg, uint64_t *granulep)
 	return 0;
 }
 
-static int parse_grace(const char *arg, unsigned *secondsp)
+/* A whole number from 0 to @max for the option --@name. */
+static int parse_uint(const char *name, const char *arg, unsigned long max, const char *what,
+		      unsigned *valuep)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > 86400) {
-		fprintf(stderr, "smhd: --reclaim-grace %s: not a number of seconds (0 to 86400)\n",
-			arg);
+	if (errno || end == arg || *end || arg[0] == '-' || v > max) {
+		fprintf(stderr, "smhd: --%s %s: not a number of %s (0 to %lu)\n", name, arg, what,
+			max);
 		return -EINVAL;
 	}
-	*secondsp = (unsigned)v;
+	*valuep = (unsigned)v;
 	return 0;
 }
 
@@ -138,6 +145,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_NO_STATE,
 		OPT_RECLAIM_GRACE,
 		OPT_CONFIG,
+		OPT_HELLO_TIMEOUT,
+		OPT_MAX_CONNS_PER_UID,
 		OPT_POLICY, /* + enum policy_key */
 	};
 	static const struct option longopts[] = {
@@ -155,6 +164,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "no-state", no_argument, NULL, OPT_NO_STATE },
 		{ "reclaim-grace", required_argument, NULL, OPT_RECLAIM_GRACE },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
+		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONNS_PER_UID },
 		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
 		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
 		{ "max-clients", required_argument, NULL, OPT_POLICY + POLICY_MAX_CLIENTS },
@@ -229,7 +240,18 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			opts->daemon.no_state = true;
 			break;
 		case OPT_RECLAIM_GRACE:
-			if (parse_grace(optarg, &opts->daemon.reclaim_grace) < 0)
+			if (parse_uint("reclaim-grace", optarg, 86400, "seconds",
+				       &opts->daemon.reclaim_grace) < 0)
+				return -1;
+			break;
+		case OPT_HELLO_TIMEOUT:
+			if (parse_uint("hello-timeout", optarg, 3600, "seconds",
+				       &opts->daemon.limits.hello_timeout_s) < 0)
+				return -1;
+			break;
+		case OPT_MAX_CONNS_PER_UID:
+			if (parse_uint("max-connections-per-uid", optarg, 1000000, "connections",
+				       &opts->daemon.limits.max_conns_per_uid) < 0)
 				return -1;
 			break;
 		case 'v':
@@ -322,6 +344,10 @@ int main(int argc, char **argv)
 			.socket = SMH_DEFAULT_SOCKET,
 			.granule = POOL_DEFAULT_GRANULE,
 			.reclaim_grace = RECOVER_DEFAULT_GRACE_S,
+			.limits = {
+				.hello_timeout_s = SERVER_DEFAULT_HELLO_TIMEOUT_S,
+				.max_conns_per_uid = SERVER_DEFAULT_MAX_CONNS_PER_UID,
+			},
 		},
 		.log_level = LOG_INFO,
 		.policy = &cli,

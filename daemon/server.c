@@ -10,13 +10,29 @@
  * the connection stops being read until it has gone out. A client that sends requests and
  * never reads replies therefore costs one pending datagram, and blocks nobody else.
  *
+ * Parked replies are bounded: one per connection, of at most SMH_MSG_MAX bytes, and PARKED_MAX
+ * bytes for all connections together; a connection whose reply would pass that is dropped.
+ *
  * Whatever a client sends that is not a well-formed request (bytes that do not parse, a
- * datagram over SMH_MSG_MAX, truncated control data, a request before the hello) drops that
- * client only, with one log line; its buffers are released as if it had closed. fds a client
- * sends are closed unread.
+ * datagram over SMH_MSG_MAX, fds, a request before the hello) drops that client only, with one
+ * log line (at most a few per uid and kind a minute: daemon/ratelog.h); its buffers are
+ * released as if it had closed. smhd never takes a client's fds: datagrams are received with
+ * no control buffer, so the kernel drops the fds itself. Closing them here would call their
+ * files' ->flush on the loop, and the FLUSH of a file on a FUSE filesystem the client serves
+ * waits for the client's answer, for ever if it never comes. Where the kernel offers
+ * SO_PASSRIGHTS (Linux 6.16), it is turned off, and the sender's sendmsg() fails already.
+ *
+ * Connections not (yet) served hold an fd each, so they are bounded too: one that says no
+ * hello within the hello timeout is closed (one timer for all: they wait in a list in the
+ * order they came, which is the order of their deadlines); one uid has at most
+ * max_conns_per_uid connections (root is not counted: it can stop smhd anyway, and on a board
+ * many services run as root), and the ones past it are answered with a refusal and closed at
+ * accept. A connection the policy refuses is answered and closed when its hello is read, at
+ * accept already when the hello came with it; until then it counts like any other.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +45,7 @@
 #include "common/log.h"
 #include "common/proc.h"
 #include "daemon/policy.h"
+#include "daemon/ratelog.h"
 #include "daemon/requests.h"
 #include "daemon/server.h"
 #include "daemon/service.h"
@@ -39,8 +56,16 @@
 /* With no fd left for a new client, accepting pauses this long (or until a client leaves). */
 #define ACCEPT_PAUSE_MS 200
 
+/* All the connections' parked replies together (each is at most SMH_MSG_MAX). */
+#define PARKED_MAX (16u << 20)
+
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
+#endif
+
+/* Linux 6.16; older kernels answer ENOPROTOOPT (the value is the same on every architecture). */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
 #endif
 
 /* Supplementary groups of a peer read without an allocation; more take one. */
@@ -66,6 +91,11 @@ struct server {
 	struct policy *policy;
 	struct backend *backend;
 	struct list conns;
+	struct list waiting; /* connections without a hello yet, oldest first */
+	uv_timer_t hello_timer;
+	struct server_limits limits;
+	struct ratelog ratelog;
+	size_t parked; /* bytes of all the parked replies */
 	bool stopping;
 	unsigned char in[SMH_MSG_MAX];
 	unsigned char out[SMH_MSG_MAX];
@@ -77,7 +107,9 @@ struct conn {
 	uv_poll_t poll;
 	struct request_ctx ctx;
 	struct list link;
-	bool warned_fds;
+	struct list wait_link; /* in srv->waiting while waiting */
+	bool waiting;
+	uint64_t deadline; /* of the hello, in uv_now() milliseconds */
 	/* A response the socket had no room for; its fds are the backend's (borrowed). */
 	unsigned char *pending;
 	size_t pending_len;
@@ -92,8 +124,36 @@ struct peer_groups {
 	uint32_t small[PEER_GROUPS_SMALL];
 };
 
+/* What the warnings about a uid's connections are about, each rate-limited on its own. */
+enum warn_kind { WARN_DROPPED, WARN_FDS, WARN_SILENT, WARN_REFUSED };
+
 static void on_conn_event(uv_poll_t *poll, int status, int events);
 static void resume_accepting(struct server *srv);
+
+static void warn(struct server *srv, uint32_t uid, enum warn_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* A warning about @uid's connections, or a debug line once it has had its share. */
+static void warn(struct server *srv, uint32_t uid, enum warn_kind kind, const char *fmt, ...)
+{
+	struct ratelog_verdict v =
+		ratelog_check(&srv->ratelog, uid, kind, (int64_t)uv_now(&srv->loop));
+	char msg[512], quiet[64] = "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!v.log) {
+		log_debug("%s", msg);
+		return;
+	}
+	if (v.n_quiet)
+		snprintf(quiet, sizeof(quiet), " (%llu more like it were not logged)",
+			 (unsigned long long)v.n_quiet);
+	log_warning("%s%s%s", msg, quiet,
+		    v.last ? " (more like it from this uid are not logged for a minute)" : "");
+}
 
 /*
  * Reads the supplementary groups of the peer on @fd, as they were when it connected. Without
@@ -127,29 +187,47 @@ static void on_conn_closed(uv_handle_t *handle)
 	struct conn *c = handle->data;
 
 	close(c->fd);
+	if (c->pending)
+		c->srv->parked -= c->pending_len;
 	free(c->pending);
 	free(c->ctx.fd_sent);
 	free(c);
 }
 
-/* Releases what the client holds and closes it. @why (NULL for a plain hang-up) is logged. */
-static void conn_close(struct conn *c, const char *why)
+static void stop_waiting(struct conn *c)
+{
+	if (c->waiting)
+		list_remove(&c->wait_link);
+	c->waiting = false;
+}
+
+/*
+ * Releases what the client holds and closes it. @why (NULL for a plain hang-up) is logged, as
+ * a warning of @kind.
+ */
+static void conn_drop(struct conn *c, enum warn_kind kind, const char *why)
 {
 	struct broker_client *bc = c->ctx.client;
 
 	if (why)
-		log_warning("Dropping client %llu (pid %d, %s): %s", (unsigned long long)bc->id,
-			    (int)bc->pid, bc->comm, why);
+		warn(c->srv, bc->uid, kind, "Dropping client %llu (pid %d, %s, uid %u): %s",
+		     (unsigned long long)bc->id, (int)bc->pid, bc->comm, (unsigned)bc->uid, why);
 	else
 		log_debug("Client %llu (pid %d, %s) disconnected, releasing %llu buffers",
 			  (unsigned long long)bc->id, (int)bc->pid, bc->comm,
 			  (unsigned long long)bc->n_buffers);
 	broker_client_remove(c->srv->broker, bc);
 	list_remove(&c->link);
+	stop_waiting(c);
 	service_changed(&c->srv->service);
 	resume_accepting(c->srv); /* an fd is free again */
 	uv_poll_stop(&c->poll);
 	uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+	conn_drop(c, WARN_DROPPED, why);
 }
 
 static int watch(struct conn *c, int events)
@@ -169,11 +247,14 @@ static int respond(struct conn *c, const struct request_result *res)
 
 	if (ret != -EAGAIN)
 		return ret;
+	if (res->len > PARKED_MAX - c->srv->parked)
+		return -ENOBUFS;
 	c->pending = malloc(res->len ? res->len : 1);
 	if (!c->pending)
 		return -ENOMEM;
 	memcpy(c->pending, c->srv->out, res->len);
 	c->pending_len = res->len;
+	c->srv->parked += res->len;
 	memcpy(c->pending_fds, res->fds, sizeof(res->fds));
 	c->n_pending_fds = res->n_fds;
 	c->close_after = res->close_after;
@@ -181,25 +262,23 @@ static int respond(struct conn *c, const struct request_result *res)
 }
 
 /* Handles one datagram: answers it, or drops the client. */
-static void handle(struct conn *c, ssize_t n, size_t n_closed)
+static void handle(struct conn *c, ssize_t n)
 {
 	struct request_result res;
 	int ret;
 
-	if (n_closed > 0 && !c->warned_fds) {
-		log_warning("Client %llu (pid %d) sent %zu file descriptors; closed them",
-			    (unsigned long long)c->ctx.client->id, (int)c->ctx.client->pid,
-			    n_closed);
-		c->warned_fds = true;
-	}
 	requests_handle(&c->ctx, c->srv->in, (size_t)n, c->srv->out, &res);
 	if (res.violation) {
 		conn_close(c, res.violation);
 		return;
 	}
+	if (c->ctx.hello_done)
+		stop_waiting(c);
 	service_changed(&c->srv->service);
 	ret = respond(c, &res);
-	if (ret < 0)
+	if (ret == -ENOBUFS)
+		conn_close(c, "its replies are not read, and no more can be kept for it");
+	else if (ret < 0)
 		conn_close(c, ret == -EPIPE || ret == -ECONNRESET ? NULL : strerror(-ret));
 	else if (res.close_after && !c->pending)
 		conn_close(c, NULL);
@@ -212,8 +291,7 @@ static void handle(struct conn *c, ssize_t n, size_t n_closed)
  */
 static void on_readable(struct conn *c)
 {
-	size_t n_closed;
-	ssize_t n = wire_recv(c->fd, c->srv->in, sizeof(c->srv->in), NULL, &n_closed);
+	ssize_t n = wire_recv_no_fds(c->fd, c->srv->in, sizeof(c->srv->in));
 
 	if (n == -EAGAIN)
 		return;
@@ -222,11 +300,11 @@ static void on_readable(struct conn *c)
 	else if (n == -EMSGSIZE)
 		conn_close(c, "a datagram larger than the protocol's 65536 bytes");
 	else if (n == -EPROTO)
-		conn_close(c, "truncated control data (too many file descriptors)");
+		conn_drop(c, WARN_FDS, "sent file descriptors (smhd takes none; not opened)");
 	else if (n < 0)
 		conn_close(c, strerror((int)-n));
 	else
-		handle(c, n, n_closed);
+		handle(c, n);
 }
 
 static void on_writable(struct conn *c)
@@ -237,6 +315,7 @@ static void on_writable(struct conn *c)
 		return;
 	free(c->pending);
 	c->pending = NULL;
+	c->srv->parked -= c->pending_len;
 	if (ret < 0 || c->close_after) {
 		conn_close(c,
 			   ret < 0 && ret != -EPIPE && ret != -ECONNRESET ? strerror(-ret) : NULL);
@@ -267,6 +346,84 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 		conn_close(c, NULL);
 }
 
+static void on_hello_timer(uv_timer_t *timer)
+{
+	struct server *srv = timer->data;
+	uint64_t now = uv_now(&srv->loop);
+	char why[64];
+
+	snprintf(why, sizeof(why), "said no hello within %u s", srv->limits.hello_timeout_s);
+	while (!list_empty(&srv->waiting)) {
+		struct conn *c = list_entry(srv->waiting.next, struct conn, wait_link);
+
+		if (c->deadline > now) {
+			uv_timer_start(timer, on_hello_timer, c->deadline - now, 0);
+			return;
+		}
+		conn_drop(c, WARN_SILENT, why);
+	}
+}
+
+/* The hello timeout starts. The list stays in deadline order: every wait is as long. */
+static void start_waiting(struct conn *c)
+{
+	struct server *srv = c->srv;
+	uint64_t ms = srv->limits.hello_timeout_s * (uint64_t)1000;
+
+	if (ms == 0)
+		return;
+	c->deadline = uv_now(&srv->loop) + ms;
+	if (list_empty(&srv->waiting))
+		uv_timer_start(&srv->hello_timer, on_hello_timer, ms, 0);
+	list_insert_before(&srv->waiting, &c->wait_link);
+	c->waiting = true;
+}
+
+/* Whether @c is one connection too many of its uid; if so, refuses it (c->ctx.refusal). */
+static bool over_cap(struct server *srv, struct conn *c)
+{
+	struct broker_client *bc = c->ctx.client;
+	unsigned max = srv->limits.max_conns_per_uid;
+	struct list *pos;
+	unsigned n = 0;
+
+	if (max == 0 || bc->uid == 0)
+		return false;
+	list_for_each(pos, &srv->conns)
+	{
+		n += list_entry(pos, struct conn, link)->ctx.client->uid == bc->uid;
+		if (n > max)
+			break;
+	}
+	if (n <= max) /* @c counted */
+		return false;
+	snprintf(c->ctx.refusal, sizeof(c->ctx.refusal),
+		 "uid %u has %u connections to smhd already (max-connections-per-uid)",
+		 (unsigned)bc->uid, max);
+	bc->refused = -EMFILE;
+	warn(srv, bc->uid, WARN_REFUSED, "Refusing client %llu (pid %d, %s, uid %u): %s",
+	     (unsigned long long)bc->id, (int)bc->pid, bc->comm, (unsigned)bc->uid, c->ctx.refusal);
+	return true;
+}
+
+/*
+ * A refused connection is answered when its hello is read, and closed: now, if it came with
+ * the connection. One over its uid's cap is not kept to wait for it: without a hello yet, the
+ * refusal goes out unasked, as the answer to request 1 (a client's first is its hello).
+ */
+static void refuse_early(struct conn *c, bool capped)
+{
+	ssize_t len;
+
+	on_readable(c);
+	if (!capped || uv_is_closing((uv_handle_t *)&c->poll))
+		return;
+	len = wire_pack_refusal(1, c->ctx.client->refused, c->ctx.refusal, c->srv->out);
+	if (len > 0)
+		wire_send(c->fd, c->srv->out, (size_t)len, NULL, 0); /* best effort: it goes */
+	conn_close(c, NULL);
+}
+
 /* "?" for a peer /proc does not show (gone already, or hidden by hidepid=). */
 static void read_comm(pid_t pid, char *buf, size_t size)
 {
@@ -282,6 +439,7 @@ static int conn_add(struct server *srv, int fd)
 	struct peer_groups groups;
 	struct conn *c;
 	char comm[32];
+	bool capped;
 	int ret;
 
 	/* Read once, now: the peer's identity as it was when it connected. */
@@ -313,13 +471,18 @@ static int conn_add(struct server *srv, int fd)
 	c->ctx.broker = srv->broker;
 	c->ctx.backend = srv->backend;
 	c->ctx.policy = srv->policy;
-	/* Read now too, with the credentials: its groups as they were when it connected. */
-	read_groups(fd, &groups);
-	/* A refused client is still accepted: its hello is answered with why, then it goes. */
-	policy_admit(srv->policy, srv->broker, c->ctx.client, &groups.list, c->ctx.refusal,
-		     sizeof(c->ctx.refusal));
-	groups_finish(&groups);
 	list_insert_before(&srv->conns, &c->link);
+	capped = over_cap(srv, c);
+	if (!capped) {
+		/* Read now too, with the credentials: its groups as they were when it connected. */
+		read_groups(fd, &groups);
+		policy_admit(srv->policy, srv->broker, c->ctx.client, &groups.list, c->ctx.refusal,
+			     sizeof(c->ctx.refusal));
+		groups_finish(&groups);
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int)) < 0 &&
+	    errno != ENOPROTOOPT)
+		log_debug("Could not turn SO_PASSRIGHTS off: %s", strerror(errno));
 	if (watch(c, UV_READABLE) < 0) {
 		conn_close(c, "cannot watch the socket");
 		return 0;
@@ -327,6 +490,9 @@ static int conn_add(struct server *srv, int fd)
 	log_debug("Client %llu connected: pid %d, uid %u, %s",
 		  (unsigned long long)c->ctx.client->id, (int)cred.pid, (unsigned)cred.uid, comm);
 	service_changed(&srv->service);
+	start_waiting(c);
+	if (c->ctx.client->refused)
+		refuse_early(c, capped);
 	return 0;
 
 err_conn:
@@ -550,6 +716,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	service_stopping(&srv->service);
 	uv_close((uv_handle_t *)&srv->listen_poll, NULL);
 	uv_close((uv_handle_t *)&srv->accept_timer, NULL);
+	uv_close((uv_handle_t *)&srv->hello_timer, NULL);
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&srv->sig[i], NULL);
 	list_for_each_safe(pos, tmp, &srv->conns)
@@ -557,7 +724,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 }
 
 int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct broker *broker,
-		  struct policy *policy, struct backend *backend, struct server **serverp)
+		  struct policy *policy, struct backend *backend,
+		  const struct server_limits *limits, struct server **serverp)
 {
 	static const int signums[2] = { SIGINT, SIGTERM };
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -571,7 +739,13 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	srv->broker = broker;
 	srv->policy = policy;
 	srv->backend = backend;
+	srv->limits = limits ? *limits
+			     : (struct server_limits){
+				       .hello_timeout_s = SERVER_DEFAULT_HELLO_TIMEOUT_S,
+				       .max_conns_per_uid = SERVER_DEFAULT_MAX_CONNS_PER_UID,
+			       };
 	list_init(&srv->conns);
+	list_init(&srv->waiting);
 	ret = uv_loop_init(&srv->loop);
 	if (ret < 0)
 		goto err_srv;
@@ -585,6 +759,10 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	srv->listen_poll.data = srv;
 	uv_timer_init(&srv->loop, &srv->accept_timer);
 	srv->accept_timer.data = srv;
+	uv_timer_init(&srv->loop, &srv->hello_timer);
+	srv->hello_timer.data = srv;
+	/* Inherited by the accepted sockets where the kernel has it; set on each of them too. */
+	setsockopt(srv->listen_fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int));
 	service_init(&srv->service, &srv->loop, broker);
 	for (int i = 0; i < 2; i++) {
 		uv_signal_init(&srv->loop, &srv->sig[i]);

@@ -17,6 +17,16 @@ struct policy;
 
 struct server;
 
+/* Bounds on connections that hold an fd of the daemon without being served (main.c's options). */
+struct server_limits {
+	unsigned hello_timeout_s; /* a connection that says no hello in time is closed; 0: never */
+	unsigned
+		max_conns_per_uid; /* connections of one uid at once, root's not counted; 0: none */
+};
+
+#define SERVER_DEFAULT_HELLO_TIMEOUT_S   5
+#define SERVER_DEFAULT_MAX_CONNS_PER_UID 64
+
 /*
  * Serves on @listen_fd, a listening socket bound to @path that the service manager passed
  * (socket activation; consumed: the server closes it, and leaves the socket file, which is the
@@ -26,12 +36,13 @@ struct server;
  * by another user than ours or root) is refused with -EPERM unless @shared_dir_ok: whoever
  * may write there can listen on @path once we stop.
  * Each new connection is admitted by @policy (NULL: everyone is, without limits), from the
- * credentials and groups its socket gives when accepted. @broker, @policy and @backend are
- * borrowed and must outlive the server.
+ * credentials and groups its socket gives when accepted, and held to @limits (NULL: the
+ * defaults). @broker, @policy and @backend are borrowed and must outlive the server.
  * Returns 0 or a negative errno (logged).
  */
 int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct broker *broker,
-		  struct policy *policy, struct backend *backend, struct server **serverp);
+		  struct policy *policy, struct backend *backend,
+		  const struct server_limits *limits, struct server **serverp);
 
 /* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0 or a
  * negative errno. */

@@ -170,7 +170,7 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	if (ret < 0)
 		goto err_broker;
 	ret = server_create(opts->socket, listen_fd, opts->allow_shared_socket_dir, &d->broker,
-			    &d->policy, d->backend, &d->server);
+			    &d->policy, d->backend, &opts->limits, &d->server);
 	listen_fd = -1; /* consumed */
 	if (ret < 0)
 		goto err_broker;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "daemon/backend.h"
+#include "daemon/server.h"
 
 struct policy;
 
@@ -29,6 +30,7 @@ struct smhd_options {
 	const char *state_dir; /* NULL: the socket's directory */
 	bool no_state;
 	unsigned reclaim_grace;
+	struct server_limits limits; /* on connections not served */
 };
 
 struct smhd;

@@ -46,6 +46,24 @@ ssize_t wire_recv(int sock, void *buf, size_t size, struct wire_fds *fds, size_t
 	return n;
 }
 
+ssize_t wire_recv_no_fds(int sock, void *buf, size_t size)
+{
+	size_t n_fds;
+
+	/* No control buffer: the kernel sets MSG_CTRUNC and fput()s the fds (fdpass.h). */
+	return fdpass_recv(sock, buf, size, NULL, 0, &n_fds, NULL);
+}
+
+ssize_t wire_pack_refusal(uint64_t id, int status, const char *message, void *buf)
+{
+	Smh__Response resp = SMH__RESPONSE__INIT;
+
+	resp.id = id;
+	resp.status = status;
+	resp.message = (char *)message;
+	return wire_pack_response(&resp, buf);
+}
+
 ssize_t wire_pack_request(const Smh__Request *msg, void *buf)
 {
 	size_t len = smh__request__get_packed_size(msg);

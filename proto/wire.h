@@ -8,6 +8,7 @@
 #define PROTO_WIRE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "proto/smh.pb-c.h"
@@ -51,6 +52,25 @@ int wire_send(int sock, const void *buf, size_t len, const int *fds, size_t n_fd
  * the system's errno otherwise. On an error, no fd is left open.
  */
 ssize_t wire_recv(int sock, void *buf, size_t size, struct wire_fds *fds, size_t *n_closedp);
+
+/*
+ * Receives one datagram into @buf (@size bytes, at least SMH_MSG_MAX) with no room for fds:
+ * fds sent with it never enter this process. The kernel releases them itself, which, unlike a
+ * close(), calls no ->flush on their files: a file of a FUSE filesystem the sender serves
+ * cannot make the receiver wait. For a receiver that never wants a peer's fds (smhd).
+ * Returns the datagram's length (0: the peer closed the connection), or a negative errno:
+ * -EAGAIN when nothing is waiting; -EMSGSIZE when the datagram was longer than @size (it is
+ * consumed and dropped); -EPROTO when it came with fds (or other control data), which were
+ * dropped; the system's errno otherwise.
+ */
+ssize_t wire_recv_no_fds(int sock, void *buf, size_t size);
+
+/*
+ * Packs a Response to request @id that refuses it with @status (a negative errno) and
+ * @message, into @buf (SMH_MSG_MAX bytes): for a refusal the server sends before reading any
+ * request. Returns the length, or -EMSGSIZE.
+ */
+ssize_t wire_pack_refusal(uint64_t id, int status, const char *message, void *buf);
 
 /* Closes the fds @fds holds and empties it. */
 void wire_fds_close(struct wire_fds *fds);
