@@ -392,6 +392,11 @@ int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_bl
 
 	if (handle == 0 || hmap_get(&b->allocs, handle) || (token && hmap_get(&b->tokens, token)))
 		return -EEXIST;
+	/* The alignment is charged (broker_alloc_cost()): one the daemon could have given only. */
+	if ((align & (align - 1)) || (align && (blk->addr & (align - 1))) ||
+	    (blk->region < pool_n_regions(b->pool) &&
+	     align > pool_region(b->pool, blk->region)->size))
+		return -EINVAL;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;

@@ -165,7 +165,8 @@ void broker_set_journal(struct broker *b, const struct broker_journal *journal);
  * @handle, with @token (0: not exported) and no hold yet; broker_restore_hold() gives @orphan
  * @count holds on it. An allocation left without hold must be dropped with
  * broker_restore_drop(). Each returns 0 or a negative errno: -EBUSY/-EINVAL from the pool,
- * -EEXIST for a handle or token restored twice, -ENOMEM.
+ * -EINVAL for an alignment the daemon could not have given (not a power of two, not the
+ * address's, larger than the region), -EEXIST for a handle or token restored twice, -ENOMEM.
  */
 int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, uint64_t proc_start,
 		      struct broker_client **orphanp);

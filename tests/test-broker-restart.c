@@ -338,19 +338,24 @@ static void test_restore_refused(void **state)
 	static const struct {
 		uint64_t handle, token;
 		struct pool_block blk;
+		uint64_t align;
 		int ret;
 	} cases[] = {
-		{ 9, 0, { 0, 0x42000100, 64 }, -EBUSY },   /* inside buffer 7 */
-		{ 9, 0, { 0, 0x42000000, 512 }, -EBUSY },  /* over it */
-		{ 9, 0, { 0, 0x420001c0, 128 }, -EBUSY },  /* its tail and beyond */
-		{ 9, 0, { 0, 0x42000010, 64 }, -EINVAL },  /* not granule-aligned */
-		{ 9, 0, { 0, 0x42000fc0, 128 }, -EINVAL }, /* past the region's end */
-		{ 9, 0, { 0, 0x41fffff0, 64 }, -EINVAL },  /* before it */
-		{ 9, 0, { 3, 0x42000000, 64 }, -EINVAL },  /* no such region */
-		{ 9, 0, { 0, 0x42000400, 0 }, -EINVAL },   /* empty */
-		{ 7, 0, { 0, 0x42000400, 64 }, -EEXIST },  /* handle restored twice */
-		{ 0, 0, { 0, 0x42000400, 64 }, -EEXIST },  /* no handle */
-		{ 9, T1, { 0, 0x42000400, 64 }, -EEXIST }, /* token restored twice */
+		{ 9, 0, { 0, 0x42000100, 64 }, 0, -EBUSY },   /* inside buffer 7 */
+		{ 9, 0, { 0, 0x42000000, 512 }, 0, -EBUSY },  /* over it */
+		{ 9, 0, { 0, 0x420001c0, 128 }, 0, -EBUSY },  /* its tail and beyond */
+		{ 9, 0, { 0, 0x42000010, 64 }, 0, -EINVAL },  /* not granule-aligned */
+		{ 9, 0, { 0, 0x42000fc0, 128 }, 0, -EINVAL }, /* past the region's end */
+		{ 9, 0, { 0, 0x41fffff0, 64 }, 0, -EINVAL },  /* before it */
+		{ 9, 0, { 3, 0x42000000, 64 }, 0, -EINVAL },  /* no such region */
+		{ 9, 0, { 0, 0x42000400, 0 }, 0, -EINVAL },   /* empty */
+		{ 7, 0, { 0, 0x42000400, 64 }, 0, -EEXIST },  /* handle restored twice */
+		{ 0, 0, { 0, 0x42000400, 64 }, 0, -EEXIST },  /* no handle */
+		{ 9, T1, { 0, 0x42000400, 64 }, 0, -EEXIST }, /* token restored twice */
+		/* A record's alignment, which the broker charges: anyone's bytes, so checked. */
+		{ 9, 0, { 0, 0x42000400, 64 }, 3, -EINVAL },      /* not a power of two */
+		{ 9, 0, { 0, 0x42000400, 64 }, 0x2000, -EINVAL }, /* more than the region */
+		{ 9, 0, { 0, 0x42000440, 64 }, 0x100, -EINVAL },  /* the address is not aligned */
 	};
 	struct broker_client *o1, *o2;
 	struct broker_alloc *a;
@@ -360,8 +365,8 @@ static void test_restore_refused(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		print_message("case %zu\n", i);
 		a = NULL;
-		assert_int_equal(broker_restore_alloc(&f->b, cases[i].handle, &cases[i].blk, 0,
-						      cases[i].token, &a),
+		assert_int_equal(broker_restore_alloc(&f->b, cases[i].handle, &cases[i].blk,
+						      cases[i].align, cases[i].token, &a),
 				 cases[i].ret);
 		assert_null(a);
 		assert_int_equal(stats(f, 0).used, 256);
