@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "client/client-internal.h"
+#include "common/clock.h"
 
 /* ---------------------------------------------------------------- state */
 
@@ -128,18 +129,10 @@ int client_open_socket(const char *path, int timeout_ms)
 
 /* ---------------------------------------------------------------- datagrams */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The end of a round trip starting now (-1: none). */
 static int64_t deadline_of(const struct smh_client *client)
 {
-	return client->timeout_ms > 0 ? now_ms() + client->timeout_ms : -1;
+	return client->timeout_ms > 0 ? clock_ms() + client->timeout_ms : -1;
 }
 
 /* Waits until @sock is ready for @events, until @deadline (-1: none): 0 or -ETIMEDOUT. */
@@ -148,7 +141,7 @@ static int wait_for(int sock, short events, int64_t deadline)
 	struct pollfd pfd = { .fd = sock, .events = events };
 
 	for (;;) {
-		int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+		int64_t left = deadline < 0 ? -1 : deadline - clock_ms();
 		int n;
 
 		if (deadline >= 0 && left <= 0)

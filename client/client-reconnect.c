@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "client/client-internal.h"
+#include "common/clock.h"
 
 #define RECONNECT_ENV        "SMH_RECONNECT_MS"
 #define SERVER_UID_ENV       "SMH_SERVER_UID"
@@ -201,14 +202,6 @@ int client_hello(struct smh_client *client)
 
 /* ---------------------------------------------------------------- reconnecting */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void pause_ms(int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
@@ -243,13 +236,13 @@ static bool worth_retrying(int err)
 
 int client_reconnect(struct smh_client *client, uint64_t n_releasing)
 {
-	int64_t deadline = now_ms() + client->reconnect_ms;
+	int64_t deadline = clock_ms() + client->reconnect_ms;
 	int pause = PAUSE_FIRST_MS, lost = client->error, err;
 
 	if (client->reconnect_ms == 0 || !client->path)
 		return lost;
 	while ((err = attempt(client, n_releasing)) < 0 && worth_retrying(err) &&
-	       now_ms() + pause <= deadline) {
+	       clock_ms() + pause <= deadline) {
 		pause_ms(pause);
 		pause = pause * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS : pause * 2;
 	}

@@ -381,10 +381,15 @@ int policy_configure(struct policy *p, const char *path, const struct policy *cl
 {
 	const char *file = path ? path : POLICY_DEFAULT_CONFIG;
 	char *text = NULL;
-	int ret = read_file(file, &text);
+	int ret;
 
-	if (ret == -ENOENT && !path)
-		return cli ? override(p, cli) : 0;
+	if (err_size)
+		err[0] = '\0';
+	ret = read_file(file, &text);
+	if (ret == -ENOENT && !path) {
+		ret = cli ? override(p, cli) : 0;
+		goto out;
+	}
 	if (ret < 0) {
 		snprintf(err, err_size, "%s: %s", file,
 			 ret == -EINVAL ? "a NUL byte in a text file" : strerror(-ret));
@@ -394,6 +399,10 @@ int policy_configure(struct policy *p, const char *path, const struct policy *cl
 	free(text);
 	if (ret == 0 && cli)
 		ret = override(p, cli);
+out:
+	/* Out of memory is the one failure the parsers do not describe. */
+	if (ret < 0 && err_size && !err[0])
+		snprintf(err, err_size, "%s", strerror(-ret));
 	return ret;
 }
 
@@ -417,5 +426,8 @@ void policy_usage(FILE *f)
 		"  --max-bytes-per-client SIZE  bytes one connection may hold\n"
 		"  --max-buffers-per-client N   buffers one connection may hold\n"
 		"                   over a quota, a request is refused with EDQUOT; a limit is a\n"
-		"                   number (SIZE: K/M/G suffix) or \"unlimited\" (the default)\n");
+		"                   number (SIZE: K/M/G suffix) or \"unlimited\"; default: "
+		"unlimited,\n"
+		"                   but %d buffers per client and %d per uid\n",
+		POLICY_DEFAULT_BUFFERS_PER_CLIENT, POLICY_DEFAULT_BUFFERS_PER_UID);
 }

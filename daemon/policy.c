@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/units.h"
 #include "daemon/policy.h"
@@ -96,14 +97,6 @@ uint64_t policy_limit(const struct policy *p, uint32_t uid, enum policy_key key)
 	return p->value[key];
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether a refusal at @now deserves a warning; *@quietp: how many since the last did not. */
 static bool rate_warn(struct policy_rate *r, int64_t now, uint64_t *quietp)
 {
@@ -174,7 +167,7 @@ int policy_admit(struct policy *p, const struct broker *b, struct broker_client 
 	} else {
 		return 0;
 	}
-	if (!rate_warn(&p->rate[c->refused == -EACCES ? 0 : 1], now_ms(), &quiet)) {
+	if (!rate_warn(&p->rate[c->refused == -EACCES ? 0 : 1], clock_ms(), &quiet)) {
 		log_debug("Refusing client %llu (pid %d, %s, uid %u): %s",
 			  (unsigned long long)c->id, (int)c->pid, c->comm, (unsigned)c->uid, why);
 		return c->refused;

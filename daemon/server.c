@@ -669,7 +669,8 @@ int server_run(struct server *srv)
 	log_info("Listening on %s%s", srv->path,
 		 srv->owns_path ? "" : " (socket passed by the service manager)");
 	service_ready(&srv->service);
-	return uv_run(&srv->loop, UV_RUN_DEFAULT) < 0 ? -EIO : 0;
+	uv_run(&srv->loop, UV_RUN_DEFAULT); /* it returns once SIGINT or SIGTERM stopped it */
+	return 0;
 }
 
 uv_loop_t *server_loop(struct server *srv)

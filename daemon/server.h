@@ -44,8 +44,7 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 		  struct policy *policy, struct backend *backend,
 		  const struct server_limits *limits, struct server **serverp);
 
-/* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0 or a
- * negative errno. */
+/* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0. */
 int server_run(struct server *server);
 
 /* The server's event loop, for timers of other modules (daemon/restart/recover.c). */

@@ -46,7 +46,8 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 
 /*
  * Starts the grace period of restored buffers, tells the service manager smhd is ready and
- * serves until SIGINT or SIGTERM. Returns 0 or a negative errno (-EIO).
+ * serves until SIGINT or SIGTERM. Returns 0 (nothing in the loop fails it: errors are some
+ * client's, and end that client only).
  */
 int smhd_run(struct smhd *d);
 
