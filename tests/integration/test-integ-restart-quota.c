@@ -98,6 +98,22 @@ static void test_list_orphan_holders(void **state)
 	assert_contains(res->out, expect);
 	smhctl(res, d->socket, "allocs", NULL);
 	assert_contains(res->out, "0x42000000");
+	/* Through the library too: one allocation, its four holders, each an orphan once. */
+	{
+		struct smh_client *viewer = harness_connect(d);
+		struct smh_alloc_info *allocs;
+		size_t n;
+
+		assert_int_equal(smh_list_allocs(viewer, &allocs, &n), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(allocs[0].handle, buf[0].handle);
+		assert_int_equal(allocs[0].n_holders, N_SHARERS);
+		for (size_t i = 0; i < allocs[0].n_holders; i++)
+			for (size_t j = 0; j < i; j++)
+				assert_true(allocs[0].holders[i] != allocs[0].holders[j]);
+		smh_allocs_free(allocs, n);
+		smh_disconnect(viewer);
+	}
 
 	for (int i = 0; i < N_SHARERS; i++) {
 		assert_int_equal(smh_free(c[i], &buf[i]), 0);
