@@ -51,8 +51,13 @@ void log_write(enum log_level level, const char *file, int line, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s: %s [%s:%d]\n", prog_name, names[level],
-		escape_string(safe, sizeof(safe), msg), base ? base + 1 : file, line);
+	/* Where in the source: for developers, at debug level. */
+	if (threshold >= LOG_DEBUG)
+		fprintf(stderr, "%s: %s: %s [%s:%d]\n", prog_name, names[level],
+			escape_string(safe, sizeof(safe), msg), base ? base + 1 : file, line);
+	else
+		fprintf(stderr, "%s: %s: %s\n", prog_name, names[level],
+			escape_string(safe, sizeof(safe), msg));
 out:
 	errno = saved;
 }

@@ -9,6 +9,7 @@
  * fdt_check_full() where libfdt has it. After that, core/dt.c uses libfdt accessors and the
  * lengths they return only.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -54,9 +55,21 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 static int check_header_fields(const struct fdt_header *hdr, char *why, size_t len)
 {
 	if (fdt_magic(hdr) != FDT_MAGIC) {
-		snprintf(why, len,
-			 "bad magic 0x%08" PRIx32 " (a device-tree blob starts with 0x%08x)",
-			 fdt_magic(hdr), FDT_MAGIC);
+		const unsigned char *b = (const unsigned char *)hdr;
+		bool text = true;
+
+		for (int i = 0; i < 4; i++)
+			text = text && (isprint(b[i]) || isspace(b[i]));
+		if (text)
+			snprintf(why, len,
+				 "this is text, not a device-tree blob (device-tree source?): "
+				 "compile "
+				 "it first, dtc -I dts -O dtb -o board.dtb board.dts");
+		else
+			snprintf(why, len,
+				 "bad magic 0x%08" PRIx32
+				 " (a device-tree blob starts with 0x%08x)",
+				 fdt_magic(hdr), FDT_MAGIC);
 		return -EBADMSG;
 	}
 	if (fdt_totalsize(hdr) < sizeof(*hdr)) {

@@ -155,8 +155,14 @@ static int open_devmem(struct backend *b, const struct dt_config *cfg, const cha
 		if (*fd < 0) {
 			int ret = -errno;
 
-			diag_report(diag, DIAG_ERROR, "Could not open %s%s: %s", path,
-				    policy == ATTR_MAP_SYNC ? " with O_SYNC" : "", strerror(errno));
+			diag_report(diag, DIAG_ERROR, "Could not open %s%s: %s%s", path,
+				    policy == ATTR_MAP_SYNC ? " with O_SYNC" : "", strerror(errno),
+				    errno == ENOENT
+					    ? " (no memory device here: to try smhd without a "
+					      "board, use --backend memfd)"
+				    : errno == EACCES || errno == EPERM
+					    ? " (the devmem backend needs root, or CAP_SYS_RAWIO)"
+					    : "");
 			return ret;
 		}
 	}

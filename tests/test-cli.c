@@ -236,6 +236,24 @@ static void test_smhd_usage(void **state)
 	assert_int_equal(r->status, 1);
 	assert_contains(r->err, "Could not open /nonexistent/mem: No such file or directory");
 	assert_null(strstr(strstr(r->err, "/nonexistent/mem") + 1, "Could not open"));
+	/* What to do without a board; and no source position outside debug level. */
+	assert_contains(r->err, "use --backend memfd");
+	assert_null(strstr(r->err, ".c:"));
+	free(r);
+}
+
+/* Device-tree source where a blob belongs: the message says to compile it. */
+static void test_smhd_source_for_blob(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+	char dts[512];
+	char *check[] = { env("SMH_SMHD"), "--check", "--dtb", dts, NULL };
+
+	snprintf(dts, sizeof(dts), "%s/dts/example.dts", env("SMH_SOURCE_ROOT"));
+	run(r, check);
+	assert_int_equal(r->status, 1);
+	assert_contains(r->err, "this is text, not a device-tree blob");
+	assert_contains(r->err, "dtc -I dts -O dtb");
 	free(r);
 }
 
@@ -378,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_check_unreadable),
 		cmocka_unit_test(test_check_granule),
 		cmocka_unit_test(test_smhd_usage),
+		cmocka_unit_test(test_smhd_source_for_blob),
 		cmocka_unit_test(test_smhctl_dt),
 		cmocka_unit_test(test_smhctl_usage),
 		cmocka_unit_test(test_write_errors),
