@@ -14,6 +14,12 @@
  * datagram over SMH_MSG_MAX, truncated control data, a request before the hello) drops that
  * client only, with one log line; its buffers are released as if it had closed. fds a client
  * sends are closed unread.
+ *
+ * Scrubbing (daemon/scrub.h): an allocation only memory being scrubbed could serve parks its
+ * connection (the request is kept, the socket not read) until the scrubber's uv_async_t says
+ * blocks came back; the loop frees them into the pool in bounded batches and hands the parked
+ * requests again. A closed connection's holds are released in bounded slices (an idle
+ * handle), so a client with a million buffers does not stall the others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,11 +36,18 @@
 #include "common/proc.h"
 #include "daemon/policy.h"
 #include "daemon/requests.h"
+#include "daemon/scrub.h"
 #include "daemon/server.h"
 #include "daemon/service.h"
 
 /* Clients accepted per wake-up of the listening socket. */
 #define ACCEPT_BATCH 16
+
+/* Holds a closed connection releases per loop iteration. */
+#define REAP_SLICE 1024
+
+/* Scrubbed blocks freed into the pool per loop iteration. */
+#define COLLECT_SLICE 4096
 
 /* With no fd left for a new client, accepting pauses this long (or until a client leaves). */
 #define ACCEPT_PAUSE_MS 200
@@ -66,6 +79,10 @@ struct server {
 	struct policy *policy;
 	struct backend *backend;
 	struct list conns;
+	struct scrub *scrub;
+	uv_async_t scrub_async; /* the scrubber finished blocks */
+	uv_idle_t reap_idle;    /* closed connections' holds are being released */
+	struct list parked;     /* connections waiting for memory being scrubbed */
 	bool stopping;
 	unsigned char in[SMH_MSG_MAX];
 	unsigned char out[SMH_MSG_MAX];
@@ -84,6 +101,10 @@ struct conn {
 	int pending_fds[WIRE_FDS_MAX];
 	size_t n_pending_fds;
 	bool close_after; /* after the pending response goes out */
+	/* A request waiting for memory being scrubbed (the socket is not read meanwhile). */
+	unsigned char *parked;
+	size_t parked_len;
+	struct list park_link; /* server's parked */
 };
 
 /* A new peer's supplementary groups (SO_PEERGROUPS), for the policy. */
@@ -94,6 +115,7 @@ struct peer_groups {
 
 static void on_conn_event(uv_poll_t *poll, int status, int events);
 static void resume_accepting(struct server *srv);
+static void reap(struct server *srv, struct broker_client *bc);
 
 /*
  * Reads the supplementary groups of the peer on @fd, as they were when it connected. Without
@@ -127,6 +149,7 @@ static void on_conn_closed(uv_handle_t *handle)
 	struct conn *c = handle->data;
 
 	close(c->fd);
+	free(c->parked);
 	free(c->pending);
 	free(c->ctx.fd_sent);
 	free(c);
@@ -144,12 +167,29 @@ static void conn_close(struct conn *c, const char *why)
 		log_debug("Client %llu (pid %d, %s) disconnected, releasing %llu buffers",
 			  (unsigned long long)bc->id, (int)bc->pid, bc->comm,
 			  (unsigned long long)bc->n_buffers);
-	broker_client_remove(c->srv->broker, bc);
+	if (c->parked)
+		list_remove(&c->park_link);
+	reap(c->srv, bc);
 	list_remove(&c->link);
 	service_changed(&c->srv->service);
 	resume_accepting(c->srv); /* an fd is free again */
 	uv_poll_stop(&c->poll);
 	uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+}
+
+static void on_reap(uv_idle_t *idle)
+{
+	struct server *srv = idle->data;
+
+	if (!broker_reap(srv->broker, REAP_SLICE))
+		uv_idle_stop(idle);
+}
+
+/* Releases a slice of @bc's holds now, the rest on the next loop iterations. */
+static void reap(struct server *srv, struct broker_client *bc)
+{
+	if (broker_client_retire(srv->broker, bc, REAP_SLICE) && !srv->stopping)
+		uv_idle_start(&srv->reap_idle, on_reap);
 }
 
 static int watch(struct conn *c, int events)
@@ -180,6 +220,79 @@ static int respond(struct conn *c, const struct request_result *res)
 	return watch(c, UV_WRITABLE);
 }
 
+/* Keeps the request in srv->in and stops reading @c until a scrub ends (see the top). */
+static void park(struct conn *c, size_t n)
+{
+	c->parked = malloc(n);
+	if (!c->parked) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	memcpy(c->parked, c->srv->in, n);
+	c->parked_len = n;
+	list_insert_before(&c->srv->parked, &c->park_link);
+	if (watch(c, 0) < 0) /* a hang-up still shows */
+		conn_close(c, "cannot watch the socket");
+}
+
+static void handle(struct conn *c, ssize_t n, size_t n_closed);
+
+/* Hands the parked requests again: memory came back. */
+static void unpark_all(struct server *srv)
+{
+	struct list todo, *pos, *tmp;
+
+	list_init(&todo);
+	list_for_each_safe(pos, tmp, &srv->parked)
+	{
+		list_remove(pos);
+		list_insert_before(&todo, pos);
+	}
+	list_for_each_safe(pos, tmp, &todo)
+	{
+		struct conn *c = list_entry(pos, struct conn, park_link);
+		size_t n = c->parked_len;
+
+		list_remove(pos);
+		memcpy(srv->in, c->parked, n);
+		free(c->parked);
+		c->parked = NULL;
+		if (watch(c, UV_READABLE) < 0)
+			conn_close(c, "cannot watch the socket");
+		else
+			handle(c, (ssize_t)n, 0);
+	}
+}
+
+static void on_scrubbed(uv_async_t *async)
+{
+	struct server *srv = async->data;
+	bool more;
+
+	if (!srv->scrub)
+		return;
+	if (scrub_collect(srv->scrub, COLLECT_SLICE, &more) > 0) {
+		service_changed(&srv->service);
+		unpark_all(srv);
+	}
+	if (more) /* the rest on the next iteration, after the other clients */
+		uv_async_send(async);
+}
+
+/* Called on the scrubber's thread. */
+static void wake(void *data)
+{
+	struct server *srv = data;
+
+	uv_async_send(&srv->scrub_async);
+}
+
+void server_set_scrub(struct server *srv, struct scrub *scrub)
+{
+	srv->scrub = scrub;
+	scrub_set_wake(scrub, wake, srv);
+}
+
 /* Handles one datagram: answers it, or drops the client. */
 static void handle(struct conn *c, ssize_t n, size_t n_closed)
 {
@@ -195,6 +308,10 @@ static void handle(struct conn *c, ssize_t n, size_t n_closed)
 	requests_handle(&c->ctx, c->srv->in, (size_t)n, c->srv->out, &res);
 	if (res.violation) {
 		conn_close(c, res.violation);
+		return;
+	}
+	if (res.park) {
+		park(c, (size_t)n);
 		return;
 	}
 	service_changed(&c->srv->service);
@@ -253,6 +370,11 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 	if (status < 0) {
 		/* libuv reports EPOLLERR as UV_EBADF: the peer hung up with replies unread. */
 		conn_close(c, status == UV_EBADF ? NULL : uv_strerror(status));
+		return;
+	}
+	if (c->parked) {
+		if (events & UV_DISCONNECT)
+			conn_close(c, NULL);
 		return;
 	}
 	if (c->pending && (events & UV_WRITABLE)) {
@@ -550,6 +672,10 @@ static void on_signal(uv_signal_t *sig, int signum)
 	service_stopping(&srv->service);
 	uv_close((uv_handle_t *)&srv->listen_poll, NULL);
 	uv_close((uv_handle_t *)&srv->accept_timer, NULL);
+	if (srv->scrub)
+		scrub_set_wake(srv->scrub, NULL, NULL); /* before the handle goes */
+	uv_close((uv_handle_t *)&srv->scrub_async, NULL);
+	uv_close((uv_handle_t *)&srv->reap_idle, NULL); /* what is left: broker_finish() */
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&srv->sig[i], NULL);
 	list_for_each_safe(pos, tmp, &srv->conns)
@@ -572,6 +698,7 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	srv->policy = policy;
 	srv->backend = backend;
 	list_init(&srv->conns);
+	list_init(&srv->parked);
 	ret = uv_loop_init(&srv->loop);
 	if (ret < 0)
 		goto err_srv;
@@ -585,6 +712,10 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	srv->listen_poll.data = srv;
 	uv_timer_init(&srv->loop, &srv->accept_timer);
 	srv->accept_timer.data = srv;
+	uv_async_init(&srv->loop, &srv->scrub_async, on_scrubbed);
+	srv->scrub_async.data = srv;
+	uv_idle_init(&srv->loop, &srv->reap_idle);
+	srv->reap_idle.data = srv;
 	service_init(&srv->service, &srv->loop, broker);
 	for (int i = 0; i < 2; i++) {
 		uv_signal_init(&srv->loop, &srv->sig[i]);
