@@ -19,6 +19,7 @@
  * - memfd: whole pages go back to the kernel (fallocate(PUNCH_HOLE), which reads back as zeros
  *   and releases the memory); the partial pages at the ends are cleared with memset. devmem:
  *   aligned 64-bit volatile stores, never memset or DC ZVA on Device memory (backend_scrub()).
+ * - The thread runs at nice 10: on a loaded machine the loop and the clients come first.
  * - Large blocks are scrubbed in chunks; between chunks the thread sleeps when a test set a
  *   rate, and stops sleeping once scrub_destroy() asked it to finish.
  * - scrub_destroy() lets the thread finish the queue at full speed, joins it and frees every
@@ -28,9 +29,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/scrub.h"
+
+/* The thread's nice value (Linux: per thread). */
+#define SCRUB_NICE 10
 
 /* Bytes zeroed between two looks at the rate and the stop flag. */
 #define CHUNK (UINT64_C(1) << 20)
@@ -121,24 +127,44 @@ static void scrub_block(struct scrub *s, const struct pool_block *blk)
 	}
 }
 
+/* Takes a batch off @todo: one block, and more while they add up to less than a CHUNK. */
+static void take_batch(struct fifo *todo, struct fifo *batch)
+{
+	uint64_t bytes = 0;
+	struct item *it;
+
+	fifo_init(batch);
+	do {
+		it = fifo_pop(todo);
+		fifo_push(batch, it);
+		bytes += it->blk.size;
+	} while (todo->head && bytes + todo->head->blk.size <= CHUNK);
+}
+
 static void *run(void *data)
 {
 	struct scrub *s = data;
-	struct item *it;
+	struct fifo batch;
+	bool was_empty;
 
+	/* Behind the loop and the clients for the CPU: the backlog only matters when short. */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), SCRUB_NICE);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		while (!s->todo.head && !s->stop)
 			pthread_cond_wait(&s->cond, &s->lock);
-		it = fifo_pop(&s->todo);
-		if (!it)
+		if (!s->todo.head)
 			break; /* stopping, and nothing left */
+		/* Small blocks go in batches: a lock and a wake-up per block would cost more. */
+		take_batch(&s->todo, &batch);
 		pthread_mutex_unlock(&s->lock);
-		scrub_block(s, &it->blk);
+		for (struct item *it = batch.head; it; it = it->next)
+			scrub_block(s, &it->blk);
 		pthread_mutex_lock(&s->lock);
-		fifo_push(&s->done, it);
+		was_empty = !s->done.head;
+		fifo_splice(&s->done, &batch);
 		/* Told when done was empty: the loop takes the whole list when it comes. */
-		if (s->wake && s->done.head == it)
+		if (s->wake && was_empty)
 			s->wake(s->wake_data);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -240,8 +266,10 @@ void scrub_queue(struct scrub *s, const struct pool_block *blk)
 	b->bytes += blk->size;
 	b->blocks++;
 	pthread_mutex_lock(&s->lock);
+	/* The thread waits only on an empty queue: no wake-up system call per block. */
+	if (!s->todo.head)
+		pthread_cond_signal(&s->cond);
 	fifo_push(&s->todo, it);
-	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
