@@ -11,7 +11,8 @@
 
 static void print_setup(const struct bench_options *o)
 {
-	printf("smh-bench: smhd with the memfd backend, a 64 MiB region of each attribute; ");
+	printf("smh-bench: smhd with the memfd backend, a 64 MiB region of each attribute and a "
+	       "1 GiB cacheable one; ");
 	if (o->cpu >= 0)
 		printf("client and daemon pinned to CPU %d\n", o->cpu);
 	else
@@ -71,8 +72,9 @@ void report_json(const struct bench_options *o, const struct table *t)
 		printf("%s\n  {\"name\": \"%s\", \"throughput\": %s, ", i ? "," : "", r->name,
 		       r->throughput ? "true" : "false");
 		if (!r->throughput)
-			printf("\"p50_ns\": %.0f, \"p99_ns\": %.0f, \"mean_ns\": %.1f, ", r->st.p50,
-			       r->st.p99, r->st.mean);
+			printf("\"p50_ns\": %.0f, \"p99_ns\": %.0f, \"p999_ns\": %.0f, \"max_ns\": "
+			       "%.0f, \"mean_ns\": %.1f, ",
+			       r->st.p50, r->st.p99, r->st.p999, r->st.max, r->st.mean);
 		printf("\"ops_s\": %.1f", r->st.ops_s);
 		if (r->baseline)
 			printf(", \"baseline\": \"%s\", \"ratio\": %.4f", r->baseline, r->ratio);

@@ -80,6 +80,8 @@ void samples_stats(struct samples *s, struct stats *st)
 		sum += (double)s->ns[i];
 	st->p50 = quantile(s, 0.50);
 	st->p99 = quantile(s, 0.99);
+	st->p999 = quantile(s, 0.999);
+	st->max = (double)s->ns[s->n - 1];
 	st->mean = sum / (double)s->n;
 	st->ops_s = st->mean > 0 ? 1e9 / st->mean : 0;
 }
@@ -240,9 +242,15 @@ static int wait_listening(pid_t pid, const char *path)
 
 int bench_start_smhd(const struct bench_options *o, const char *socket, pid_t *pidp)
 {
+	/* No buffer caps: one client of the scrubbing rows holds a million buffers. */
 	char *argv[] = {
-		(char *)o->smhd, "--dtb",        (char *)o->dtb, "--backend", "memfd",
-		"--socket",      (char *)socket, "--log-level",  "warning",   NULL,
+		(char *)o->smhd, "--dtb",
+		(char *)o->dtb,  "--backend",
+		"memfd",         "--socket",
+		(char *)socket,  "--log-level",
+		"warning",       "--max-buffers-per-client",
+		"unlimited",     "--max-buffers-per-uid",
+		"unlimited",     NULL,
 	};
 	int err = spawn(argv, pidp);
 

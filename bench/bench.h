@@ -28,6 +28,8 @@ struct bench_options {
 	unsigned clients[4];  /* concurrency levels */
 	size_t n_clients;
 	size_t buddy_pairs;
+	size_t disconnect_buffers; /* the client whose disconnect is timed holds this many */
+	bool smoke;
 	bool json;
 };
 
@@ -38,7 +40,7 @@ struct samples {
 };
 
 struct stats {
-	double p50, p99, mean; /* ns */
+	double p50, p99, p999, max, mean; /* ns */
 	double ops_s;
 };
 
@@ -128,5 +130,6 @@ int bench_latency(const struct bench_options *o, const char *smh_socket, struct 
 int bench_clients(const struct bench_options *o, const char *smh_socket, const char *echo_socket,
 		  struct table *t);
 int bench_buddy_rows(const struct bench_options *o, struct table *t);
+int bench_scrub(const struct bench_options *o, const char *smh_socket, struct table *t);
 
 #endif

@@ -62,6 +62,8 @@ static void smoke(struct bench_options *o)
 	o->clients[1] = 8;
 	o->n_clients = 2;
 	o->buddy_pairs = 2000; /* glibc's side takes ~1.6 ms a pair under AddressSanitizer */
+	o->disconnect_buffers = 2000;
+	o->smoke = true;
 }
 
 /* Returns 0 to go on, -1 for a usage error, 1 after --help. */
@@ -162,6 +164,8 @@ static int run(const struct bench_options *o, const char *dir, struct table *t)
 	if (err == 0)
 		err = bench_clients(o, smh_socket, echo_socket, t);
 	if (err == 0)
+		err = bench_scrub(o, smh_socket, t);
+	if (err == 0)
 		err = bench_buddy_rows(o, t);
 	if (err < 0)
 		fprintf(stderr, "smh-bench: error: a measurement failed: %s\n", strerror(-err));
@@ -186,6 +190,7 @@ int main(int argc, char **argv)
 		.clients = { 8, 64 },
 		.n_clients = 2,
 		.buddy_pairs = 2000000,
+		.disconnect_buffers = 1u << 20,
 	};
 	char dir[] = "/tmp/smh-bench-XXXXXX";
 	static struct table t;

@@ -176,6 +176,38 @@ int smh_get_stats(struct smh_client *client, struct smh_stats *stats)
 	return client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_stats, stats);
 }
 
+struct scrubbing {
+	uint64_t bytes, blocks;
+};
+
+static int read_scrubbing(struct smh_client *client, const Smh__Response *resp, void *data)
+{
+	struct scrubbing *s = data;
+
+	s->bytes = resp->stats->scrubbing_bytes;
+	s->blocks = resp->stats->scrubbing_blocks;
+	return 0;
+}
+
+int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blocksp)
+{
+	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	struct scrubbing s = { 0 };
+	int ret;
+
+	if (!bytesp || !blocksp)
+		return -EINVAL;
+	req.body_case = SMH__REQUEST__BODY_STATS;
+	req.stats = &body;
+	ret = client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_scrubbing, &s);
+	if (ret == 0) {
+		*bytesp = s.bytes;
+		*blocksp = s.blocks;
+	}
+	return ret;
+}
+
 void smh_stats_finish(struct smh_stats *stats)
 {
 	if (!stats)

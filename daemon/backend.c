@@ -225,8 +225,6 @@ static int map_devmem(struct backend *b, struct backend_region *r, const struct 
 	return 0;
 }
 
-static void zero_range(struct backend_region *r, uint64_t addr, uint64_t len);
-
 int backend_create(const struct backend_options *opts, const struct dt_config *cfg,
 		   const struct diag *diag, struct backend **backendp)
 {
@@ -268,7 +266,7 @@ int backend_create(const struct backend_options *opts, const struct dt_config *c
 			if (opts->kind == BACKEND_DEVMEM && opts->keep_contents)
 				r->kept = true;
 			else if (opts->kind == BACKEND_DEVMEM)
-				zero_range(r, dr->base, dr->size);
+				r->scrub_first = true;
 		} else if (opts->kind == BACKEND_MEMFD || opts->strict || rr == -ENOMEM) {
 			ret = ret ? ret : rr;
 		} else {
@@ -357,6 +355,31 @@ static void zero_range(struct backend_region *r, uint64_t addr, uint64_t len)
 void backend_zero(struct backend *b, size_t index, uint64_t addr, uint64_t len)
 {
 	zero_range(&b->regions[index], addr, len);
+}
+
+/*
+ * fallocate(PUNCH_HOLE) frees the pages (a memset would make every page of the block resident,
+ * even those the client never touched) and they read back as zeros; clients' mappings of them
+ * fault in fresh zero pages. Only the partial pages at the ends take stores.
+ */
+void backend_scrub(struct backend *b, size_t index, uint64_t addr, uint64_t len)
+{
+	struct backend_region *r = &b->regions[index];
+	uint64_t page = page_size();
+	uint64_t first = (addr + page - 1) & ~(page - 1);
+	uint64_t last = (addr + len) & ~(page - 1);
+
+	if (r->device_memory || first >= last) {
+		zero_range(r, addr, len);
+		return;
+	}
+	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(first - r->fd_phys_base), (off_t)(last - first)) < 0) {
+		zero_range(r, addr, len);
+		return;
+	}
+	zero_range(r, addr, first - addr);
+	zero_range(r, last, addr + len - last);
 }
 
 void backend_copy(struct backend *b, size_t dst, uint64_t dst_addr, size_t src, uint64_t src_addr,

@@ -53,6 +53,7 @@ struct backend_region {
 	uint64_t map_phys;  /* physical address of map[0] */
 	bool device_memory; /* accesses must be aligned words (no memset/memcpy) */
 	bool kept;          /* holds the previous daemon's contents (see backend_options) */
+	bool scrub_first;   /* contents unknown (devmem, not kept): scrub before serving */
 	char mapping[64];   /* the attribute really obtained, for `smhctl regions` */
 };
 
@@ -61,8 +62,9 @@ struct backend;
 /*
  * Maps every region of @cfg (the pool numbers regions the same way). A region the backend cannot map is reported to @diag (with the
  * reason and the fix) and left unusable, unless @opts->strict, which makes it an error.
- * devmem regions are zeroed once here (memory left by firmware or a previous user); memfd
- * regions start zeroed.
+ * memfd regions start zeroed. devmem regions are not zeroed here (memory left by firmware or a
+ * previous user): their `scrub_first` is set, and the daemon scrubs them in the background
+ * before it serves their memory (daemon/scrub.h).
  * Returns 0 or a negative errno (-ENODEV when no region at all is usable).
  */
 int backend_create(const struct backend_options *opts, const struct dt_config *cfg,
@@ -78,6 +80,13 @@ const struct backend_region *backend_region(const struct backend *backend, size_
 
 /* Sets [@addr, @addr + @len) of region @index to zero. @addr and @len are multiples of 8. */
 void backend_zero(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
+
+/*
+ * Scrubs [@addr, @addr + @len) of region @index (multiples of 8): memfd gives its whole pages
+ * back to the kernel (they read back as zeros) and clears the partial ones; devmem takes
+ * aligned word stores. Touches only the region's mapping and fd: the scrubber's thread calls it.
+ */
+void backend_scrub(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
 
 /* Copies @len bytes (a multiple of 8, 8-aligned addresses) between regions. */
 void backend_copy(struct backend *backend, size_t dst, uint64_t dst_addr, size_t src,

@@ -23,6 +23,7 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	list_init(&b->clients);
 	list_init(&b->alloc_list);
 	list_init(&b->orphans);
+	list_init(&b->dying);
 	b->next_client_id = 1;
 	b->next_handle = 1;
 }
@@ -34,6 +35,8 @@ void broker_finish(struct broker *b)
 	list_for_each_safe(pos, tmp, &b->clients)
 		broker_client_remove(b, list_entry(pos, struct broker_client, link));
 	list_for_each_safe(pos, tmp, &b->orphans)
+		broker_client_remove(b, list_entry(pos, struct broker_client, link));
+	list_for_each_safe(pos, tmp, &b->dying)
 		broker_client_remove(b, list_entry(pos, struct broker_client, link));
 	hmap_finish(&b->allocs);
 	hmap_finish(&b->tokens);
@@ -102,6 +105,47 @@ int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const c
 	return 0;
 }
 
+/*
+ * [@addr, @addr + @len) of region @region was just given back to the pool and is free, dirty:
+ * with a queue, taken back (in pieces) and queued, so that the allocator cannot hand it out
+ * before it is clean; nothing runs on the loop in between that could allocate it.
+ */
+static void scrub_range(struct broker *b, uint32_t region, uint64_t addr, uint64_t len)
+{
+	uint64_t g = pool_granule(b->pool);
+	uint64_t piece = BROKER_SCRUB_PIECE > g ? BROKER_SCRUB_PIECE : g;
+	uint64_t end = addr + len;
+	struct pool_block blk;
+
+	if (!b->scrub.queue) {
+		if (b->scrub.zero)
+			b->scrub.zero(b->scrub.data, region, addr, len);
+		return;
+	}
+	for (uint64_t p = addr, next; p < end; p = next) {
+		next = (p / piece + 1) * piece;
+		next = next < end ? next : end;
+		if (pool_reserve(b->pool, region, p, next - p, &blk) == 0)
+			b->scrub.queue(b->scrub.data, &blk);
+		else if (b->scrub.zero) /* cannot happen (it is free): never leave it dirty */
+			b->scrub.zero(b->scrub.data, region, p, next - p);
+	}
+}
+
+/* @blk, live and no longer held, goes back to the pool once clean. */
+static void give_back(struct broker *b, const struct pool_block *blk)
+{
+	if (b->scrub.queue && blk->size <= BROKER_SCRUB_PIECE) {
+		b->scrub.queue(b->scrub.data, blk);
+		return;
+	}
+	if (!b->scrub.queue && b->scrub.zero)
+		b->scrub.zero(b->scrub.data, blk->region, blk->addr, blk->size);
+	pool_free(b->pool, blk);
+	if (b->scrub.queue)
+		scrub_range(b, blk->region, blk->addr, blk->size);
+}
+
 /* The allocation is gone from every table: scrub it and give it back to the pool. */
 static void release(struct broker *b, struct broker_alloc *a)
 {
@@ -112,9 +156,7 @@ static void release(struct broker *b, struct broker_alloc *a)
 		hmap_remove(&b->tokens, a->token);
 	list_remove(&a->link);
 	JOURNAL(b, alloc_gone, a);
-	if (b->scrub.zero)
-		b->scrub.zero(b->scrub.data, a->blk.region, a->blk.addr, a->blk.size);
-	pool_free(b->pool, &a->blk);
+	give_back(b, &a->blk);
 	free(a);
 }
 
@@ -159,9 +201,130 @@ void broker_client_remove(struct broker *b, struct broker_client *c)
 	list_remove(&c->link);
 	if (c->orphan)
 		b->n_orphans--;
-	else
+	else if (!c->dying)
 		b->n_clients--;
 	free(c);
+}
+
+/* Drops whole holds of @c, at most @budget. Returns the budget left. */
+static size_t drop_some(struct broker *b, struct broker_client *c, size_t budget)
+{
+	while (budget > 0 && !list_empty(&c->holds)) {
+		struct broker_hold *h = list_entry(c->holds.next, struct broker_hold, client_link);
+
+		drop_hold(b, h, h->count);
+		budget--;
+	}
+	return budget;
+}
+
+bool broker_client_retire(struct broker *b, struct broker_client *c, size_t budget)
+{
+	drop_some(b, c, budget);
+	if (list_empty(&c->holds)) {
+		broker_client_remove(b, c);
+		return !list_empty(&b->dying);
+	}
+	list_remove(&c->link);
+	list_insert_before(&b->dying, &c->link);
+	c->dying = true;
+	b->n_clients--;
+	return true;
+}
+
+bool broker_reap(struct broker *b, size_t budget)
+{
+	while (budget > 0 && !list_empty(&b->dying)) {
+		struct broker_client *c = list_entry(b->dying.next, struct broker_client, link);
+
+		budget = drop_some(b, c, budget);
+		if (list_empty(&c->holds))
+			broker_client_remove(b, c);
+	}
+	return !list_empty(&b->dying);
+}
+
+void broker_scrubbing(const struct broker *b, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
+{
+	size_t n = pool_n_regions(b->pool);
+
+	*bytesp = *blocksp = 0;
+	if (!b->scrub.backlog)
+		return;
+	for (size_t i = region == UINT32_MAX ? 0 : region; i < n; i++) {
+		uint64_t bytes, blocks;
+
+		b->scrub.backlog(b->scrub.data, (uint32_t)i, &bytes, &blocks);
+		*bytesp += bytes;
+		*blocksp += blocks;
+		if (region != UINT32_MAX)
+			break;
+	}
+}
+
+struct extents {
+	struct buddy_extent *v;
+	size_t n, cap;
+};
+
+static int add_free_extent(void *data, const struct buddy_extent *e)
+{
+	struct extents *x = data;
+
+	if (e->allocated)
+		return 0;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 64;
+		struct buddy_extent *v = realloc(x->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		x->v = v;
+		x->cap = cap;
+	}
+	x->v[x->n++] = *e;
+	return 0;
+}
+
+int broker_scrub_free(struct broker *b, uint32_t region)
+{
+	const struct pool_region *pr = pool_region(b->pool, region);
+	struct extents x = { 0 };
+	int ret;
+
+	if (!pr)
+		return 0;
+	/* Collected first: taking blocks from the pool while walking it would change the walk. */
+	ret = buddy_walk(pr->buddy, add_free_extent, &x);
+	for (size_t i = 0; ret == 0 && i < x.n; i++)
+		scrub_range(b, region, x.v[i].addr, x.v[i].size);
+	free(x.v);
+	return ret;
+}
+
+/* Whether memory being scrubbed might hold what the pool could not serve now. */
+static bool worth_waiting(const struct broker *b, enum smh_reg_attr attr, uint64_t size,
+			  uint64_t align)
+{
+	uint64_t need = 1;
+
+	while (need < size && need <= UINT64_MAX / 2)
+		need <<= 1;
+	need = need > align ? need : align;
+	for (size_t i = 0; i < pool_n_regions(b->pool); i++) {
+		const struct pool_region *pr = pool_region(b->pool, i);
+		uint64_t bytes, blocks;
+		struct buddy_stats st;
+
+		if (pr->attr != attr || pr->disabled)
+			continue;
+		broker_scrubbing(b, (uint32_t)i, &bytes, &blocks);
+		if (bytes == 0 || pool_region_stats(b->pool, i, &st) < 0 || need > st.total)
+			continue;
+		if (st.free + bytes >= need)
+			return true;
+	}
+	return false;
 }
 
 /* Adds one to @c's hold on @a, creating it. Returns 0, -EMLINK (at the most) or -ENOMEM. */
@@ -232,6 +395,8 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	if (ret < 0)
 		goto err_alloc;
 	ret = pool_alloc(b->pool, attr, size, align, &a->blk);
+	if (ret == -ENOMEM && worth_waiting(b, attr, size, align))
+		ret = -EAGAIN;
 	if (ret < 0)
 		goto err_alloc;
 	a->handle = b->next_handle;
@@ -289,18 +454,18 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	old = a->blk;
 	old_cost = broker_alloc_cost(a);
 	ret = pool_realloc(b->pool, &a->blk, size, a->align);
+	if (ret == -ENOMEM &&
+	    worth_waiting(b, pool_region(b->pool, old.region)->attr, size, a->align))
+		ret = -EAGAIN;
 	if (ret < 0)
 		return ret;
 	/* Recorded before the old block is scrubbed: a crash in between loses no content. */
 	JOURNAL(b, alloc, a);
 	/* Keep free memory zero: what the old block gave back still holds the contents. */
-	if (b->scrub.zero) {
-		if (a->blk.region != old.region || a->blk.addr != old.addr)
-			b->scrub.zero(b->scrub.data, old.region, old.addr, old.size);
-		else if (a->blk.size < old.size)
-			b->scrub.zero(b->scrub.data, old.region, old.addr + a->blk.size,
-				      old.size - a->blk.size);
-	}
+	if (a->blk.region != old.region || a->blk.addr != old.addr)
+		scrub_range(b, old.region, old.addr, old.size);
+	else if (a->blk.size < old.size)
+		scrub_range(b, old.region, old.addr + a->blk.size, old.size - a->blk.size);
 	c->bytes = c->bytes - h->count * old_cost + h->count * broker_alloc_cost(a);
 	*allocp = a;
 	return 0;

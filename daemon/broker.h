@@ -10,9 +10,11 @@
  * last hold goes: on free, or when a client is removed (its connection closed, its process
  * died).
  *
- * Free memory is always zero: an allocation is scrubbed (through the scrub callback) before
+ * Free memory is always zero: an allocation is scrubbed (through the scrub callbacks) before
  * its blocks go back to the pool, and the tail a shrinking realloc gives back is scrubbed too.
  * So allocating never has to zero, and a new allocation never shows a previous owner's bytes.
+ * In smhd the scrub runs on the scrubber's thread (daemon/scrub.h): memory on its way back is
+ * neither free nor held, and an allocation only it could serve waits for it (-EAGAIN).
  *
  * Restart (docs/restart.md): every client has a random session secret. A journal, when set,
  * hears of every change to an allocation or a hold at the moment it happens (before the reply
@@ -33,10 +35,23 @@
 #include "common/list.h"
 #include "core/pool.h"
 
+/*
+ * How memory given back is scrubbed. With queue() (smhd: daemon/scrub.h), the broker hands it
+ * the live block, which the scrubber frees into the pool once clean; memory given back by a
+ * realloc is taken back from the pool first (pool_reserve()), so that it is never free dirty.
+ * Without queue() (tests), zero() clears the memory at once and the broker frees it.
+ */
+/* Blocks larger than this are scrubbed in pieces of it, so that memory comes back gradually. */
+#define BROKER_SCRUB_PIECE (UINT64_C(4) << 20)
+
 struct broker_scrub {
 	/* Sets [@addr, @addr + @len) of region @region to zero. */
 	void (*zero)(void *data, uint32_t region, uint64_t addr, uint64_t len);
 	void *data;
+	/* Takes @blk, a live block of the pool no client holds, to zero and free it. */
+	void (*queue)(void *data, const struct pool_block *blk);
+	/* The backlog of region @region: bytes and blocks queued and not yet freed. */
+	void (*backlog)(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp);
 };
 
 struct broker_client {
@@ -48,6 +63,7 @@ struct broker_client {
 	uint64_t session;    /* random secret; holds are recorded under it (see journal) */
 	uint64_t proc_start; /* the journal's: the process's start time, 0 until read */
 	bool orphan;         /* restored after a restart, no connection (in broker.orphans) */
+	bool dying;          /* disconnected, its holds released in slices (in broker.dying) */
 	int refused;         /* 0, or the errno its hello is refused with (daemon/policy.h) */
 	uint64_t n_buffers;  /* holds, counted with their counts */
 	uint64_t bytes;      /* broker_alloc_cost() of those holds, counted with their counts */
@@ -105,6 +121,7 @@ struct broker {
 	struct list clients;    /* in id order */
 	struct list alloc_list; /* in handle order */
 	struct list orphans;    /* restored sessions nobody resumed yet */
+	struct list dying;      /* disconnected clients whose holds are being released */
 	struct broker_journal journal;
 	uint64_t next_client_id;
 	uint64_t next_handle;
@@ -125,8 +142,33 @@ int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const c
 void broker_client_remove(struct broker *b, struct broker_client *client);
 
 /*
+ * Removes @client, a connection that closed, releasing at most @budget of its holds now; the
+ * rest wait on the dying list for broker_reap(), so that a client with a million buffers does
+ * not stall the loop. It stops counting as a client at once. Returns whether work is left.
+ */
+bool broker_client_retire(struct broker *b, struct broker_client *client, size_t budget);
+
+/* Releases at most @budget holds of dying clients. Returns whether work is left. */
+bool broker_reap(struct broker *b, size_t budget);
+
+/*
+ * The scrubbing backlog of region @region (UINT32_MAX: of all), in bytes and blocks: memory
+ * neither free nor held, on its way back to the pool.
+ */
+void broker_scrubbing(const struct broker *b, uint32_t region, uint64_t *bytesp, uint64_t *blocksp);
+
+/*
+ * Scrubs all free memory of region @region before it is served (a restart's kept region,
+ * devmem at start-up): with a queue, it is taken from the pool in pieces and queued; without,
+ * zeroed at once. Returns 0 or -ENOMEM.
+ */
+int broker_scrub_free(struct broker *b, uint32_t region);
+
+/*
  * Allocates for @c. Returns 0 and sets *allocp, or a negative errno as pool_alloc() (-EINVAL,
- * -ENOMEM), or the journal's reserve() (-ENOSPC: it cannot be recorded).
+ * -ENOMEM), or the journal's reserve() (-ENOSPC: it cannot be recorded), or -EAGAIN when no
+ * clean memory can hold it now but memory being scrubbed might: ask again when a scrub ends
+ * (-ENOMEM once there is no backlog left to wait for).
  */
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
 		 uint64_t align, struct broker_alloc **allocp);
@@ -137,7 +179,8 @@ int broker_free(struct broker *b, struct broker_client *c, uint64_t handle);
 /*
  * Resizes @handle, which @c must hold, keeping its alignment when it moves. Returns 0 and sets
  * *allocp, or a negative errno: -EINVAL (not held, size 0), -EBUSY (another client holds it
- * too and maps it where it is), -ENOMEM, or the journal's reserve() (-ENOSPC).
+ * too and maps it where it is), -ENOMEM, -EAGAIN (as broker_alloc()), or the journal's
+ * reserve() (-ENOSPC).
  */
 int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, uint64_t size,
 		   struct broker_alloc **allocp);

@@ -223,6 +223,10 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		return;
 	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
 			   req->align, &a);
+	if (ret == -EAGAIN) {
+		res->park = true;
+		return;
+	}
 	if (ret == -EINVAL) {
 		refuse(r, ret,
 		       req->size == 0 ? "Size 0 cannot be allocated"
@@ -268,6 +272,10 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 			return;
 	}
 	ret = broker_realloc(ctx->broker, ctx->client, req->handle, req->size, &a);
+	if (ret == -EAGAIN) {
+		res->park = true;
+		return;
+	}
 	if (ret == -EINVAL) {
 		refuse(r, ret,
 		       req->size == 0 ? "Size 0: free the buffer instead"
@@ -390,23 +398,30 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 		refuse(r, -ENOMEM, "Out of memory");
 		return;
 	}
+	smh__stats_reply__init(s);
 	for (size_t i = 0; i < n; i++) {
+		uint64_t bytes, blocks;
 		struct buddy_stats st;
 
 		pool_region_stats(b->pool, i, &st);
 		if (pool_region(b->pool, i)->disabled) /* not served: nothing to offer */
 			memset(&st, 0, sizeof(st));
+		/* The pool counts blocks being scrubbed as allocated: no client holds them. */
+		broker_scrubbing(b, (uint32_t)i, &bytes, &blocks);
 		smh__region_stats__init(&stats[i]);
 		stats[i].region = (uint32_t)i;
 		stats[i].total = st.total;
-		stats[i].used = st.used;
+		stats[i].used = st.used - bytes;
 		stats[i].free = st.free;
 		stats[i].largest_free = st.largest_free;
-		stats[i].n_allocs = st.n_allocs;
+		stats[i].n_allocs = st.n_allocs - blocks;
 		stats[i].fragmentation = st.fragmentation;
+		stats[i].scrubbing_bytes = bytes;
+		stats[i].scrubbing_blocks = blocks;
+		s->scrubbing_bytes += bytes;
+		s->scrubbing_blocks += blocks;
 		ptrs[i] = &stats[i];
 	}
-	smh__stats_reply__init(s);
 	s->n_regions = n;
 	s->regions = ptrs;
 	s->granule = pool_granule(b->pool);
@@ -674,6 +689,8 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	smh__response__init(&r.resp);
 	r.resp.id = req->id;
 	dispatch(ctx, req, &r, res);
+	if (res->park)
+		goto out_scratch;
 	n = wire_pack_response(&r.resp, out);
 	if (n < 0) { /* the list pages are sized to fit: this is a bug, not the client's */
 		refuse(&r, -EOVERFLOW, "Reply too large");
@@ -682,6 +699,7 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 		n = wire_pack_response(&r.resp, out);
 	}
 	res->len = (size_t)n;
+out_scratch:
 	for (size_t i = 0; i < r.n_scratch; i++)
 		free(r.scratch[i]);
 out:

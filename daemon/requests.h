@@ -37,13 +37,19 @@ struct request_result {
 	size_t n_fds;
 	bool close_after;      /* send the response, then close (refused hello) */
 	const char *violation; /* set when the client broke the protocol: drop it */
+	/*
+	 * The request waits for memory being scrubbed: nothing is to be sent, nothing changed;
+	 * hand the same datagram again when a scrub has ended (daemon/scrub.h).
+	 */
+	bool park;
 };
 
 /*
  * Handles the datagram @in of @len bytes and packs the response into @out (SMH_MSG_MAX bytes).
  * On a protocol violation (not a message, first request not a hello) result->violation
  * says what, and nothing is to be sent. Refusals (bad size, not held, ...) are responses with a
- * negative status. Marks in ctx->fd_sent the region fds the response carries.
+ * negative status. Marks in ctx->fd_sent the region fds the response carries. An allocation
+ * that only memory being scrubbed could serve sets result->park instead of answering.
  */
 void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,
 		     struct request_result *result);

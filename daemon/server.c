@@ -29,6 +29,12 @@
  * many services run as root), and the ones past it are answered with a refusal and closed at
  * accept. A connection the policy refuses is answered and closed when its hello is read, at
  * accept already when the hello came with it; until then it counts like any other.
+ *
+ * Scrubbing (daemon/scrub.h): an allocation only memory being scrubbed could serve parks its
+ * connection (the request is kept, the socket not read) until the scrubber's uv_async_t says
+ * blocks came back; the loop frees them into the pool in bounded batches and hands the parked
+ * requests again. A closed connection's holds are released in bounded slices (an idle
+ * handle), so a client with a million buffers does not stall the others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,11 +54,18 @@
 #include "daemon/policy.h"
 #include "daemon/ratelog.h"
 #include "daemon/requests.h"
+#include "daemon/scrub.h"
 #include "daemon/server.h"
 #include "daemon/service.h"
 
 /* Clients accepted per wake-up of the listening socket. */
 #define ACCEPT_BATCH 16
+
+/* Holds a closed connection releases per loop iteration. */
+#define REAP_SLICE 1024
+
+/* Scrubbed blocks freed into the pool per loop iteration. */
+#define COLLECT_SLICE 4096
 
 /* With no fd left for a new client, accepting pauses this long (or until a client leaves). */
 #define ACCEPT_PAUSE_MS 200
@@ -97,6 +110,10 @@ struct server {
 	struct server_limits limits;
 	struct ratelog ratelog;
 	size_t parked; /* bytes of all the parked replies */
+	struct scrub *scrub;
+	uv_async_t scrub_async;  /* the scrubber finished blocks */
+	uv_idle_t reap_idle;     /* closed connections' holds are being released */
+	struct list parked_reqs; /* connections waiting for memory being scrubbed */
 	bool stopping;
 	unsigned char in[SMH_MSG_MAX];
 	unsigned char out[SMH_MSG_MAX];
@@ -117,6 +134,10 @@ struct conn {
 	int pending_fds[WIRE_FDS_MAX];
 	size_t n_pending_fds;
 	bool close_after; /* after the pending response goes out */
+	/* A request waiting for memory being scrubbed (the socket is not read meanwhile). */
+	unsigned char *parked;
+	size_t parked_len;
+	struct list park_link; /* server's parked_reqs */
 };
 
 /* A new peer's supplementary groups (SO_PEERGROUPS), for the policy. */
@@ -130,6 +151,7 @@ enum warn_kind { WARN_DROPPED, WARN_FDS, WARN_SILENT, WARN_REFUSED };
 
 static void on_conn_event(uv_poll_t *poll, int status, int events);
 static void resume_accepting(struct server *srv);
+static void reap(struct server *srv, struct broker_client *bc);
 
 static void warn(struct server *srv, uint32_t uid, enum warn_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -190,6 +212,7 @@ static void on_conn_closed(uv_handle_t *handle)
 	close(c->fd);
 	if (c->pending)
 		c->srv->parked -= c->pending_len;
+	free(c->parked);
 	free(c->pending);
 	free(c->ctx.fd_sent);
 	free(c);
@@ -217,7 +240,9 @@ static void conn_drop(struct conn *c, enum warn_kind kind, const char *why)
 		log_debug("Client %llu (pid %d, %s) disconnected, releasing %llu buffers",
 			  (unsigned long long)bc->id, (int)bc->pid, bc->comm,
 			  (unsigned long long)bc->n_buffers);
-	broker_client_remove(c->srv->broker, bc);
+	if (c->parked)
+		list_remove(&c->park_link);
+	reap(c->srv, bc);
 	list_remove(&c->link);
 	stop_waiting(c);
 	service_changed(&c->srv->service);
@@ -229,6 +254,21 @@ static void conn_drop(struct conn *c, enum warn_kind kind, const char *why)
 static void conn_close(struct conn *c, const char *why)
 {
 	conn_drop(c, WARN_DROPPED, why);
+}
+
+static void on_reap(uv_idle_t *idle)
+{
+	struct server *srv = idle->data;
+
+	if (!broker_reap(srv->broker, REAP_SLICE))
+		uv_idle_stop(idle);
+}
+
+/* Releases a slice of @bc's holds now, the rest on the next loop iterations. */
+static void reap(struct server *srv, struct broker_client *bc)
+{
+	if (broker_client_retire(srv->broker, bc, REAP_SLICE) && !srv->stopping)
+		uv_idle_start(&srv->reap_idle, on_reap);
 }
 
 static int watch(struct conn *c, int events)
@@ -262,6 +302,79 @@ static int respond(struct conn *c, const struct request_result *res)
 	return watch(c, UV_WRITABLE);
 }
 
+/* Keeps the request in srv->in and stops reading @c until a scrub ends (see the top). */
+static void park(struct conn *c, size_t n)
+{
+	c->parked = malloc(n);
+	if (!c->parked) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	memcpy(c->parked, c->srv->in, n);
+	c->parked_len = n;
+	list_insert_before(&c->srv->parked_reqs, &c->park_link);
+	if (watch(c, 0) < 0) /* a hang-up still shows */
+		conn_close(c, "cannot watch the socket");
+}
+
+static void handle(struct conn *c, ssize_t n);
+
+/* Hands the parked requests again: memory came back. */
+static void unpark_all(struct server *srv)
+{
+	struct list todo, *pos, *tmp;
+
+	list_init(&todo);
+	list_for_each_safe(pos, tmp, &srv->parked_reqs)
+	{
+		list_remove(pos);
+		list_insert_before(&todo, pos);
+	}
+	list_for_each_safe(pos, tmp, &todo)
+	{
+		struct conn *c = list_entry(pos, struct conn, park_link);
+		size_t n = c->parked_len;
+
+		list_remove(pos);
+		memcpy(srv->in, c->parked, n);
+		free(c->parked);
+		c->parked = NULL;
+		if (watch(c, UV_READABLE) < 0)
+			conn_close(c, "cannot watch the socket");
+		else
+			handle(c, (ssize_t)n);
+	}
+}
+
+static void on_scrubbed(uv_async_t *async)
+{
+	struct server *srv = async->data;
+	bool more;
+
+	if (!srv->scrub)
+		return;
+	if (scrub_collect(srv->scrub, COLLECT_SLICE, &more) > 0) {
+		service_changed(&srv->service);
+		unpark_all(srv);
+	}
+	if (more) /* the rest on the next iteration, after the other clients */
+		uv_async_send(async);
+}
+
+/* Called on the scrubber's thread. */
+static void wake(void *data)
+{
+	struct server *srv = data;
+
+	uv_async_send(&srv->scrub_async);
+}
+
+void server_set_scrub(struct server *srv, struct scrub *scrub)
+{
+	srv->scrub = scrub;
+	scrub_set_wake(scrub, wake, srv);
+}
+
 /* Handles one datagram: answers it, or drops the client. */
 static void handle(struct conn *c, ssize_t n)
 {
@@ -275,6 +388,10 @@ static void handle(struct conn *c, ssize_t n)
 	}
 	if (c->ctx.hello_done)
 		stop_waiting(c);
+	if (res.park) {
+		park(c, (size_t)n);
+		return;
+	}
 	service_changed(&c->srv->service);
 	ret = respond(c, &res);
 	if (ret == -ENOBUFS)
@@ -333,6 +450,11 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 	if (status < 0) {
 		/* libuv reports EPOLLERR as UV_EBADF: the peer hung up with replies unread. */
 		conn_close(c, status == UV_EBADF ? NULL : uv_strerror(status));
+		return;
+	}
+	if (c->parked) {
+		if (events & UV_DISCONNECT)
+			conn_close(c, NULL);
 		return;
 	}
 	if (c->pending && (events & UV_WRITABLE)) {
@@ -580,6 +702,10 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&srv->listen_poll, NULL);
 	uv_close((uv_handle_t *)&srv->accept_timer, NULL);
 	uv_close((uv_handle_t *)&srv->hello_timer, NULL);
+	if (srv->scrub)
+		scrub_set_wake(srv->scrub, NULL, NULL); /* before the handle goes */
+	uv_close((uv_handle_t *)&srv->scrub_async, NULL);
+	uv_close((uv_handle_t *)&srv->reap_idle, NULL); /* what is left: broker_finish() */
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&srv->sig[i], NULL);
 	list_for_each_safe(pos, tmp, &srv->conns)
@@ -609,6 +735,7 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 			       };
 	list_init(&srv->conns);
 	list_init(&srv->waiting);
+	list_init(&srv->parked_reqs);
 	ret = uv_loop_init(&srv->loop);
 	if (ret < 0)
 		goto err_srv;
@@ -632,6 +759,10 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	srv->hello_timer.data = srv;
 	/* Inherited by the accepted sockets where the kernel has it; set on each of them too. */
 	setsockopt(srv->listen_fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int));
+	uv_async_init(&srv->loop, &srv->scrub_async, on_scrubbed);
+	srv->scrub_async.data = srv;
+	uv_idle_init(&srv->loop, &srv->reap_idle);
+	srv->reap_idle.data = srv;
 	service_init(&srv->service, &srv->loop, broker);
 	for (int i = 0; i < 2; i++) {
 		uv_signal_init(&srv->loop, &srv->sig[i]);

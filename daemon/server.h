@@ -47,6 +47,15 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 /* Tells the service manager it is ready, then serves until SIGINT or SIGTERM. Returns 0. */
 int server_run(struct server *server);
 
+struct scrub;
+
+/*
+ * Frees what @scrub finished into the pool when it says so, and hands the requests parked for
+ * memory being scrubbed again (@scrub borrowed; it must outlive the server). Without it, no
+ * request is parked for long: none is, as the broker then scrubs at once.
+ */
+void server_set_scrub(struct server *server, struct scrub *scrub);
+
 /* The server's event loop, for timers of other modules (daemon/restart/recover.c). */
 uv_loop_t *server_loop(struct server *server);
 

@@ -20,9 +20,9 @@
 static void format_status(const struct service *svc, char *buf, size_t size)
 {
 	const struct pool *pool = svc->broker->pool;
-	uint64_t used = 0, total = 0;
+	uint64_t used = 0, total = 0, scrubbing, blocks;
 	size_t n_served = 0;
-	char used_s[32], total_s[32];
+	char used_s[32], total_s[32], scrub_s[32], more[64] = "";
 
 	for (size_t i = 0; i < pool_n_regions(pool); i++) {
 		struct buddy_stats st;
@@ -33,11 +33,18 @@ static void format_status(const struct service *svc, char *buf, size_t size)
 		used += st.used;
 		total += st.total;
 	}
+	/* The pool counts memory being scrubbed as allocated: no client holds it. */
+	broker_scrubbing(svc->broker, UINT32_MAX, &scrubbing, &blocks);
+	used -= scrubbing;
+	if (scrubbing) {
+		units_format_size(scrubbing, scrub_s, sizeof(scrub_s));
+		snprintf(more, sizeof(more), ", %s being scrubbed", scrub_s);
+	}
 	units_format_size(used, used_s, sizeof(used_s));
 	units_format_size(total, total_s, sizeof(total_s));
-	snprintf(buf, size, "STATUS=Serving %zu region%s, %zu client%s, %s of %s in use", n_served,
-		 n_served == 1 ? "" : "s", svc->broker->n_clients,
-		 svc->broker->n_clients == 1 ? "" : "s", used_s, total_s);
+	snprintf(buf, size, "STATUS=Serving %zu region%s, %zu client%s, %s of %s in use%s",
+		 n_served, n_served == 1 ? "" : "s", svc->broker->n_clients,
+		 svc->broker->n_clients == 1 ? "" : "s", used_s, total_s, more);
 }
 
 /* Sends the status if it differs from the last one sent. Returns whether it sent. */

@@ -23,6 +23,7 @@
 #include "daemon/policy-config.h"
 #include "daemon/restart/recover.h"
 #include "daemon/restart/state.h"
+#include "daemon/scrub.h"
 #include "daemon/server.h"
 #include "daemon/smhd.h"
 #include "daemon/systemd.h"
@@ -32,6 +33,7 @@ struct smhd {
 	struct recover *rec; /* NULL without state (--no-state, or no directory for it) */
 	struct backend *backend;
 	struct pool *pool;
+	struct scrub *scrub;
 	struct policy policy;
 	struct broker broker;
 	struct server *server;
@@ -49,7 +51,60 @@ static void log_diag(void *data, enum diag_level level, const char *msg)
 
 static void scrub_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
 {
-	backend_zero(data, region, addr, len);
+	struct smhd *d = data;
+
+	backend_zero(d->backend, region, addr, len);
+}
+
+static void scrub_queue_block(void *data, const struct pool_block *blk)
+{
+	struct smhd *d = data;
+
+	scrub_queue(d->scrub, blk);
+}
+
+static void scrub_get_backlog(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
+{
+	struct smhd *d = data;
+
+	scrub_backlog(d->scrub, region, bytesp, blocksp);
+}
+
+/*
+ * The scrubber, at full speed unless a test slows it down to watch it busy
+ * (SMHD_TEST_SCRUB_RATE, bytes per second): read only when set.
+ */
+static int create_scrub(struct smhd *d)
+{
+	const char *rate_s = getenv("SMHD_TEST_SCRUB_RATE");
+	uint64_t rate = rate_s ? strtoull(rate_s, NULL, 10) : 0;
+	int ret = scrub_create(d->backend, d->pool, rate, &d->scrub);
+
+	if (ret < 0) {
+		log_error("Could not start the scrubber: %s", strerror(-ret));
+		return ret;
+	}
+	broker_init(&d->broker, d->pool,
+		    &(struct broker_scrub){ .zero = scrub_zero,
+					    .queue = scrub_queue_block,
+					    .backlog = scrub_get_backlog,
+					    .data = d });
+	return 0;
+}
+
+/* devmem: the regions' contents are unknown; served as the scrubber clears them. */
+static int scrub_new_regions(struct smhd *d)
+{
+	for (size_t i = 0; i < pool_n_regions(d->pool); i++) {
+		const struct backend_region *br = backend_region(d->backend, i);
+
+		if (br->usable && br->scrub_first &&
+		    broker_scrub_free(&d->broker, (uint32_t)i) < 0) {
+			log_error("Out of memory");
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 /* The device tree's regions; having none is an error. Returns 0 or a negative errno (logged). */
@@ -163,10 +218,13 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	ret = create_pool(d, opts->granule, &diag);
 	if (ret < 0)
 		goto err_backend;
-	broker_init(&d->broker, d->pool,
-		    &(struct broker_scrub){ .zero = scrub_zero, .data = d->backend });
+	ret = create_scrub(d);
+	if (ret < 0)
+		goto err_pool;
 	policy_log(&d->policy);
 	ret = recover_restore(d->rec, &d->broker, d->backend);
+	if (ret == 0)
+		ret = scrub_new_regions(d);
 	if (ret < 0)
 		goto err_broker;
 	ret = server_create(opts->socket, listen_fd, opts->allow_shared_socket_dir, &d->broker,
@@ -174,12 +232,15 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	listen_fd = -1; /* consumed */
 	if (ret < 0)
 		goto err_broker;
+	server_set_scrub(d->server, d->scrub);
 	*smhdp = d;
 	return 0;
 
 err_broker:
 	broker_set_journal(&d->broker, NULL); /* the buffers restored stay recorded */
 	broker_finish(&d->broker);
+	scrub_destroy(d->scrub);
+err_pool:
 	pool_destroy(d->pool);
 err_backend:
 	backend_destroy(d->backend);
@@ -212,6 +273,7 @@ void smhd_destroy(struct smhd *d)
 	recover_close(d->rec, server_loop(d->server), d->clean); /* first: see the top */
 	server_destroy(d->server);
 	broker_finish(&d->broker);
+	scrub_destroy(d->scrub); /* finishes the queue: every block back in the pool */
 	pool_destroy(d->pool);
 	backend_destroy(d->backend);
 	dt_config_finish(&d->cfg);

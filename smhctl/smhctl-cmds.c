@@ -135,8 +135,13 @@ int cmd_regions(struct ctl *ctl, int argc, char **argv)
 
 /* ---------------------------------------------------------------- stats */
 
-static void stats_table(const struct smh_stats *st, const struct smh_region_info *regions,
-			size_t n_regions)
+/* The scrub backlog: memory given back, being zeroed, neither free nor used. */
+struct backlog {
+	uint64_t bytes, blocks;
+};
+
+static void stats_table(const struct smh_stats *st, const struct backlog *scrub,
+			const struct smh_region_info *regions, size_t n_regions)
 {
 	int w_label = label_width(regions, n_regions);
 	char label[16], total[32], used[32], free_[32], largest[32], frag[16];
@@ -159,6 +164,11 @@ static void stats_table(const struct smh_stats *st, const struct smh_region_info
 	       (unsigned long long)st->granule, st->n_clients, st->n_clients == 1 ? "" : "s",
 	       (unsigned long long)st->n_allocs, st->n_allocs == 1 ? "" : "s",
 	       (unsigned long long)st->n_shared);
+	if (scrub->bytes > 0) {
+		units_format_size(scrub->bytes, used, sizeof(used));
+		printf("scrubbing %s in %llu block%s (given back, free once zeroed)\n", used,
+		       (unsigned long long)scrub->blocks, scrub->blocks == 1 ? "" : "s");
+	}
 }
 
 static void region_stats_json(struct json *j, const struct smh_region_stats *r, const char *label)
@@ -183,8 +193,8 @@ static void region_stats_json(struct json *j, const struct smh_region_stats *r, 
 	json_object_end(j);
 }
 
-static void stats_json(const struct smh_stats *st, const struct smh_region_info *regions,
-		       size_t n_regions)
+static void stats_json(const struct smh_stats *st, const struct backlog *scrub,
+		       const struct smh_region_info *regions, size_t n_regions)
 {
 	struct json j;
 	char label[16];
@@ -199,6 +209,10 @@ static void stats_json(const struct smh_stats *st, const struct smh_region_info 
 	json_uint(&j, st->n_allocs);
 	json_key(&j, "shared");
 	json_uint(&j, st->n_shared);
+	json_key(&j, "scrubbing_bytes");
+	json_uint(&j, scrub->bytes);
+	json_key(&j, "scrubbing_blocks");
+	json_uint(&j, scrub->blocks);
 	json_key(&j, "regions");
 	json_array_begin(&j);
 	for (size_t i = 0; i < st->n_regions; i++)
@@ -215,6 +229,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 	struct smh_client *client;
 	struct smh_region_info *regions = NULL;
 	struct smh_stats st = { 0 };
+	struct backlog scrub = { 0 };
 	size_t n = 0;
 	int status, err;
 
@@ -222,12 +237,13 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 		return status;
 	if ((err = ctl_get_regions(client, &regions, &n)) < 0)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
-	else if ((err = smh_get_stats(client, &st)) < 0)
+	else if ((err = smh_get_stats(client, &st)) < 0 ||
+		 (err = smh_get_scrubbing(client, &scrub.bytes, &scrub.blocks)) < 0)
 		status = ctl_failed(ctl, client, "could not get the statistics", err);
 	else if (ctl->json)
-		stats_json(&st, regions, n);
+		stats_json(&st, &scrub, regions, n);
 	else
-		stats_table(&st, regions, n);
+		stats_table(&st, &scrub, regions, n);
 	smh_stats_finish(&st);
 	free(regions);
 	smh_disconnect(client);

@@ -214,14 +214,18 @@ static int zero_free(void *data, const struct buddy_extent *e)
 	return 0;
 }
 
-/* Free memory is zero: a crash may have come between a free and its scrub. */
-static void zero_free_memory(struct broker *b, struct backend *backend)
+/*
+ * Free memory is zero: a crash may have come between a free and its scrub. The broker queues
+ * it for the scrubber, and the allocator hands none of it out before it is clean; without
+ * memory for that, what is still free is zeroed here.
+ */
+static void scrub_free_memory(struct broker *b, struct backend *backend)
 {
 	for (size_t i = 0; i < pool_n_regions(b->pool); i++) {
 		const struct backend_region *br = backend_region(backend, i);
 		struct zero_walk z = { .backend = backend, .region = i };
 
-		if (br->usable && br->kept)
+		if (br->usable && br->kept && broker_scrub_free(b, (uint32_t)i) < 0)
 			buddy_walk(pool_region(b->pool, i)->buddy, zero_free, &z);
 	}
 }
@@ -271,7 +275,7 @@ int recover_restore(struct recover *rec, struct broker *broker, struct backend *
 		broker->next_handle = rec->old.next_handle;
 	/* Into the new file too: a second crash right after this one must not reuse them. */
 	state_set_next_handle(rec->state, broker->next_handle);
-	zero_free_memory(broker, backend);
+	scrub_free_memory(broker, backend);
 	if (rec->old.found)
 		log_info("Restored %zu buffer(s) held by %zu session(s) of the previous smhd; "
 			 "handles continue at %llu",

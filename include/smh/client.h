@@ -247,6 +247,13 @@ int smh_get_regions(struct smh_client *client, struct smh_region_info **regionsp
 int smh_get_stats(struct smh_client *client, struct smh_stats *stats);
 void smh_stats_finish(struct smh_stats *stats);
 
+/*
+ * The daemon's scrub backlog over all regions: bytes and blocks given back that are being
+ * zeroed, neither free nor in use until they are clean (a daemon without a scrubber reports
+ * 0). Returns 0 or a negative errno.
+ */
+int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blocksp);
+
 /* Every connected client; free *clientsp with free(). Returns 0 or a negative errno. */
 int smh_list_clients(struct smh_client *client, struct smh_client_info **clientsp, size_t *np);
 

@@ -589,7 +589,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = { data, size };
 
 	memset(&run, 0, offsetof(struct run, out));
-	broker_init(&run.broker, pool, &(struct broker_scrub){ scrub_zero, backend });
+	broker_init(&run.broker, pool,
+		    &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
 	if (size > 0 && data[0] == 0xfe)
 		run.policy = &policy;
 	for (size_t i = 0; i < N_CONNS; i++)

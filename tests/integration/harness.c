@@ -505,6 +505,22 @@ uint64_t harness_used(struct smh_client *c)
 	return used;
 }
 
+void harness_wait_scrubbed(struct smh_client *c)
+{
+	int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	uint64_t bytes, blocks;
+
+	for (;;) {
+		assert_int_equal(smh_get_scrubbing(c, &bytes, &blocks), 0);
+		if (bytes == 0 && blocks == 0)
+			return;
+		if (harness_now_ms() > deadline)
+			fail_msg("smhd still scrubs %llu bytes in %llu blocks",
+				 (unsigned long long)bytes, (unsigned long long)blocks);
+		harness_sleep_ms(5);
+	}
+}
+
 uint32_t harness_n_clients(struct smh_client *c)
 {
 	struct smh_stats st;

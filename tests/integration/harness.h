@@ -115,6 +115,12 @@ int64_t harness_now_ms(void);
 
 /* Statistics through @c: bytes used over all regions, connected clients, one region's use. */
 uint64_t harness_used(struct smh_client *c);
+
+/*
+ * Waits until smhd's scrub backlog is empty (fails after HARNESS_WAIT_MS): memory given back
+ * is free again, so a test may expect the allocator to reuse its place.
+ */
+void harness_wait_scrubbed(struct smh_client *c);
 uint32_t harness_n_clients(struct smh_client *c);
 uint64_t harness_region_used(struct smh_client *c, uint32_t region);
 

@@ -228,6 +228,7 @@ static void test_zeroed_and_realloc(void **state)
 	pattern_fill(a.addr, 1024, 20);
 	old_phys = a.phys_addr;
 	assert_int_equal(smh_free(c, &a), 0);
+	harness_wait_scrubbed(c); /* its place is free again once clean */
 	alloc_mapped(c, SMH_REG_ATTR_CACHEABLE, 1024, 0, &b);
 	assert_int_equal(b.phys_addr, old_phys);
 	assert_true(all_zero(b.addr, 1024));
@@ -238,10 +239,12 @@ static void test_zeroed_and_realloc(void **state)
 	assert_int_equal(b.size, 256);
 	assert_int_equal(b.phys_addr, old_phys);
 	assert_true(pattern_check(b.addr, 256, 21));
+	harness_wait_scrubbed(c);
 	alloc_mapped(c, SMH_REG_ATTR_CACHEABLE, 512, 0, &gap);
 	assert_true(gap.phys_addr >= old_phys + 256 && gap.phys_addr + 512 <= old_phys + 1024);
 	assert_true(all_zero(gap.addr, 512));
 	assert_int_equal(smh_free(c, &gap), 0);
+	harness_wait_scrubbed(c);
 	assert_int_equal(smh_realloc(c, &b, 1024), 0);
 	assert_int_equal(b.size, 1024);
 	assert_true(pattern_check(b.addr, 256, 21));
@@ -261,6 +264,7 @@ static void test_zeroed_and_realloc(void **state)
 	assert_true(pattern_check(blocker.addr, 1024, 22));
 
 	/* The place b left is zero again. */
+	harness_wait_scrubbed(c);
 	alloc_mapped(c, SMH_REG_ATTR_CACHEABLE, 1024, 0, &a);
 	assert_int_equal(a.phys_addr, old_phys);
 	assert_true(all_zero(a.addr, 1024));

@@ -145,6 +145,7 @@ static void test_devmem_sparse_file(void **state)
 
 	/* Freed memory is scrubbed in the file too. */
 	assert_int_equal(smh_free(c, &nc), 0);
+	harness_wait_scrubbed(c); /* its place is free again once clean */
 	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_NON_CACHEABLE, 4096, 0, &nc), 0);
 	assert_int_equal(nc.phys_addr, RES1);
 	check_devmem_buffer(file, &nc, 1, 72);

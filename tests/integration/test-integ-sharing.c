@@ -242,6 +242,7 @@ static void test_shared_buffer_outlives_dead_holders(void **state)
 	assert_int_equal(smh_import(parent, token, &again), -ENOENT);
 
 	/* Its place is handed out again scrubbed. */
+	harness_wait_scrubbed(parent);
 	assert_int_equal(smh_alloc(parent, SMH_REG_ATTR_NON_CACHEABLE, SIZE, 0, &again), 0);
 	assert_int_equal(again.phys_addr, phys);
 	assert_int_equal(smh_map(&again), 0);

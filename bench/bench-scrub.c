@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scrubbing and the other clients (daemon/scrub.c): what one client giving memory back costs
+ * everybody else. The probe is one 4 KiB alloc+free round trip in the `cached` region, timed
+ * by this process while a forked child does the damage:
+ *
+ * - the probe's p99.9 while the child allocates 256 MiB (in `big`), touches every page and
+ *   frees it, in a loop, against its p99.9 while the child is a plain CPU hog instead: on two
+ *   cores the scrubber's CPU time competes with the probe whatever the design, so the hog is
+ *   the fair baseline; what must be gone is waiting on the daemon's loop (target <= 1.5);
+ * - one free of 1 GiB, every page touched: its round trip (the scrub is not in it);
+ * - the child holding a million 64-byte buffers (in `uncached`) exits: the probe's worst round
+ *   trip until the daemon reports them all released and scrubbed (target <= 5 ms).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+
+#define PROBE     (4u << 10)
+#define LOOP_SIZE (UINT64_C(256) << 20)
+#define GIB       (UINT64_C(1) << 30)
+#define PAGE      4096
+
+static int probe(void *ctx, uint64_t *nsp)
+{
+	struct smh_client *c = ctx;
+	struct smh_buffer buf;
+	uint64_t t0 = bench_now_ns();
+	int err = smh_alloc(c, SMH_REG_ATTR_CACHEABLE, PROBE, 0, &buf);
+
+	if (err == 0)
+		err = smh_free(c, &buf);
+	*nsp = bench_now_ns() - t0;
+	return err;
+}
+
+/* Allocates @size in `big`, writes a byte in every page, frees. */
+static int touch_and_free(struct smh_client *c, uint64_t size, uint64_t *free_nsp)
+{
+	struct smh_buffer buf;
+	uint64_t t0;
+	int err = smh_alloc(c, SMH_REG_ATTR_CACHEABLE, size, 0, &buf);
+
+	if (err < 0)
+		return err;
+	err = smh_map(&buf);
+	for (uint64_t off = 0; err == 0 && off < size; off += PAGE)
+		((volatile char *)buf.addr)[off] = 1;
+	t0 = bench_now_ns();
+	if (smh_free(c, &buf) < 0 && err == 0)
+		err = -EIO;
+	if (free_nsp)
+		*free_nsp = bench_now_ns() - t0;
+	return err;
+}
+
+/* The interfering child: says it is ready on @ready, then works until killed. */
+static void interferer(const char *socket, bool free_loop, int ready)
+{
+	struct smh_client *c = NULL;
+	volatile uint64_t spin = 0;
+
+	if (free_loop && smh_connect(socket, &c) < 0)
+		_exit(1);
+	if (write(ready, "r", 1) != 1)
+		_exit(1);
+	for (;;) {
+		if (!free_loop)
+			spin++;
+		else if (touch_and_free(c, LOOP_SIZE, NULL) < 0)
+			_exit(1);
+	}
+}
+
+static int start_child(const char *socket, bool free_loop, pid_t *pidp)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		interferer(socket, free_loop, p[1]);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &c, 1) != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+		errno = EPIPE;
+	}
+	close(p[0]);
+	if (pid < 0)
+		return -errno;
+	*pidp = pid;
+	return 0;
+}
+
+/* The probe's samples while the child interferes. */
+static int probe_against(const struct bench_options *o, struct smh_client *c, const char *socket,
+			 bool free_loop, struct stats *st)
+{
+	struct bench_case bc = { .op = probe, .ctx = c };
+	pid_t pid = -1;
+	int err = samples_init(&bc.s, o->iterations);
+
+	if (err < 0)
+		return err;
+	err = start_child(socket, free_loop, &pid);
+	if (err == 0) {
+		err = bench_interleave(&bc, 1, o->iterations, 1);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	samples_stats(&bc.s, st);
+	samples_finish(&bc.s);
+	return err;
+}
+
+static int group_free_loop(const struct bench_options *o, struct smh_client *c, const char *socket,
+			   struct table *t)
+{
+	struct stats hog, loop;
+	struct row *r;
+	int err = probe_against(o, c, socket, false, &hog);
+
+	if (err == 0)
+		err = probe_against(o, c, socket, true, &loop);
+	if (err < 0)
+		return err;
+	table_add(t, "probe p99.9, CPU hog", &hog, NULL);
+	r = table_add(t, "probe p99.9, 256 MiB free loop", &loop, "probe p99.9, CPU hog");
+	r->ratio = hog.p999 > 0 ? loop.p999 / hog.p999 : 0; /* of p99.9s, not p50s */
+	row_target(r, "free-loop p99.9/hog", "<= 1.5", 1.5, true);
+	return 0;
+}
+
+static int group_gigabyte(const struct bench_options *o, struct smh_client *c, struct table *t)
+{
+	unsigned n = o->smoke ? 1 : 5;
+	struct samples s;
+	struct stats st;
+	int err = samples_init(&s, n);
+
+	for (unsigned i = 0; err == 0 && i < n; i++) {
+		err = touch_and_free(c, GIB, &s.ns[s.n]);
+		s.n += err == 0;
+	}
+	samples_stats(&s, &st);
+	samples_finish(&s);
+	if (err == 0)
+		table_add(t, "free 1 GiB (round trip)", &st, NULL);
+	return err;
+}
+
+/* The child: holds @n buffers, says so, exits when the pipe closes (its socket with it). */
+static void holder(const char *socket, size_t n, int ready, int go)
+{
+	struct smh_client *c;
+	struct smh_buffer buf;
+	char x;
+
+	if (smh_connect(socket, &c) < 0)
+		_exit(1);
+	for (size_t i = 0; i < n; i++)
+		if (smh_alloc(c, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &buf) < 0)
+			_exit(1);
+	if (write(ready, "r", 1) != 1 || read(go, &x, 1) != 0)
+		_exit(1);
+	_exit(0);
+}
+
+/* Whether the daemon holds nothing in `uncached` (region 1) and scrubs nothing. */
+static int released(struct smh_client *c, bool *donep)
+{
+	struct smh_stats st;
+	uint64_t bytes, blocks;
+	int err = smh_get_stats(c, &st);
+
+	if (err < 0)
+		return err;
+	err = smh_get_scrubbing(c, &bytes, &blocks);
+	*donep = err == 0 && st.n_regions > 1 && st.regions[1].used == 0 && bytes == 0;
+	smh_stats_finish(&st);
+	return err;
+}
+
+/* Probes from the child's exit until its buffers are all back; the worst round trip counts. */
+static int probe_release(struct smh_client *c, struct samples *s, int go, uint64_t *worstp)
+{
+	bool done = false;
+	int err = 0;
+
+	close(go); /* the child exits */
+	while (err == 0 && !done) {
+		for (int i = 0; err == 0 && i < 16; i++) {
+			uint64_t ns;
+
+			err = probe(c, &ns);
+			*worstp = ns > *worstp ? ns : *worstp;
+			if (s->n < s->cap)
+				s->ns[s->n++] = ns;
+		}
+		if (err == 0)
+			err = released(c, &done);
+	}
+	return err;
+}
+
+static int group_disconnect(const struct bench_options *o, struct smh_client *c, const char *socket,
+			    struct table *t)
+{
+	int ready[2], go[2];
+	uint64_t worst = 0;
+	struct samples s;
+	struct stats st;
+	struct row *r;
+	pid_t pid;
+	char x = 0;
+	int err = samples_init(&s, 1u << 20);
+
+	if (err < 0 || pipe(ready) < 0 || pipe(go) < 0)
+		return err < 0 ? err : -errno;
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		holder(socket, o->disconnect_buffers, ready[1], go[0]);
+	}
+	close(ready[1]);
+	close(go[0]);
+	err = pid < 0 ? -errno : read(ready[0], &x, 1) == 1 ? 0 : -EPIPE;
+	close(ready[0]);
+	if (err == 0)
+		err = probe_release(c, &s, go[1], &worst);
+	else
+		close(go[1]);
+	if (pid > 0 && bench_wait(pid) < 0 && err == 0)
+		err = -ECHILD;
+	samples_stats(&s, &st);
+	samples_finish(&s);
+	if (err < 0)
+		return err;
+	r = table_add(t,
+		      o->smoke ? "probe, small-client disconnect" : "probe, 1 M-buffer disconnect",
+		      &st, NULL);
+	r->ratio = (double)worst / 1e6; /* the stall, in ms */
+	row_target(r, "disconnect stall ms", "<= 5 ms", 5, true);
+	return 0;
+}
+
+int bench_scrub(const struct bench_options *o, const char *smh_socket, struct table *t)
+{
+	struct smh_client *client;
+	uint64_t ns;
+	int err = smh_connect(smh_socket, &client);
+
+	if (err < 0)
+		return err;
+	err = probe(client, &ns); /* maps `cached` once, as the latency rows do */
+	if (err == 0)
+		err = group_free_loop(o, client, smh_socket, t);
+	if (err == 0)
+		err = group_gigabyte(o, client, t);
+	if (err == 0)
+		err = group_disconnect(o, client, smh_socket, t);
+	smh_disconnect(client);
+	return err;
+}

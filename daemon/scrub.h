@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scrubber: zeroes memory given back by clients on a thread of its own, so that no request
+ * waits for it (see the design at the top of scrub.c).
+ *
+ * A block handed to scrub_queue() is a live allocation of the pool that no client holds: the
+ * allocator cannot hand it out, and no client sees it. The thread zeroes it; the loop then
+ * frees it into the pool (scrub_collect()). Until then it counts as the scrubbing backlog.
+ *
+ * Threads: scrub_create() and scrub_destroy() run on the loop's thread, which alone calls
+ * scrub_queue(), scrub_collect() and reads the backlog. The wake function is called from the
+ * scrubber's thread.
+ */
+#ifndef DAEMON_SCRUB_H
+#define DAEMON_SCRUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/pool.h"
+#include "daemon/backend.h"
+
+struct scrub;
+
+/*
+ * Starts the scrubber over @backend's mappings, freeing clean blocks into @pool (both borrowed,
+ * they must outlive it). @rate limits it to that many bytes per second (0: as fast as it goes);
+ * only tests slow it down, to watch it busy. Returns 0 or a negative errno (-ENOMEM, or
+ * pthread_create()'s).
+ */
+int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, struct scrub **scrubp);
+
+/*
+ * Finishes what is queued (at full speed), stops the thread and frees every block into the
+ * pool. scrub_destroy(NULL) does nothing.
+ */
+void scrub_destroy(struct scrub *scrub);
+
+/*
+ * Sets the function the thread calls when it has finished blocks (NULL: none). It is called
+ * with the scrubber's lock held: once this returns with NULL, it is never called again, and
+ * whatever it signals (a uv_async_t) can be closed.
+ */
+void scrub_set_wake(struct scrub *scrub, void (*wake)(void *data), void *data);
+
+/* Takes @blk (a live block of the pool no client holds) to zero and free it. */
+void scrub_queue(struct scrub *scrub, const struct pool_block *blk);
+
+/*
+ * Frees up to @max finished blocks into the pool. Returns how many it freed; *morep tells
+ * whether finished blocks are left for another call.
+ */
+size_t scrub_collect(struct scrub *scrub, size_t max, bool *morep);
+
+/* The backlog: bytes and blocks queued or finished but not freed yet, of region @region. */
+void scrub_backlog(const struct scrub *scrub, uint32_t region, uint64_t *bytesp, uint64_t *blocksp);
+
+#endif

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scrubbing off the request path: the scrubber (daemon/scrub.c) over a real memfd backend of
+ * the example device tree, and the broker's use of a scrub queue (daemon/broker.h).
+ *
+ * - The scrubber zeroes what it is given (whole pages punched: the memfd's pages go back to the
+ *   kernel; partial pages cleared without touching their neighbours), counts it as backlog until
+ *   the loop collects it, then frees it into the pool; destroy finishes what is queued.
+ * - The broker hands freed blocks, a shrinking realloc's tail and a moving realloc's old block
+ *   to the queue as live blocks (the allocator cannot hand them out); an allocation that only
+ *   the backlog could serve is -EAGAIN, one that even the backlog cannot hold -ENOMEM.
+ * - A retired client's holds go in slices of the budget; it stops counting as a client at once.
+ * - broker_scrub_free() queues all of a region's free memory.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/dt.h"
+#include "daemon/backend.h"
+#include "daemon/broker.h"
+#include "daemon/scrub.h"
+#include "tests/test-util.h"
+
+#define RES0 UINT64_C(0x42000000) /* 4 KiB, cacheable */
+#define RES1 UINT64_C(0x43000000) /* 8 KiB, non-cacheable */
+
+/* ---------------------------------------------------------------- the scrubber */
+
+struct env {
+	struct dt_config cfg;
+	struct backend *backend;
+	struct pool *pool;
+	struct scrub *scrub;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned n_wakes;
+};
+
+static void on_wake(void *data)
+{
+	struct env *e = data;
+
+	pthread_mutex_lock(&e->lock);
+	e->n_wakes++;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct backend_options opts = { .kind = BACKEND_MEMFD };
+	struct pool_hooks hooks;
+
+	assert_non_null(e);
+	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &e->cfg, NULL), 0);
+	assert_int_equal(backend_create(&opts, &e->cfg, NULL, &e->backend), 0);
+	hooks = backend_pool_hooks(e->backend);
+	assert_int_equal(pool_create(&e->cfg, 64, &hooks, NULL, &e->pool), 0);
+	assert_int_equal(scrub_create(e->backend, e->pool, 0, &e->scrub), 0);
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	scrub_set_wake(e->scrub, on_wake, e);
+	*state = e;
+	return 0;
+}
+
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+	struct buddy_stats st;
+
+	scrub_destroy(e->scrub);
+	/* Whatever was queued is back in the pool. */
+	for (size_t i = 0; i < pool_n_regions(e->pool); i++) {
+		assert_int_equal(pool_region_stats(e->pool, i, &st), 0);
+		assert_int_equal(st.used, 0);
+	}
+	pool_destroy(e->pool);
+	backend_destroy(e->backend);
+	dt_config_finish(&e->cfg);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+	return 0;
+}
+
+static unsigned char *mem(struct env *e, uint32_t region, uint64_t addr)
+{
+	const struct backend_region *br = backend_region(e->backend, region);
+
+	return br->map + (addr - br->map_phys);
+}
+
+/* Collects until @n blocks came back, waiting for the thread's wake-ups. */
+static void collect(struct env *e, size_t n)
+{
+	size_t got = 0;
+	bool more;
+
+	while (got < n) {
+		pthread_mutex_lock(&e->lock);
+		while (e->n_wakes == 0)
+			pthread_cond_wait(&e->cond, &e->lock);
+		e->n_wakes = 0;
+		pthread_mutex_unlock(&e->lock);
+		do
+			got += scrub_collect(e->scrub, 1, &more);
+		while (more);
+	}
+	assert_int_equal(got, n);
+}
+
+static uint64_t backlog_bytes(struct env *e, uint32_t region, uint64_t *blocksp)
+{
+	uint64_t bytes;
+
+	scrub_backlog(e->scrub, region, &bytes, blocksp);
+	return bytes;
+}
+
+static uint64_t region_fd_blocks(struct env *e, uint32_t region)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(backend_region(e->backend, region)->fd, &st), 0);
+	return (uint64_t)st.st_blocks;
+}
+
+static bool is_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void test_scrubs_and_frees(void **state)
+{
+	struct env *e = *state;
+	struct pool_block whole, head, tail;
+	uint64_t blocks, fd_blocks;
+	struct buddy_stats st;
+
+	/* res1 (8 KiB, page-aligned): one page-sized block, a 64-byte one and what follows. */
+	assert_int_equal(pool_alloc(e->pool, SMH_REG_ATTR_NON_CACHEABLE, 4096, 0, &whole), 0);
+	assert_int_equal(pool_alloc(e->pool, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &head), 0);
+	assert_int_equal(pool_alloc(e->pool, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &tail), 0);
+	assert_int_equal(whole.addr, RES1);
+	assert_int_equal(head.addr, RES1 + 4096);
+	memset(mem(e, 1, RES1), 0xa5, 8192);
+	fd_blocks = region_fd_blocks(e, 1);
+
+	scrub_queue(e->scrub, &whole);
+	scrub_queue(e->scrub, &head);
+	/* Counted as backlog, held from the allocator, until the loop collects it. */
+	assert_int_equal(backlog_bytes(e, 1, &blocks), 4096 + 64);
+	assert_int_equal(blocks, 2);
+	collect(e, 2);
+	assert_int_equal(backlog_bytes(e, 1, &blocks), 0);
+	assert_int_equal(blocks, 0);
+	/* The whole page went back to the kernel (checked before reading it faults one in). */
+	assert_true(region_fd_blocks(e, 1) < fd_blocks);
+	assert_true(is_zero(mem(e, 1, RES1), 4096 + 64));
+	/* The neighbour in the same page is left alone. */
+	assert_int_equal(mem(e, 1, tail.addr)[0], 0xa5);
+	assert_int_equal(pool_region_stats(e->pool, 1, &st), 0);
+	assert_int_equal(st.used, 64);
+	assert_int_equal(pool_free(e->pool, &tail), 0);
+}
+
+static void test_destroy_finishes_the_queue(void **state)
+{
+	struct env *e = *state;
+	struct pool_block blk;
+
+	assert_int_equal(pool_alloc(e->pool, SMH_REG_ATTR_CACHEABLE, 4096, 0, &blk), 0);
+	memset(mem(e, 0, RES0), 0x5a, 4096);
+	scrub_set_wake(e->scrub, NULL, NULL);
+	scrub_queue(e->scrub, &blk);
+	scrub_destroy(e->scrub); /* the teardown checks the pool got it back */
+	e->scrub = NULL;
+	assert_true(is_zero(mem(e, 0, RES0), 4096));
+}
+
+/* ---------------------------------------------------------------- the broker's queue */
+
+struct fixture {
+	struct pool *pool;
+	struct broker b;
+	struct pool_block queued[64];
+	unsigned n_queued;
+	uint64_t backlog[3];
+	struct broker_client *c1, *c2;
+};
+
+static void rec_queue(void *data, const struct pool_block *blk)
+{
+	struct fixture *f = data;
+
+	assert_true(f->n_queued < 64);
+	f->queued[f->n_queued++] = *blk;
+	f->backlog[blk->region] += blk->size;
+}
+
+static void rec_backlog(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
+{
+	struct fixture *f = data;
+
+	*bytesp = f->backlog[region];
+	*blocksp = 0;
+	for (unsigned i = 0; i < f->n_queued; i++)
+		*blocksp += f->queued[i].region == region;
+}
+
+/* The scrubber is done: the queued blocks go back to the pool. */
+static void finish_scrub(struct fixture *f)
+{
+	for (unsigned i = 0; i < f->n_queued; i++)
+		assert_int_equal(pool_free(f->pool, &f->queued[i]), 0);
+	f->n_queued = 0;
+	memset(f->backlog, 0, sizeof(f->backlog));
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->pool = test_example_pool(64);
+	broker_init(
+		&f->b, f->pool,
+		&(struct broker_scrub){ .queue = rec_queue, .backlog = rec_backlog, .data = f });
+	assert_int_equal(broker_client_add(&f->b, 10, 1000, 1000, "cam", &f->c1), 0);
+	assert_int_equal(broker_client_add(&f->b, 11, 1001, 1001, "codec", &f->c2), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct buddy_stats st;
+
+	broker_finish(&f->b);
+	finish_scrub(f);
+	for (size_t i = 0; i < pool_n_regions(f->pool); i++) {
+		assert_int_equal(pool_region_stats(f->pool, i, &st), 0);
+		assert_int_equal(st.used, 0);
+	}
+	pool_destroy(f->pool);
+	free(f);
+	return 0;
+}
+
+static uint64_t pool_used(struct fixture *f, size_t region)
+{
+	struct buddy_stats st;
+
+	assert_int_equal(pool_region_stats(f->pool, region, &st), 0);
+	return st.used;
+}
+
+static void test_free_queues_live_block(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+	uint64_t bytes, blocks;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 8192, 0, &a), 0);
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(f->n_queued, 1);
+	assert_int_equal(f->queued[0].addr, RES1);
+	assert_int_equal(f->queued[0].size, 8192);
+	/* Still taken in the pool: nothing can be handed out of it... */
+	assert_int_equal(pool_used(f, 1), 8192);
+	broker_scrubbing(&f->b, UINT32_MAX, &bytes, &blocks);
+	assert_int_equal(bytes, 8192);
+	assert_int_equal(blocks, 1);
+	/* ...so an allocation there waits for it, and one it could never hold is refused. */
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a),
+			 -EAGAIN);
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_NON_CACHEABLE, 16384, 0, &a),
+			 -ENOMEM);
+	assert_int_equal(f->c2->n_buffers, 0);
+	finish_scrub(f);
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_NON_CACHEABLE, 8192, 0, &a), 0);
+	assert_int_equal(a->blk.addr, RES1);
+}
+
+static void test_realloc_queues_what_it_gives_back(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *blocker;
+
+	/* The tail of a shrink is taken back from the pool and queued. */
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 4096, 0, &a), 0);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 1000, &a), 0);
+	assert_int_equal(a->blk.size, 1024);
+	assert_int_equal(f->n_queued, 1);
+	assert_int_equal(f->queued[0].addr, RES1 + 1024);
+	assert_int_equal(f->queued[0].size, 3072);
+	assert_int_equal(pool_used(f, 1), 4096);
+	/* A move queues the old block; the new one is elsewhere. */
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 1024, 0, &blocker),
+			 0);
+	assert_int_equal(blocker->blk.addr, RES1 + 4096);
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 2048, &a), 0);
+	assert_int_equal(a->blk.addr, RES1 + 6144);
+	assert_int_equal(f->n_queued, 2);
+	assert_int_equal(f->queued[1].addr, RES1);
+	assert_int_equal(f->queued[1].size, 1024);
+	/* Growing past what is clean waits for the backlog. */
+	assert_int_equal(broker_realloc(&f->b, f->c1, a->handle, 4096, &a), -EAGAIN);
+	assert_int_equal(a->blk.size, 2048);
+	finish_scrub(f);
+	assert_int_equal(pool_used(f, 1), 1024 + 2048);
+}
+
+static void test_retire_in_slices(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a),
+				 0);
+	assert_true(broker_client_retire(&f->b, f->c1, 2));
+	assert_int_equal(f->b.n_clients, 1); /* gone at once for the counts */
+	assert_int_equal(f->n_queued, 2);
+	assert_true(broker_reap(&f->b, 2));
+	assert_int_equal(f->n_queued, 4);
+	assert_false(broker_reap(&f->b, 2));
+	assert_int_equal(f->n_queued, 5);
+	assert_int_equal(f->b.allocs.n, 0);
+	assert_false(broker_reap(&f->b, 2));
+	/* A client with less than the budget goes at once. */
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_false(broker_client_retire(&f->b, f->c2, 2));
+	assert_int_equal(f->b.n_clients, 0);
+	assert_int_equal(f->n_queued, 6);
+}
+
+static void test_scrub_free_region(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a;
+
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 1024, 0, &a), 0);
+	assert_int_equal(broker_scrub_free(&f->b, 1), 0);
+	/* Every free extent is queued: the region is all taken until the scrubber is done. */
+	assert_int_equal(pool_used(f, 1), 8192);
+	assert_int_equal(f->backlog[1], 8192 - 1024);
+	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a),
+			 -EAGAIN);
+	finish_scrub(f);
+	assert_int_equal(pool_used(f, 1), 1024);
+}
+
+int main(void)
+{
+#define E(name) cmocka_unit_test_setup_teardown(name, env_setup, env_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		E(test_scrubs_and_frees),       E(test_destroy_finishes_the_queue),
+		T(test_free_queues_live_block), T(test_realloc_queues_what_it_gives_back),
+		T(test_retire_in_slices),       T(test_scrub_free_region),
+	};
+#undef T
+#undef E
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
