@@ -11,11 +11,52 @@
  * slots below the cursor stay empty. The next growth is 3/4 of the old capacity of puts away,
  * and emptying takes at most capacity + entries steps, so HMAP_MIGRATE_STEPS per put ends it
  * long before; should removals and lookups alone have come in between, the rest is moved then.
+ *
+ * Freeing a large table at once stalls too (unmapping 16 MiB of written pages takes
+ * milliseconds), so tables of MAPPED_BYTES and more are mmap()ed, and the old one is unmapped
+ * a chunk at a time behind the cursor: lookups and erasures in it never read below the cursor.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "common/hmap.h"
+
+/* Tables of this size and more are mapped, so that they can be given back a chunk at a time. */
+#define MAPPED_BYTES (1u << 20)
+/* What one step gives back of an old mapped table: 16 pages. */
+#define CHUNK_BYTES (64u << 10)
+
+static size_t table_bytes(size_t mask)
+{
+	return (mask + 1) * sizeof(struct hmap_slot);
+}
+
+/* A zeroed table of @cap slots, or NULL. */
+static struct hmap_slot *table_create(size_t cap)
+{
+	void *p;
+
+	if (cap > SIZE_MAX / sizeof(struct hmap_slot))
+		return NULL;
+	if (cap * sizeof(struct hmap_slot) < MAPPED_BYTES)
+		return calloc(cap, sizeof(struct hmap_slot));
+	/* Fresh anonymous pages read as zero and cost nothing until written. */
+	p = mmap(NULL, cap * sizeof(struct hmap_slot), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void table_destroy(struct hmap_slot *slots, size_t mask)
+{
+	if (!slots)
+		return;
+	if (table_bytes(mask) < MAPPED_BYTES)
+		free(slots);
+	else
+		munmap(slots, table_bytes(mask));
+}
 
 /* splitmix64's finaliser: every input bit affects every output bit. */
 static uint64_t mix(uint64_t k)
@@ -36,25 +77,21 @@ void hmap_init(struct hmap *map)
 	map->old_mask = 0;
 	map->old_n = 0;
 	map->cursor = 0;
+	map->released = 0;
 }
 
-void hmap_finish(struct hmap *map)
-{
-	free(map->slots);
-	free(map->old);
-	hmap_init(map);
-}
-
-static struct hmap_slot *find(struct hmap_slot *slots, size_t mask, uint64_t key)
+/* The slot of @key, or NULL; slots below @lo are empty and not read (they may be unmapped). */
+static struct hmap_slot *find(struct hmap_slot *slots, size_t mask, size_t lo, uint64_t key)
 {
 	if (!slots)
 		return NULL;
-	for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
+	for (size_t i = mix(key) & mask; i >= lo; i = (i + 1) & mask) {
 		if (slots[i].key == key)
 			return &slots[i];
 		if (slots[i].key == 0)
 			return NULL;
 	}
+	return NULL;
 }
 
 void *hmap_get(const struct hmap *map, uint64_t key)
@@ -63,9 +100,9 @@ void *hmap_get(const struct hmap *map, uint64_t key)
 
 	if (key == 0)
 		return NULL;
-	s = find(map->slots, map->mask, key);
-	if (!s)
-		s = find(map->old, map->old_mask, key);
+	s = find(map->slots, map->mask, 0, key);
+	if (!s && map->old_n)
+		s = find(map->old, map->old_mask, map->cursor, key);
 	return s ? s->value : NULL;
 }
 
@@ -79,10 +116,13 @@ static void place(struct hmap_slot *slots, size_t mask, uint64_t key, void *valu
 	slots[i].value = value;
 }
 
-/* Empties slot @hole, shifting back every entry of the run that would no longer be found. */
-static void erase(struct hmap_slot *slots, size_t mask, size_t hole)
+/*
+ * Empties slot @hole, shifting back every entry of the run that would no longer be found.
+ * Slots below @lo are empty and not read.
+ */
+static void erase(struct hmap_slot *slots, size_t mask, size_t lo, size_t hole)
 {
-	for (size_t i = (hole + 1) & mask; slots[i].key; i = (i + 1) & mask) {
+	for (size_t i = (hole + 1) & mask; i >= lo && slots[i].key; i = (i + 1) & mask) {
 		size_t home = mix(slots[i].key) & mask;
 
 		/* The entry may move to the hole unless its home lies cyclically in (hole, i]. */
@@ -95,27 +135,73 @@ static void erase(struct hmap_slot *slots, size_t mask, size_t hole)
 	slots[hole].value = NULL;
 }
 
-/* Moves or steps over up to @steps slots of the old table; frees it once empty. */
-static void migrate(struct hmap *map, size_t steps)
+/*
+ * Unmaps the next chunk of a mapped old table below the cursor: no slot there is read again.
+ * Unmapping 16 MiB of written pages at once takes milliseconds (even after MADV_DONTNEED);
+ * 64 KiB at a time spreads that (a multiple of every page size Linux uses).
+ */
+static void release_chunk(struct hmap *map)
 {
-	while (map->old && steps-- > 0) {
+	size_t chunk = CHUNK_BYTES / sizeof(struct hmap_slot);
+
+	if (table_bytes(map->old_mask) < MAPPED_BYTES || map->cursor - map->released < chunk)
+		return;
+	munmap(map->old + map->released, CHUNK_BYTES);
+	map->released += chunk;
+}
+
+/* Frees the old table, or what is left of it. */
+static void old_destroy(struct hmap *map)
+{
+	size_t bytes = table_bytes(map->old_mask);
+
+	if (bytes < MAPPED_BYTES)
+		free(map->old);
+	else
+		munmap(map->old + map->released, bytes - map->released * sizeof(struct hmap_slot));
+	map->old = NULL;
+	map->old_mask = 0;
+	map->old_n = 0;
+	map->cursor = 0;
+	map->released = 0;
+}
+
+void hmap_finish(struct hmap *map)
+{
+	table_destroy(map->slots, map->mask);
+	if (map->old)
+		old_destroy(map);
+	hmap_init(map);
+}
+
+/*
+ * Moves or steps over up to @steps slots of the old table, and gives one chunk of it back.
+ * Once its entries are gone its remaining slots are all empty: the cursor jumps to the end,
+ * and the table is freed when less than a chunk is left (all at once when @all).
+ */
+static void migrate(struct hmap *map, size_t steps, bool all)
+{
+	while (map->old && map->old_n > 0 && steps-- > 0) {
 		struct hmap_slot *s = &map->old[map->cursor];
 
 		if (s->key) {
 			place(map->slots, map->mask, s->key, s->value);
-			erase(map->old, map->old_mask,
-			      map->cursor); /* may refill the cursor's slot */
+			/* May refill the cursor's slot from further on: it is looked at again. */
+			erase(map->old, map->old_mask, map->cursor, map->cursor);
 			map->old_n--;
 		} else {
 			map->cursor++;
 		}
-		if (map->old_n == 0) {
-			free(map->old);
-			map->old = NULL;
-			map->old_mask = 0;
-			map->cursor = 0;
-		}
 	}
+	if (!map->old)
+		return;
+	if (map->old_n == 0)
+		map->cursor = map->old_mask + 1;
+	release_chunk(map);
+	if (map->cursor > map->old_mask &&
+	    (all || table_bytes(map->old_mask) < MAPPED_BYTES ||
+	     map->released + CHUNK_BYTES / sizeof(*map->old) > map->cursor))
+		old_destroy(map);
 }
 
 static int grow(struct hmap *map)
@@ -123,10 +209,10 @@ static int grow(struct hmap *map)
 	size_t cap = map->slots ? (map->mask + 1) * 2 : 16;
 	struct hmap_slot *slots;
 
-	migrate(map, SIZE_MAX); /* only when removals alone came since the last growth */
-	if (cap > SIZE_MAX / sizeof(*slots))
+	migrate(map, SIZE_MAX, true); /* only when removals alone came since the last growth */
+	if (map->mask >= SIZE_MAX / 2)
 		return -ENOMEM;
-	slots = calloc(cap, sizeof(*slots));
+	slots = table_create(cap);
 	if (!slots)
 		return -ENOMEM;
 	if (map->n > 0) {
@@ -134,8 +220,9 @@ static int grow(struct hmap *map)
 		map->old_mask = map->mask;
 		map->old_n = map->n;
 		map->cursor = 0;
+		map->released = 0;
 	} else {
-		free(map->slots);
+		table_destroy(map->slots, map->mask);
 	}
 	map->slots = slots;
 	map->mask = cap - 1;
@@ -148,14 +235,14 @@ int hmap_put(struct hmap *map, uint64_t key, void *value)
 
 	if (key == 0)
 		return -EINVAL;
-	s = find(map->slots, map->mask, key);
-	if (!s)
-		s = find(map->old, map->old_mask, key);
+	s = find(map->slots, map->mask, 0, key);
+	if (!s && map->old_n)
+		s = find(map->old, map->old_mask, map->cursor, key);
 	if (s) {
 		s->value = value;
 		return 0;
 	}
-	migrate(map, HMAP_MIGRATE_STEPS);
+	migrate(map, HMAP_MIGRATE_STEPS, false);
 	if (!map->slots || (map->n + 1) * 4 > (map->mask + 1) * 3) {
 		int ret = grow(map);
 
@@ -174,20 +261,20 @@ void *hmap_remove(struct hmap *map, uint64_t key)
 
 	if (key == 0)
 		return NULL;
-	migrate(map, HMAP_MIGRATE_STEPS);
-	s = find(map->slots, map->mask, key);
+	migrate(map, HMAP_MIGRATE_STEPS, false);
+	s = find(map->slots, map->mask, 0, key);
 	if (s) {
 		value = s->value;
-		erase(map->slots, map->mask, (size_t)(s - map->slots));
+		erase(map->slots, map->mask, 0, (size_t)(s - map->slots));
 	} else {
-		s = find(map->old, map->old_mask, key);
+		s = map->old_n ? find(map->old, map->old_mask, map->cursor, key) : NULL;
 		if (!s)
 			return NULL;
 		value = s->value;
-		erase(map->old, map->old_mask, (size_t)(s - map->old));
+		erase(map->old, map->old_mask, map->cursor, (size_t)(s - map->old));
 		map->old_n--;
 		if (map->old_n == 0)
-			migrate(map, 1); /* frees it */
+			migrate(map, 0, false);
 	}
 	map->n--;
 	return value;

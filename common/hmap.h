@@ -8,7 +8,8 @@
  * Growth is incremental: a full table is replaced by one twice its size, and the entries of
  * the old one move over a few at a time, on each later put and remove, so that no single call
  * rehashes the whole map (a daemon holding a million buffers would stall its clients for
- * 100 ms and more). Until the old table is empty, lookups search both.
+ * 100 ms and more). Until the old table is empty, lookups search both; a large one is given
+ * back to the system a chunk at a time as it empties, freeing it whole taking milliseconds too.
  */
 #ifndef COMMON_HMAP_H
 #define COMMON_HMAP_H
@@ -31,8 +32,9 @@ struct hmap {
 	/* The table being emptied into `slots` while growing, or NULL. */
 	struct hmap_slot *old;
 	size_t old_mask;
-	size_t old_n;  /* entries still there */
-	size_t cursor; /* old's slots below it are empty */
+	size_t old_n;    /* entries still there */
+	size_t cursor;   /* old's slots below it are empty */
+	size_t released; /* old's slots below it are given back (a large table's) */
 };
 
 /* An empty map; hmap_finish() on it is a no-op. */

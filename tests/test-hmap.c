@@ -159,29 +159,75 @@ static void test_incremental_growth(void **state)
 	hmap_finish(&m);
 }
 
-/* Removals alone empty the old table too, and a map emptied while growing grows again. */
+/*
+ * Removals alone empty the old table too, and a map emptied while growing grows again: with a
+ * small old table, and with one of more than a chunk that is not mapped.
+ */
 static void test_growth_then_removals(void **state)
 {
-	static char values[2000];
+	static char values[9000];
+	static const uint64_t sizes[] = { 500, 7000 };
+
+	for (size_t s = 0; s < 2; s++) {
+		struct hmap m;
+		uint64_t k = 0;
+
+		hmap_init(&m);
+		while (m.n < sizes[s] || !m.old) {
+			k++;
+			assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+		}
+		for (uint64_t j = 1; j <= k; j++) {
+			assert_ptr_equal(hmap_remove(&m, j), &values[j]);
+			for (uint64_t i = j + 1; i <= k; i += 97)
+				assert_ptr_equal(hmap_get(&m, i), &values[i]);
+		}
+		assert_int_equal(m.n, 0);
+		assert_null(m.old);
+		for (uint64_t j = 1; j < 9000; j++)
+			assert_int_equal(hmap_put(&m, j, &values[j]), 0);
+		for (uint64_t j = 1; j < 9000; j++)
+			assert_ptr_equal(hmap_get(&m, j), &values[j]);
+		hmap_finish(&m);
+	}
+}
+
+/*
+ * A large old table is given back a chunk at a time below the cursor while it empties; what
+ * is given back reads as empty slots, so lookups probing into it still end right.
+ */
+static void test_large_table_given_back(void **state)
+{
+	static char values[200001];
 	struct hmap m;
 	uint64_t k = 0;
+	size_t last_released = 0, n_released = 0;
 
 	hmap_init(&m);
-	while (m.n < 500 || !m.old) {
+	while ((m.mask + 1) * sizeof(struct hmap_slot) < (2u << 20) || !m.old) {
 		k++;
 		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
 	}
-	for (uint64_t j = 1; j <= k; j++) {
-		assert_ptr_equal(hmap_remove(&m, j), &values[j]);
-		for (uint64_t i = j + 1; i <= k; i += 97)
-			assert_ptr_equal(hmap_get(&m, i), &values[i]);
+	while (m.old) {
+		assert_true(m.released <= m.cursor);
+		if (m.released != last_released)
+			n_released++;
+		last_released = m.released;
+		if (k % 4096 == 0)
+			for (uint64_t j = 1; j <= k; j += 7)
+				assert_ptr_equal(hmap_get(&m, j), &values[j]);
+		assert_true(k < 200000);
+		k++;
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
 	}
-	assert_int_equal(m.n, 0);
-	assert_null(m.old);
-	for (uint64_t j = 1; j < 2000; j++)
-		assert_int_equal(hmap_put(&m, j, &values[j]), 0);
-	for (uint64_t j = 1; j < 2000; j++)
+	/* 1 MiB given back 64 KiB at a time, the last chunk as the table goes. */
+	assert_true(n_released >= 15);
+	for (uint64_t j = 1; j <= k; j++)
 		assert_ptr_equal(hmap_get(&m, j), &values[j]);
+	for (uint64_t j = 1; j <= k; j += 2)
+		assert_ptr_equal(hmap_remove(&m, j), &values[j]);
+	for (uint64_t j = 1; j <= k; j++)
+		assert_ptr_equal(hmap_get(&m, j), j % 2 ? NULL : &values[j]);
 	hmap_finish(&m);
 }
 
@@ -193,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_sequential_and_large_keys),
 		cmocka_unit_test(test_incremental_growth),
 		cmocka_unit_test(test_growth_then_removals),
+		cmocka_unit_test(test_large_table_given_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
