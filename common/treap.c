@@ -105,6 +105,20 @@ void treap_remove(struct treap *t, struct treap_node *node)
 	t->n--;
 }
 
+struct treap_node *treap_next(const struct treap_node *node)
+{
+	const struct treap_node *n = node->right;
+
+	if (n) {
+		while (n->left)
+			n = n->left;
+		return (struct treap_node *)n;
+	}
+	for (n = node; n->parent && n->parent->right == n;)
+		n = n->parent;
+	return n->parent;
+}
+
 struct treap_node *treap_after(const struct treap *t, uint64_t key)
 {
 	struct treap_node *n = t->root, *best = NULL;

@@ -38,6 +38,9 @@ void treap_insert(struct treap *t, struct treap_node *node, struct treap_node *p
 /* Removes @node, which is in @t. */
 void treap_remove(struct treap *t, struct treap_node *node);
 
+/* The node after @node in key order, or NULL: O(1) amortised over a walk. */
+struct treap_node *treap_next(const struct treap_node *node);
+
 /* The node with the smallest key greater than @key, or NULL. */
 struct treap_node *treap_after(const struct treap *t, uint64_t key);
 

@@ -240,9 +240,9 @@ static void insert_in_order(struct broker *b, struct broker_alloc *a)
 		treap_insert(&b->by_handle, &a->by_handle, last ? &last->by_handle : NULL);
 		return;
 	}
-	succ = treap_after(&b->by_handle, a->handle);
-	list_insert_before(&list_entry(succ, struct broker_alloc, by_handle)->link, &a->link);
 	treap_insert(&b->by_handle, &a->by_handle, NULL);
+	succ = treap_next(&a->by_handle); /* there is one: the last is above */
+	list_insert_before(&list_entry(succ, struct broker_alloc, by_handle)->link, &a->link);
 }
 
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,

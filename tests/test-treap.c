@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ordered index against a shadow array: random insertions (searched, or given their
- * predecessor), removals and successor queries, with the tree's every invariant (order, heap
+ * predecessor), removals, successor queries and steps, with the tree's every invariant (order, heap
  * on the priorities, parent links, count) checked along the way; appending in key order, as
  * the broker does, keeps the depth logarithmic. It compiles common/treap.c itself, to check
  * the priorities.
@@ -108,6 +108,12 @@ static void test_random_against_shadow(void **state)
 		want = want < KEYS ? want : 0;
 		got = treap_after(&t, k - 1);
 		assert_int_equal(got ? got->key : 0, want);
+		if (got) { /* and the one after it, by the links */
+			for (want = got->key + 1; want < KEYS && !present[want]; want++)
+				;
+			got = treap_next(got);
+			assert_int_equal(got ? got->key : 0, want < KEYS ? want : 0);
+		}
 		if (op % 500 == 0)
 			check(&t, n);
 	}
@@ -134,6 +140,14 @@ static void test_appending_stays_shallow(void **state)
 	for (uint64_t k = 1; k <= N; k += 2)
 		treap_remove(&t, &nodes[k]);
 	check(&t, N / 2);
+	{ /* a walk by the links visits them all in order */
+		const struct treap_node *x = treap_after(&t, 0);
+		uint64_t want = 2;
+
+		for (; x; x = treap_next(x), want += 2)
+			assert_int_equal(x->key, want);
+		assert_int_equal(want, N + 2);
+	}
 	for (uint64_t k = 0; k < N; k += 1000)
 		assert_int_equal(treap_after(&t, k)->key, k % 2 ? k + 1 : k + 2);
 	assert_null(treap_after(&t, N));
