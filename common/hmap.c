@@ -1,12 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hash map (see hmap.h). The table is kept at most 3/4 full; removal shifts the following
- * entries of the probe run back so that every entry stays reachable from its home slot.
+ * Hash map (see hmap.h). The table is kept at most 3/4 full, counting the entries still in the
+ * old table; removal shifts the following entries of the probe run back so that every entry
+ * stays reachable from its home slot.
+ *
+ * Growing allocates the new table with calloc(), which hands out fresh zero pages for a large
+ * one without writing them, then moves the old table's entries from slot 0 up. Each moved entry
+ * is removed from the old table like any other (backward shift), so the old table stays valid
+ * for lookups throughout; a shift only fills the slot being emptied, never one below it, so the
+ * slots below the cursor stay empty. The next growth is 3/4 of the old capacity of puts away,
+ * and emptying takes at most capacity + entries steps, so HMAP_MIGRATE_STEPS per put ends it
+ * long before; should removals and lookups alone have come in between, the rest is moved then.
+ *
+ * Freeing a large table at once stalls too (unmapping 16 MiB of written pages takes
+ * milliseconds), so tables of MAPPED_BYTES and more are mmap()ed, and the old one is unmapped
+ * a chunk at a time behind the cursor: lookups and erasures in it never read below the cursor.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "common/hmap.h"
+
+/* Tables of this size and more are mapped, so that they can be given back a chunk at a time. */
+#define MAPPED_BYTES (1u << 20)
+/* What one step gives back of an old mapped table: 16 pages. */
+#define CHUNK_BYTES (64u << 10)
+
+static size_t table_bytes(size_t mask)
+{
+	return (mask + 1) * sizeof(struct hmap_slot);
+}
+
+/* A zeroed table of @cap slots, or NULL. */
+static struct hmap_slot *table_create(size_t cap)
+{
+	void *p;
+
+	if (cap > SIZE_MAX / sizeof(struct hmap_slot))
+		return NULL;
+	if (cap * sizeof(struct hmap_slot) < MAPPED_BYTES)
+		return calloc(cap, sizeof(struct hmap_slot));
+	/* Fresh anonymous pages read as zero and cost nothing until written. */
+	p = mmap(NULL, cap * sizeof(struct hmap_slot), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void table_destroy(struct hmap_slot *slots, size_t mask)
+{
+	if (!slots)
+		return;
+	if (table_bytes(mask) < MAPPED_BYTES)
+		free(slots);
+	else
+		munmap(slots, table_bytes(mask));
+}
 
 /* splitmix64's finaliser: every input bit affects every output bit. */
 static uint64_t mix(uint64_t k)
@@ -23,30 +73,36 @@ void hmap_init(struct hmap *map)
 	map->slots = NULL;
 	map->mask = 0;
 	map->n = 0;
+	map->old = NULL;
+	map->old_mask = 0;
+	map->old_n = 0;
+	map->cursor = 0;
+	map->released = 0;
 }
 
-void hmap_finish(struct hmap *map)
+/* The slot of @key, or NULL; slots below @lo are empty and not read (they may be unmapped). */
+static struct hmap_slot *find(struct hmap_slot *slots, size_t mask, size_t lo, uint64_t key)
 {
-	free(map->slots);
-	hmap_init(map);
-}
-
-static struct hmap_slot *find(const struct hmap *map, uint64_t key)
-{
-	if (!map->slots)
+	if (!slots)
 		return NULL;
-	for (size_t i = mix(key) & map->mask;; i = (i + 1) & map->mask) {
-		if (map->slots[i].key == key)
-			return &map->slots[i];
-		if (map->slots[i].key == 0)
+	for (size_t i = mix(key) & mask; i >= lo; i = (i + 1) & mask) {
+		if (slots[i].key == key)
+			return &slots[i];
+		if (slots[i].key == 0)
 			return NULL;
 	}
+	return NULL;
 }
 
 void *hmap_get(const struct hmap *map, uint64_t key)
 {
-	struct hmap_slot *s = key ? find(map, key) : NULL;
+	struct hmap_slot *s;
 
+	if (key == 0)
+		return NULL;
+	s = find(map->slots, map->mask, 0, key);
+	if (!s && map->old_n)
+		s = find(map->old, map->old_mask, map->cursor, key);
 	return s ? s->value : NULL;
 }
 
@@ -60,20 +116,114 @@ static void place(struct hmap_slot *slots, size_t mask, uint64_t key, void *valu
 	slots[i].value = value;
 }
 
+/*
+ * Empties slot @hole, shifting back every entry of the run that would no longer be found.
+ * Slots below @lo are empty and not read.
+ */
+static void erase(struct hmap_slot *slots, size_t mask, size_t lo, size_t hole)
+{
+	for (size_t i = (hole + 1) & mask; i >= lo && slots[i].key; i = (i + 1) & mask) {
+		size_t home = mix(slots[i].key) & mask;
+
+		/* The entry may move to the hole unless its home lies cyclically in (hole, i]. */
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			slots[hole] = slots[i];
+			hole = i;
+		}
+	}
+	slots[hole].key = 0;
+	slots[hole].value = NULL;
+}
+
+/*
+ * Unmaps the next chunk of a mapped old table below the cursor: no slot there is read again.
+ * Unmapping 16 MiB of written pages at once takes milliseconds (even after MADV_DONTNEED);
+ * 64 KiB at a time spreads that (a multiple of every page size Linux uses).
+ */
+static void release_chunk(struct hmap *map)
+{
+	size_t chunk = CHUNK_BYTES / sizeof(struct hmap_slot);
+
+	if (table_bytes(map->old_mask) < MAPPED_BYTES || map->cursor - map->released < chunk)
+		return;
+	munmap(map->old + map->released, CHUNK_BYTES);
+	map->released += chunk;
+}
+
+/* Frees the old table, or what is left of it. */
+static void old_destroy(struct hmap *map)
+{
+	size_t bytes = table_bytes(map->old_mask);
+
+	if (bytes < MAPPED_BYTES)
+		free(map->old);
+	else
+		munmap(map->old + map->released, bytes - map->released * sizeof(struct hmap_slot));
+	map->old = NULL;
+	map->old_mask = 0;
+	map->old_n = 0;
+	map->cursor = 0;
+	map->released = 0;
+}
+
+void hmap_finish(struct hmap *map)
+{
+	table_destroy(map->slots, map->mask);
+	if (map->old)
+		old_destroy(map);
+	hmap_init(map);
+}
+
+/*
+ * Moves or steps over up to @steps slots of the old table, and gives one chunk of it back.
+ * Once its entries are gone its remaining slots are all empty: the cursor jumps to the end,
+ * and the table is freed when less than a chunk is left (all at once when @all).
+ */
+static void migrate(struct hmap *map, size_t steps, bool all)
+{
+	while (map->old && map->old_n > 0 && steps-- > 0) {
+		struct hmap_slot *s = &map->old[map->cursor];
+
+		if (s->key) {
+			place(map->slots, map->mask, s->key, s->value);
+			/* May refill the cursor's slot from further on: it is looked at again. */
+			erase(map->old, map->old_mask, map->cursor, map->cursor);
+			map->old_n--;
+		} else {
+			map->cursor++;
+		}
+	}
+	if (!map->old)
+		return;
+	if (map->old_n == 0)
+		map->cursor = map->old_mask + 1;
+	release_chunk(map);
+	if (map->cursor > map->old_mask &&
+	    (all || table_bytes(map->old_mask) < MAPPED_BYTES ||
+	     map->released + CHUNK_BYTES / sizeof(*map->old) > map->cursor))
+		old_destroy(map);
+}
+
 static int grow(struct hmap *map)
 {
 	size_t cap = map->slots ? (map->mask + 1) * 2 : 16;
 	struct hmap_slot *slots;
 
-	if (cap > SIZE_MAX / sizeof(*slots))
+	migrate(map, SIZE_MAX, true); /* only when removals alone came since the last growth */
+	if (map->mask >= SIZE_MAX / 2)
 		return -ENOMEM;
-	slots = calloc(cap, sizeof(*slots));
+	slots = table_create(cap);
 	if (!slots)
 		return -ENOMEM;
-	for (size_t i = 0; map->slots && i <= map->mask; i++)
-		if (map->slots[i].key)
-			place(slots, cap - 1, map->slots[i].key, map->slots[i].value);
-	free(map->slots);
+	if (map->n > 0) {
+		map->old = map->slots;
+		map->old_mask = map->mask;
+		map->old_n = map->n;
+		map->cursor = 0;
+		map->released = 0;
+	} else {
+		table_destroy(map->slots, map->mask);
+	}
 	map->slots = slots;
 	map->mask = cap - 1;
 	return 0;
@@ -85,11 +235,14 @@ int hmap_put(struct hmap *map, uint64_t key, void *value)
 
 	if (key == 0)
 		return -EINVAL;
-	s = find(map, key);
+	s = find(map->slots, map->mask, 0, key);
+	if (!s && map->old_n)
+		s = find(map->old, map->old_mask, map->cursor, key);
 	if (s) {
 		s->value = value;
 		return 0;
 	}
+	migrate(map, HMAP_MIGRATE_STEPS, false);
 	if (!map->slots || (map->n + 1) * 4 > (map->mask + 1) * 3) {
 		int ret = grow(map);
 
@@ -103,26 +256,26 @@ int hmap_put(struct hmap *map, uint64_t key, void *value)
 
 void *hmap_remove(struct hmap *map, uint64_t key)
 {
-	struct hmap_slot *s = key ? find(map, key) : NULL;
-	size_t hole, i;
+	struct hmap_slot *s = NULL;
 	void *value;
 
-	if (!s)
+	if (key == 0)
 		return NULL;
-	value = s->value;
-	hole = (size_t)(s - map->slots);
-	/* Shift back every entry of the run that would no longer be found past the hole. */
-	for (i = (hole + 1) & map->mask; map->slots[i].key; i = (i + 1) & map->mask) {
-		size_t home = mix(map->slots[i].key) & map->mask;
-
-		/* The entry may move to the hole unless its home lies cyclically in (hole, i]. */
-		if (((i - home) & map->mask) >= ((i - hole) & map->mask)) {
-			map->slots[hole] = map->slots[i];
-			hole = i;
-		}
+	migrate(map, HMAP_MIGRATE_STEPS, false);
+	s = find(map->slots, map->mask, 0, key);
+	if (s) {
+		value = s->value;
+		erase(map->slots, map->mask, 0, (size_t)(s - map->slots));
+	} else {
+		s = map->old_n ? find(map->old, map->old_mask, map->cursor, key) : NULL;
+		if (!s)
+			return NULL;
+		value = s->value;
+		erase(map->old, map->old_mask, map->cursor, (size_t)(s - map->old));
+		map->old_n--;
+		if (map->old_n == 0)
+			migrate(map, 0, false);
 	}
-	map->slots[hole].key = 0;
-	map->slots[hole].value = NULL;
 	map->n--;
 	return value;
 }

@@ -4,12 +4,21 @@
  * backward-shift deletion (no tombstones), so lookups stay short however many inserts and
  * removals a long-running daemon makes. Keys are mixed before use, so sequential handles and
  * random tokens both spread well.
+ *
+ * Growth is incremental: a full table is replaced by one twice its size, and the entries of
+ * the old one move over a few at a time, on each later put and remove, so that no single call
+ * rehashes the whole map (a daemon holding a million buffers would stall its clients for
+ * 100 ms and more). Until the old table is empty, lookups search both; a large one is given
+ * back to the system a chunk at a time as it empties, freeing it whole taking milliseconds too.
  */
 #ifndef COMMON_HMAP_H
 #define COMMON_HMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Old-table slots one put or remove moves or steps over while the map grows. */
+#define HMAP_MIGRATE_STEPS 16
 
 struct hmap_slot {
 	uint64_t key; /* 0: empty */
@@ -19,7 +28,13 @@ struct hmap_slot {
 struct hmap {
 	struct hmap_slot *slots;
 	size_t mask; /* capacity - 1; capacity is a power of two, or 0 before the first insert */
-	size_t n;
+	size_t n;    /* entries, in both tables */
+	/* The table being emptied into `slots` while growing, or NULL. */
+	struct hmap_slot *old;
+	size_t old_mask;
+	size_t old_n;    /* entries still there */
+	size_t cursor;   /* old's slots below it are empty */
+	size_t released; /* old's slots below it are given back (a large table's) */
 };
 
 /* An empty map; hmap_finish() on it is a no-op. */
@@ -31,7 +46,7 @@ void *hmap_get(const struct hmap *map, uint64_t key);
 
 /*
  * Stores @value under @key (non-zero), replacing any value there. Returns 0 or a negative errno
- * (-EINVAL for key 0, -ENOMEM; the map is unchanged then).
+ * (-EINVAL for key 0, -ENOMEM; the map's contents are unchanged then).
  */
 int hmap_put(struct hmap *map, uint64_t key, void *value);
 

@@ -22,6 +22,7 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	hmap_init(&b->tokens);
 	list_init(&b->clients);
 	list_init(&b->alloc_list);
+	treap_init(&b->by_handle);
 	list_init(&b->orphans);
 	list_init(&b->dying);
 	b->next_client_id = 1;
@@ -155,6 +156,7 @@ static void release(struct broker *b, struct broker_alloc *a)
 	if (a->token)
 		hmap_remove(&b->tokens, a->token);
 	list_remove(&a->link);
+	treap_remove(&b->by_handle, &a->by_handle);
 	JOURNAL(b, alloc_gone, a);
 	give_back(b, &a->blk);
 	free(a);
@@ -382,6 +384,30 @@ struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, 
 	return NULL;
 }
 
+/*
+ * Puts @a (its handle set, not in the list yet) in the list and index of allocations. A handle
+ * above the last, as every new one and restored ones in the state file's order are, is
+ * appended without a search.
+ */
+static void insert_in_order(struct broker *b, struct broker_alloc *a)
+{
+	struct broker_alloc *last =
+		list_empty(&b->alloc_list)
+			? NULL
+			: list_entry(b->alloc_list.prev, struct broker_alloc, link);
+	struct treap_node *succ;
+
+	a->by_handle.key = a->handle;
+	if (!last || last->handle < a->handle) {
+		list_insert_before(&b->alloc_list, &a->link);
+		treap_insert(&b->by_handle, &a->by_handle, last ? &last->by_handle : NULL);
+		return;
+	}
+	treap_insert(&b->by_handle, &a->by_handle, NULL);
+	succ = treap_next(&a->by_handle); /* there is one: the last is above */
+	list_insert_before(&list_entry(succ, struct broker_alloc, by_handle)->link, &a->link);
+}
+
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
 		 uint64_t align, struct broker_alloc **allocp)
 {
@@ -410,7 +436,7 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	if (ret < 0)
 		goto err_table;
 	b->next_handle++;
-	list_insert_before(&b->alloc_list, &a->link);
+	insert_in_order(b, a);
 	*allocp = a;
 	return 0;
 
@@ -502,6 +528,23 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 	return 0;
 }
 
+struct broker_alloc *broker_alloc_after(struct broker *b, uint64_t handle)
+{
+	struct broker_alloc *a = handle ? hmap_get(&b->allocs, handle) : NULL;
+	struct treap_node *n;
+
+	if (a)
+		return broker_alloc_next(b, a);
+	n = treap_after(&b->by_handle, handle);
+	return n ? list_entry(n, struct broker_alloc, by_handle) : NULL;
+}
+
+struct broker_alloc *broker_alloc_next(struct broker *b, const struct broker_alloc *a)
+{
+	return a->link.next == &b->alloc_list ? NULL
+					      : list_entry(a->link.next, struct broker_alloc, link);
+}
+
 struct broker_alloc *broker_find_token(struct broker *b, uint64_t token)
 {
 	return token ? hmap_get(&b->tokens, token) : NULL;
@@ -581,15 +624,7 @@ int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_bl
 		a->token = token;
 		b->n_shared++;
 	}
-	/* Handles stay in order in the list: restored ones are inserted where they belong. */
-	{
-		struct list *pos = b->alloc_list.next;
-
-		while (pos != &b->alloc_list &&
-		       list_entry(pos, struct broker_alloc, link)->handle < handle)
-			pos = pos->next;
-		list_insert_before(pos, &a->link);
-	}
+	insert_in_order(b, a);
 	if (handle >= b->next_handle)
 		b->next_handle = handle + 1;
 	JOURNAL(b, alloc, a);

@@ -33,6 +33,7 @@
 
 #include "common/hmap.h"
 #include "common/list.h"
+#include "common/treap.h"
 #include "core/pool.h"
 
 /*
@@ -81,6 +82,9 @@ struct broker_alloc {
 	struct list holds;  /* struct broker_hold.alloc_link */
 	struct list link;   /* broker's allocations, in handle order */
 	uint32_t slot;      /* the journal's record, 0 for none */
+
+	/* In the broker's index of the allocations; the key is the handle. */
+	struct treap_node by_handle;
 };
 
 /*
@@ -120,6 +124,7 @@ struct broker {
 	struct hmap tokens;     /* token -> struct broker_alloc */
 	struct list clients;    /* in id order */
 	struct list alloc_list; /* in handle order */
+	struct treap by_handle; /* the same, searchable: the successor of a freed handle */
 	struct list orphans;    /* restored sessions nobody resumed yet */
 	struct list dying;      /* disconnected clients whose holds are being released */
 	struct broker_journal journal;
@@ -205,8 +210,9 @@ void broker_set_journal(struct broker *b, const struct broker_journal *journal);
 /*
  * Restoring after a restart. broker_orphan_add() makes the holder of a recorded session;
  * broker_restore_alloc() takes the recorded block back from the pool (pool_reserve()) under
- * @handle, with @token (0: not exported) and no hold yet; broker_restore_hold() gives @orphan
- * @count holds on it. An allocation left without hold must be dropped with
+ * @handle, with @token (0: not exported) and no hold yet (O(1) when the handles come in
+ * increasing order, as the state file gives them, O(log n) otherwise); broker_restore_hold()
+ * gives @orphan @count holds on it. An allocation left without hold must be dropped with
  * broker_restore_drop(). Each returns 0 or a negative errno: -EBUSY/-EINVAL from the pool,
  * -EINVAL for an alignment the daemon could not have given (not a power of two, not the
  * address's, larger than the region), -EEXIST for a handle or token restored twice, -ENOMEM.
@@ -234,6 +240,15 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 
 /* @c's hold on @handle, or NULL. */
 struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle);
+
+/*
+ * Listing in pages: the live allocation with the smallest handle above @handle, or NULL.
+ * O(1) when @handle is live (the last of a page, usually), O(log n) when it was freed since.
+ */
+struct broker_alloc *broker_alloc_after(struct broker *b, uint64_t handle);
+
+/* The live allocation after @a in handle order, or NULL. */
+struct broker_alloc *broker_alloc_next(struct broker *b, const struct broker_alloc *a);
 
 /* The allocation exported as @token, or NULL. */
 struct broker_alloc *broker_find_token(struct broker *b, uint64_t token);

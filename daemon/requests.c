@@ -507,19 +507,15 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 	uint64_t *holders = scratch_alloc(r, n_holders_max, sizeof(*holders));
 	Smh__AllocsReply *a = &r->body.allocs;
 	size_t n = 0, n_holders = 0, budget = 0;
-	struct list *pos;
+	struct broker_alloc *ba;
 
 	if (!infos || !ptrs || !holders) {
 		refuse(r, -ENOMEM, "Out of memory");
 		return;
 	}
 	smh__allocs_reply__init(a);
-	list_for_each(pos, &b->alloc_list)
-	{
-		struct broker_alloc *ba = list_entry(pos, struct broker_alloc, link);
-
-		if (ba->handle <= req->after)
-			continue;
+	/* From where the last page stopped, not from the first: a page costs its own length. */
+	for (ba = broker_alloc_after(b, req->after); ba; ba = broker_alloc_next(b, ba)) {
 		if (n == page || n_holders + ba->n_holders > n_holders_max) {
 			a->more = true;
 			break;

@@ -421,6 +421,40 @@ static void test_restore_order_and_drop(void **state)
 	assert_int_equal(stats(f, 0).used, 64);
 }
 
+/* Restored out of order, handles still list in order, and the listing's cursor finds them. */
+static void test_restore_any_order(void **state)
+{
+	static const uint64_t handles[] = { 40, 10, 30, 50, 20, 5, 45, 60 };
+	struct fixture *f = *state;
+	struct broker_client *o;
+	struct broker_alloc *a;
+	uint64_t last = 0;
+	size_t n = 0;
+	struct list *pos;
+
+	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, &o), 0);
+	for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
+		struct pool_block blk = { 2, 0x44000000 + 64 * handles[i], 64 };
+
+		assert_int_equal(broker_restore_alloc(&f->b, handles[i], &blk, 0, 0, &a), 0);
+		assert_int_equal(broker_restore_hold(&f->b, a, o, 1), 0);
+	}
+	list_for_each(pos, &f->b.alloc_list)
+	{
+		a = list_entry(pos, struct broker_alloc, link);
+		assert_true(a->handle > last);
+		last = a->handle;
+		n++;
+	}
+	assert_int_equal(n, 8);
+	assert_int_equal(last, 60);
+	assert_int_equal(broker_alloc_after(&f->b, 0)->handle, 5);
+	assert_int_equal(broker_alloc_after(&f->b, 11)->handle, 20);
+	assert_int_equal(broker_alloc_after(&f->b, 45)->handle, 50);
+	assert_null(broker_alloc_after(&f->b, 60));
+	assert_int_equal(f->b.next_handle, 61);
+}
+
 /* ---------------------------------------------------------------- resume */
 
 static void test_resume(void **state)
@@ -630,9 +664,10 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_journal_sequence),       T(test_restore), T(test_restore_refused),
-		T(test_restore_order_and_drop), T(test_resume),  T(test_journal_full),
-		T(test_grace_releases_gone),
+		T(test_journal_sequence),  T(test_restore),
+		T(test_restore_refused),   T(test_restore_order_and_drop),
+		T(test_restore_any_order), T(test_resume),
+		T(test_journal_full),      T(test_grace_releases_gone),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -310,6 +310,93 @@ static void test_alloc_errors(void **state)
 	assert_int_equal(f->c1->n_buffers, 0);
 }
 
+/* The listing's cursor: the next page starts after the last handle, live or freed since. */
+static void test_alloc_after(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a[8], *a9;
+
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a[i]),
+				 0);
+		assert_int_equal(a[i]->handle, i + 1);
+	}
+	assert_ptr_equal(broker_alloc_after(&f->b, 0), a[0]);
+	assert_ptr_equal(broker_alloc_after(&f->b, 2), a[2]);
+	assert_ptr_equal(broker_alloc_next(&f->b, a[2]), a[3]);
+	assert_int_equal(broker_free(&f->b, f->c1, 3), 0);
+	assert_int_equal(broker_free(&f->b, f->c1, 4), 0);
+	assert_ptr_equal(broker_alloc_after(&f->b, 2), a[4]);
+	assert_ptr_equal(broker_alloc_after(&f->b, 3), a[4]); /* freed: its successor */
+	assert_ptr_equal(broker_alloc_after(&f->b, 4), a[4]);
+	assert_ptr_equal(broker_alloc_next(&f->b, a[1]), a[4]);
+	assert_int_equal(broker_free(&f->b, f->c1, 8), 0);
+	assert_ptr_equal(broker_alloc_next(&f->b, a[6]), NULL);
+	assert_null(broker_alloc_after(&f->b, 7));
+	assert_null(broker_alloc_after(&f->b, 8));
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a9), 0);
+	assert_int_equal(a9->handle, 9);
+	assert_ptr_equal(broker_alloc_after(&f->b, 7), a9);
+	assert_ptr_equal(broker_alloc_after(&f->b, 8), a9);
+	assert_ptr_equal(broker_alloc_next(&f->b, a[6]), a9);
+	assert_null(broker_alloc_after(&f->b, 9));
+	assert_null(broker_alloc_after(&f->b, UINT64_MAX));
+}
+
+/*
+ * `smhctl allocs` while others allocate and free between its pages, the page's last allocation
+ * often among the freed: every allocation live throughout is listed exactly once, in order.
+ */
+static void test_listing_pages_while_changing(void **state)
+{
+	enum { START = 120, MAX = 1000, PAGE = 7 };
+	struct fixture *f = *state;
+	static bool live[MAX], listed[MAX], throughout[MAX];
+	uint64_t after = 0, next;
+	struct broker_alloc *a;
+	size_t n_pages = 0;
+
+	f->b.scrub.zero = NULL; /* more frees than the fixture records; not this test's subject */
+	srand(99);
+	for (int i = 0; i < START; i++) {
+		assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+		live[a->handle] = throughout[a->handle] = true;
+	}
+	for (;;) {
+		size_t n = 0;
+
+		for (a = broker_alloc_after(&f->b, after); a && n < PAGE;
+		     a = broker_alloc_next(&f->b, a), n++) {
+			assert_true(a->handle > after);
+			assert_true(live[a->handle]);
+			assert_false(listed[a->handle]);
+			listed[a->handle] = true;
+			after = a->handle;
+		}
+		n_pages++;
+		if (!a)
+			break;
+		/* Between pages: every other time the cursor's allocation and the two handles
+		 * after it go, a random one goes, and a new one comes. */
+		for (int k = 0; k < 4; k++) {
+			uint64_t h = k < 3 ? (n_pages % 2 ? after + (uint64_t)k : 0)
+					   : 1 + (uint64_t)rand() % (MAX - 1);
+
+			if (h < MAX && live[h]) {
+				assert_int_equal(broker_free(&f->b, f->c1, h), 0);
+				live[h] = throughout[h] = false;
+			}
+		}
+		assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+		assert_true(a->handle < MAX);
+		live[a->handle] = true;
+	}
+	assert_true(n_pages > START / PAGE / 2);
+	for (next = 1; next < MAX; next++)
+		if (throughout[next])
+			assert_true(listed[next]);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -325,6 +412,8 @@ int main(void)
 		T(test_alloc_errors),
 		T(test_alignment_cost),
 		T(test_alloc_errors),
+		T(test_alloc_after),
+		T(test_listing_pages_while_changing),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

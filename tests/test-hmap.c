@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hash map against a shadow array: random puts, gets and removes (removal shifts entries
- * back, the part most easily got wrong), sequential keys, key 0 refused.
+ * back, the part most easily got wrong), sequential keys, key 0 refused; growth moving the
+ * entries over a bounded number at a time, with puts, removes and lookups reaching entries in
+ * either table meanwhile.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -43,6 +45,7 @@ static void test_random_against_shadow(void **state)
 	static int present[KEYS];
 	struct hmap m;
 	size_t n = 0;
+	int migrating = 0;
 
 	srand(1234);
 	hmap_init(&m);
@@ -64,7 +67,9 @@ static void test_random_against_shadow(void **state)
 			assert_ptr_equal(hmap_get(&m, k), present[k] ? &values[k] : NULL);
 		}
 		assert_int_equal(m.n, n);
+		migrating += m.old != NULL;
 	}
+	assert_true(migrating > 0); /* the shadow checked the map while it grew */
 	for (uint64_t k = 1; k < KEYS; k++)
 		assert_ptr_equal(hmap_get(&m, k), present[k] ? &values[k] : NULL);
 	hmap_finish(&m);
@@ -88,12 +93,153 @@ static void test_sequential_and_large_keys(void **state)
 	hmap_finish(&m);
 }
 
+/* A key still in the old table while the map grows, or 0. */
+static uint64_t key_in_old(const struct hmap *m, size_t skip)
+{
+	for (size_t i = 0; m->old && i <= m->old_mask; i++)
+		if (m->old[i].key && skip-- == 0)
+			return m->old[i].key;
+	return 0;
+}
+
+/*
+ * Puts until the table grows, then checks each later put moves at most HMAP_MIGRATE_STEPS
+ * entries over, and that a replaced, a removed and every other key behave meanwhile.
+ */
+static void test_incremental_growth(void **state)
+{
+	enum { N = 5000 };
+	static char values[N + 1], other;
+	struct hmap m;
+	uint64_t k = 0, replaced, removed;
+	size_t old_cap, puts = 0;
+
+	hmap_init(&m);
+	while (m.n < 1000 || !m.old) {
+		k++;
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+	}
+	/* The put that grew moved nothing: everything else waits in the old table. */
+	assert_int_equal(m.old_n, m.n - 1);
+	assert_int_equal(m.cursor, 0);
+	old_cap = m.old_mask + 1;
+
+	replaced = key_in_old(&m, 0);
+	removed = key_in_old(&m, 1);
+	assert_int_not_equal(replaced, 0);
+	assert_int_not_equal(removed, 0);
+	assert_int_equal(hmap_put(&m, replaced, &other), 0);
+	assert_int_equal(m.n, k); /* replaced in place, not added again */
+	assert_ptr_equal(hmap_remove(&m, removed), &values[removed]);
+	assert_int_equal(m.n, k - 1);
+	/* A replacement moves nothing, a removal at most its steps and the entry removed. */
+	assert_non_null(m.old);
+	assert_true(m.old_n + HMAP_MIGRATE_STEPS + 1 >= k - 1);
+	for (uint64_t j = 1; j <= k; j++)
+		assert_ptr_equal(hmap_get(&m, j), j == replaced  ? (void *)&other
+						  : j == removed ? NULL
+								 : &values[j]);
+
+	while (m.old) {
+		size_t before = m.old_n;
+
+		assert_true(k < N);
+		k++;
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+		puts++;
+		assert_true(before - (m.old ? m.old_n : 0) <= HMAP_MIGRATE_STEPS);
+	}
+	/* Emptying takes at most one step per slot and per entry. */
+	assert_true(puts <= (old_cap + old_cap * 3 / 4) / HMAP_MIGRATE_STEPS + 1);
+	assert_int_equal(m.n, k - 1);
+	for (uint64_t j = 1; j <= k; j++)
+		assert_ptr_equal(hmap_get(&m, j), j == replaced  ? (void *)&other
+						  : j == removed ? NULL
+								 : &values[j]);
+	hmap_finish(&m);
+}
+
+/*
+ * Removals alone empty the old table too, and a map emptied while growing grows again: with a
+ * small old table, and with one of more than a chunk that is not mapped.
+ */
+static void test_growth_then_removals(void **state)
+{
+	static char values[9000];
+	static const uint64_t sizes[] = { 500, 7000 };
+
+	for (size_t s = 0; s < 2; s++) {
+		struct hmap m;
+		uint64_t k = 0;
+
+		hmap_init(&m);
+		while (m.n < sizes[s] || !m.old) {
+			k++;
+			assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+		}
+		for (uint64_t j = 1; j <= k; j++) {
+			assert_ptr_equal(hmap_remove(&m, j), &values[j]);
+			for (uint64_t i = j + 1; i <= k; i += 97)
+				assert_ptr_equal(hmap_get(&m, i), &values[i]);
+		}
+		assert_int_equal(m.n, 0);
+		assert_null(m.old);
+		for (uint64_t j = 1; j < 9000; j++)
+			assert_int_equal(hmap_put(&m, j, &values[j]), 0);
+		for (uint64_t j = 1; j < 9000; j++)
+			assert_ptr_equal(hmap_get(&m, j), &values[j]);
+		hmap_finish(&m);
+	}
+}
+
+/*
+ * A large old table is given back a chunk at a time below the cursor while it empties; what
+ * is given back reads as empty slots, so lookups probing into it still end right.
+ */
+static void test_large_table_given_back(void **state)
+{
+	static char values[200001];
+	struct hmap m;
+	uint64_t k = 0;
+	size_t last_released = 0, n_released = 0;
+
+	hmap_init(&m);
+	while ((m.mask + 1) * sizeof(struct hmap_slot) < (2u << 20) || !m.old) {
+		k++;
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+	}
+	while (m.old) {
+		assert_true(m.released <= m.cursor);
+		if (m.released != last_released)
+			n_released++;
+		last_released = m.released;
+		if (k % 4096 == 0)
+			for (uint64_t j = 1; j <= k; j += 7)
+				assert_ptr_equal(hmap_get(&m, j), &values[j]);
+		assert_true(k < 200000);
+		k++;
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+	}
+	/* 1 MiB given back 64 KiB at a time, the last chunk as the table goes. */
+	assert_true(n_released >= 15);
+	for (uint64_t j = 1; j <= k; j++)
+		assert_ptr_equal(hmap_get(&m, j), &values[j]);
+	for (uint64_t j = 1; j <= k; j += 2)
+		assert_ptr_equal(hmap_remove(&m, j), &values[j]);
+	for (uint64_t j = 1; j <= k; j++)
+		assert_ptr_equal(hmap_get(&m, j), j % 2 ? NULL : &values[j]);
+	hmap_finish(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_random_against_shadow),
 		cmocka_unit_test(test_sequential_and_large_keys),
+		cmocka_unit_test(test_incremental_growth),
+		cmocka_unit_test(test_growth_then_removals),
+		cmocka_unit_test(test_large_table_given_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
