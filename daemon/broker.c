@@ -329,8 +329,9 @@ static bool worth_waiting(const struct broker *b, enum smh_reg_attr attr, uint64
 	return false;
 }
 
-/* Adds one to @c's hold on @a, creating it. Returns 0, -EMLINK (at the most) or -ENOMEM. */
-static int add_hold(struct broker *b, struct broker_client *c, struct broker_alloc *a)
+/* Adds @n to @c's hold on @a, creating it, with one journal record. Returns 0, -EMLINK (past
+ * BROKER_HOLD_COUNT_MAX) or -ENOMEM. */
+static int add_holds(struct broker *b, struct broker_client *c, struct broker_alloc *a, uint64_t n)
 {
 	struct list *pos;
 	struct broker_hold *h = NULL;
@@ -344,7 +345,7 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 			break;
 		}
 	}
-	if (h && h->count >= BROKER_HOLD_COUNT_MAX)
+	if (n > BROKER_HOLD_COUNT_MAX - (h ? h->count : 0))
 		return -EMLINK;
 	if (!h) {
 		bool was_shared = broker_alloc_shared(a);
@@ -360,11 +361,16 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 		if (!was_shared && broker_alloc_shared(a))
 			b->n_shared++;
 	}
-	h->count++;
-	c->n_buffers++;
-	c->bytes += broker_alloc_cost(a);
-	JOURNAL(b, hold, h);
+	h->count += n;
+	c->n_buffers += n;
+	c->bytes += n * broker_alloc_cost(a);
+	JOURNAL(b, hold, h); /* one record, whatever @n */
 	return 0;
+}
+
+static int add_hold(struct broker *b, struct broker_client *c, struct broker_alloc *a)
+{
+	return add_holds(b, c, a, 1);
 }
 
 struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle)
@@ -643,16 +649,9 @@ err_alloc:
 int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_client *orphan,
 			uint64_t count)
 {
-	int ret;
-
 	if (a->owner == 0)
 		a->owner = orphan->id;
-	while (count-- > 0) {
-		ret = add_hold(b, orphan, a);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
+	return count ? add_holds(b, orphan, a, count) : 0;
 }
 
 void broker_restore_drop(struct broker *b, struct broker_alloc *a)
