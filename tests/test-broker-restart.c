@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 
 #include "common/proc.h"
 #include "daemon/restart/recover.c"
+#include "daemon/restart/state.h"
 #include "tests/test-util.h"
 
 enum ev_kind { EV_ALLOC = 1, EV_ALLOC_GONE, EV_HOLD, EV_HOLD_GONE, EV_SCRUB };
@@ -661,14 +664,56 @@ static void test_grace_releases_gone(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/*
+ * No room in the new state file for what the previous smhd left: the restore stops before it
+ * starts (nothing restored unrecorded), and the old file stays for the next try.
+ */
+static void test_restore_without_room(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/smh-test-restore-XXXXXX", path[64];
+	struct recover *rec = calloc(1, sizeof(*rec));
+	struct state_old old;
+	struct rlimit saved, lim;
+	void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+	int ret;
+
+	assert_non_null(rec);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(state_open(dir, 42, "sock", &rec->state, &old), 0);
+	state_old_finish(&old);
+	rec->old.n_records = 100000; /* more than a new file has room for */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	lim = saved;
+	lim.rlim_cur = 1; /* the file cannot grow */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ret = recover_restore(rec, &f->b, NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0); /* before any assertion */
+	signal(SIGXFSZ, old_sig);
+	assert_int_equal(ret, -ENOSPC);
+	assert_int_equal(f->b.allocs.n, 0);
+	expect_none(f);
+	snprintf(path, sizeof(path), "%s/smhd.state", dir);
+	assert_int_equal(access(path, F_OK), -1); /* nothing committed in place of the old one */
+	state_close(rec->state, false);
+	for (const char *const *name = (const char *const[]){ "smhd.state.new", "smhd.lock", NULL };
+	     *name; name++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, *name);
+		unlink(path);
+	}
+	assert_int_equal(rmdir(dir), 0);
+	free(rec);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_journal_sequence),  T(test_restore),
-		T(test_restore_refused),   T(test_restore_order_and_drop),
-		T(test_restore_any_order), T(test_resume),
-		T(test_journal_full),      T(test_grace_releases_gone),
+		T(test_journal_sequence),     T(test_restore),
+		T(test_restore_refused),      T(test_restore_order_and_drop),
+		T(test_restore_any_order),    T(test_resume),
+		T(test_journal_full),         T(test_grace_releases_gone),
+		T(test_restore_without_room),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

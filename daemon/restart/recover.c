@@ -11,6 +11,7 @@
  * skipped.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +261,18 @@ int recover_restore(struct recover *rec, struct broker *broker, struct backend *
 	if (!rec)
 		return 0;
 	journal = state_journal(rec->state);
+	/*
+	 * Room for every record first: a restored buffer the new file could not record would be
+	 * forgotten by the next restart while still mapped. Without it, the old file stays (it is
+	 * replaced only by state_commit()), and smhd does not start.
+	 */
+	if (rec->old.n_records > UINT_MAX ||
+	    journal.reserve(journal.data, (unsigned)rec->old.n_records) < 0) {
+		log_error("No room to record the %zu record(s) of the previous smhd; its state "
+			  "file is kept, and smhd does not start until there is room",
+			  rec->old.n_records);
+		return -ENOSPC;
+	}
 	rec->broker = broker;
 	broker_set_journal(broker, &journal);
 	hmap_init(&orphans);
