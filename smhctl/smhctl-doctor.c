@@ -483,7 +483,7 @@ static void check_daemon(struct doctor *d, const struct ctl *ctl)
 		    "start smhd to check the attribute it really obtains (and its socket with "
 		    "--socket)",
 		    "smhd is not running at %s (%s): attributes are the platform's defaults", path,
-		    smh_strerror(err));
+		    strerror(-err));
 		return;
 	}
 	err = ctl_get_regions(client, &d->served, &d->n_served);

@@ -137,7 +137,8 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 	smh_set_log_handler(NULL, NULL);
 	if (err == 0)
 		return 0;
-	fprintf(stderr, "smhctl: error: cannot connect to smhd at %s: %s", path, smh_strerror(err));
+	/* strerror(), not smh_strerror(): the context is said, and the hints below are smhctl's. */
+	fprintf(stderr, "smhctl: error: cannot connect to smhd at %s: %s", path, strerror(-err));
 	if (hello_refusal[0])
 		fprintf(stderr, ": %s\n", hello_refusal);
 	else if (err == -ENOENT || err == -ECONNREFUSED)
