@@ -53,6 +53,44 @@ void client_log(enum smh_log_level level, const char *fmt, ...)
 	handler(level, msg, data);
 }
 
+/*
+ * The errnos whose plain description misleads a user of this library, with what they mean
+ * here. smh_strerror() knows only the number, so each text is right for every call that can
+ * return it (include/smh/client.h lists them); smh_last_error() adds the daemon's sentence.
+ */
+static const struct {
+	int err;
+	const char *text;
+} texts[] = {
+	{ ENOENT, "not found: no live buffer has this token (it was freed, or never exported), or "
+		  "no socket is at the path (is smhd running?)" },
+	{ ECHILD, "this client belongs to the parent process (after fork): connect anew" },
+	{ ESTALE, "smhd restarted without this client's buffers: stop using their mappings and "
+		  "connect anew" },
+	{ EPROTO, "smhd's reply broke the protocol: the client is unusable, connect anew" },
+	{ ETIMEDOUT, "smhd did not answer in time ($SMH_TIMEOUT_MS, smh_set_timeout()): a client "
+		     "that timed out is unusable, connect anew" },
+	{ EDQUOT, "over a quota of smhd's policy (bytes or buffers per client or per uid)" },
+	{ EMLINK, "this connection holds this buffer as many times as smhd keeps: free one hold "
+		  "first" },
+	{ ENOSPC, "smhd could not record the change in its state file (is its file system "
+		  "full?)" },
+	{ EPERM, "not permitted: the process at the socket runs as another user than smhd (root or "
+		 "$SMH_SERVER_UID) and was sent nothing; or, from smh_map(), the kernel refused "
+		 "the mapping" },
+	{ EACCES, "permission denied: this user may not use smhd (the socket's permissions, or "
+		  "smhd's allow-uid and allow-gid); or, from smh_map(), the kernel refused the "
+		  "mapping" },
+	{ EMFILE, "too many connections: smhd serves its most clients (max-clients, "
+		  "max-connections-per-uid), or this process has no file descriptor left" },
+	{ ECONNREFUSED, "no smhd listens at the socket (is it running?)" },
+	{ EPIPE, "the connection to smhd was lost (it stopped; a call waits $SMH_RECONNECT_MS for "
+		 "it to come back)" },
+	{ ECONNRESET, "the connection to smhd was lost (it stopped; a call waits $SMH_RECONNECT_MS "
+		      "for it to come back)" },
+	{ EBUSY, "the buffer is shared: another client holds it, so it cannot move" },
+};
+
 const char *smh_strerror(int err)
 {
 	const char *s;
@@ -61,8 +99,12 @@ const char *smh_strerror(int err)
 		return "Success";
 	if (err == INT_MIN)
 		return "Unknown error";
+	err = err < 0 ? -err : err;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (texts[i].err == err)
+			return texts[i].text;
 	/* strerrordesc_np() returns static strings: thread-safe, no buffer needed. */
-	s = strerrordesc_np(err < 0 ? -err : err);
+	s = strerrordesc_np(err);
 	return s ? s : "Unknown error";
 }
 

@@ -23,6 +23,8 @@ int client_begin(struct smh_client *client)
 {
 	if (!client)
 		return -EINVAL;
+	/* Every call's failure is its own: not a refusal of an earlier call (or the parent's). */
+	client_clear_last_error(client);
 	if (client->generation != client_fork_generation())
 		return -ECHILD;
 	pthread_mutex_lock(&client->lock);
@@ -34,7 +36,6 @@ int client_begin(struct smh_client *client)
 		pthread_mutex_unlock(&client->lock);
 		return err;
 	}
-	client_clear_last_error(client);
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * smhctl's listing commands: regions, stats, clients, allocs. Each connects, asks the daemon
- * once (the library pages long lists), and prints a table sized to its contents or, with
- * --json, an array (an object for stats) whose sizes and addresses are plain numbers in bytes.
+ * smhctl's listing commands: regions, stats, clients (allocs is in smhctl-allocs.c). Each
+ * connects, asks the daemon once (the library pages long lists), and prints a table sized to its
+ * contents or, with --json, an array (an object for stats) whose sizes and addresses are plain
+ * numbers in bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,117 +319,6 @@ int cmd_clients(struct ctl *ctl, int argc, char **argv)
 	else
 		clients_table(clients, n, smh_client_id(client));
 	free(clients);
-	smh_disconnect(client);
-	return status;
-}
-
-/* ---------------------------------------------------------------- allocs */
-
-/* "3,7,12" into @buf; "..." at the end when it does not fit. */
-static void holders_text(char *buf, size_t size, const struct smh_alloc_info *a)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < a->n_holders; i++) {
-		int n = snprintf(buf + len, size - len, "%s%llu", i ? "," : "",
-				 (unsigned long long)a->holders[i]);
-
-		if (n < 0 || (size_t)n >= size - len) {
-			snprintf(buf + (size > 4 ? size - 4 : 0), size > 4 ? 4 : size, "...");
-			return;
-		}
-		len += (size_t)n;
-	}
-}
-
-static void allocs_table(const struct smh_alloc_info *allocs, size_t n,
-			 const struct smh_region_info *regions, size_t n_regions)
-{
-	int w_label = label_width(regions, n_regions);
-	char label[16], offset[24], size[32], phys[24], holders[128];
-
-	printf("%8s  %-*s  %12s  %10s  %18s  %8s  %-6s  %s\n", "HANDLE", w_label, "REGION",
-	       "OFFSET", "SIZE", "PHYS", "OWNER", "SHARED", "HOLDERS");
-	for (size_t i = 0; i < n; i++) {
-		const struct smh_alloc_info *a = &allocs[i];
-
-		ctl_hex(offset, sizeof(offset), a->offset);
-		ctl_hex(phys, sizeof(phys), a->phys_addr);
-		units_format_size(a->size, size, sizeof(size));
-		holders_text(holders, sizeof(holders), a);
-		printf("%8llu  %-*s  %12s  %10s  %18s  %8llu  %-6s  %s\n",
-		       (unsigned long long)a->handle, w_label,
-		       ctl_region_label(regions, n_regions, a->region, label, sizeof(label)),
-		       offset, size, phys, (unsigned long long)a->owner, a->shared ? "yes" : "no",
-		       holders);
-	}
-	printf("%zu allocation%s\n", n, n == 1 ? "" : "s");
-}
-
-static void alloc_json(struct json *j, const struct smh_alloc_info *a, const char *label)
-{
-	json_object_begin(j);
-	json_key(j, "handle");
-	json_uint(j, a->handle);
-	json_key(j, "region");
-	json_uint(j, a->region);
-	json_key(j, "label");
-	json_string(j, label);
-	json_key(j, "offset");
-	json_uint(j, a->offset);
-	json_key(j, "size");
-	json_uint(j, a->size);
-	ctl_json_addr(j, "phys_addr", a->phys_addr);
-	json_key(j, "owner");
-	json_uint(j, a->owner);
-	json_key(j, "shared");
-	json_bool(j, a->shared);
-	json_key(j, "holders");
-	json_array_begin(j);
-	for (size_t i = 0; i < a->n_holders; i++)
-		json_uint(j, a->holders[i]);
-	json_array_end(j);
-	json_object_end(j);
-}
-
-static void allocs_json(const struct smh_alloc_info *allocs, size_t n,
-			const struct smh_region_info *regions, size_t n_regions)
-{
-	struct json j;
-	char label[16];
-
-	json_init(&j, stdout);
-	json_array_begin(&j);
-	for (size_t i = 0; i < n; i++)
-		alloc_json(&j, &allocs[i],
-			   ctl_region_label(regions, n_regions, allocs[i].region, label,
-					    sizeof(label)));
-	json_array_end(&j);
-	json_finish(&j);
-}
-
-int cmd_allocs(struct ctl *ctl, int argc, char **argv)
-{
-	struct smh_client *client;
-	struct smh_region_info *regions = NULL;
-	struct smh_alloc_info *allocs = NULL;
-	size_t n_regions = 0, n = 0;
-	int status, err;
-
-	if ((status = parse_plain(ctl, argc, argv)) >= 0 || (status = ctl_connect(ctl, &client)))
-		return status;
-	if ((err = ctl_get_regions(client, &regions, &n_regions)) < 0)
-		status = ctl_failed(ctl, client, "could not get the regions", err);
-	else if ((err = smh_list_allocs(client, &allocs, &n)) < 0)
-		status = ctl_failed(ctl, client, "could not list the allocations", err);
-	else if (ctl->json)
-		allocs_json(allocs, n, regions, n_regions);
-	else
-		allocs_table(allocs, n, regions, n_regions);
-	if (allocs)
-		smh_allocs_free(allocs, n);
-	free(regions);
 	smh_disconnect(client);
 	return status;
 }

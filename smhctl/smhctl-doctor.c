@@ -13,7 +13,11 @@
  *   `gzip -dc`), else /boot/config-RELEASE, or --kconfig FILE;
  * - the cache attribute obtained against the one asked for: from smhd's region table when it
  *   runs, else what the platform gives (on arm64, /dev/mem maps no-map memory as Device memory).
- * Every check prints OK, WARN or FAIL, and the fix for the last two. Exit 0 when nothing FAILs.
+ * Every check prints OK, SKIP, WARN or FAIL, and the fix for the last two. OK means checked:
+ * what could not be checked (the attribute without smhd) is SKIP with the reason, never OK.
+ * One cause gives one FAIL with its own fix, and no FAIL's fix contradicts an OK line (a
+ * region in System RAM although its node has no-map is the kernel's doing, not the node's).
+ * Exit 0 when nothing FAILs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +37,10 @@
 
 #define IOMEM_MAX 4096
 
-enum level { DOC_OK, DOC_WARN, DOC_FAIL };
+enum level { DOC_OK, DOC_WARN, DOC_FAIL, DOC_SKIP };
 
-static const char *const level_names[] = { "OK", "WARN", "FAIL" };
-static const char *const level_json[] = { "ok", "warning", "failure" };
+static const char *const level_names[] = { "OK", "WARN", "FAIL", "SKIP" };
+static const char *const level_json[] = { "ok", "warning", "failure", "skipped" };
 
 struct finding {
 	enum level level;
@@ -54,6 +58,7 @@ struct iomem_entry {
 
 struct doctor {
 	const char *dtb, *iomem, *mem_path, *kconfig;
+	bool dtb_given; /* --dtb, not the kernel's /sys/firmware/fdt */
 	struct dt_config cfg;
 	struct iomem_entry *iomem_entries;
 	size_t n_iomem;
@@ -63,9 +68,10 @@ struct doctor {
 	int mem_fds[2];    /* /dev/mem opened without and with O_SYNC; -1: not (yet) */
 	int mem_errs[2];   /* errno of a failed open */
 	int strict_devmem; /* 1 y, 0 not set, -1 unknown */
+	bool no_devmem;    /* the configuration says CONFIG_DEVMEM is not set */
 	struct finding *items;
 	size_t n_items, cap_items;
-	unsigned counts[3];
+	unsigned counts[4];
 };
 
 static void add(struct doctor *d, enum level level, const char *check, const char *region,
@@ -110,14 +116,52 @@ static void collect_diag(void *data, enum diag_level level, const char *msg)
 		add(d, DOC_WARN, "dt", NULL, "see dts/bindings/shared-multi-heap.yaml", "%s", msg);
 }
 
+/* Keeps the first error about the file itself (not a node) in @data, a char[384]. */
+static void keep_file_error(void *data, enum diag_level level, const char *msg)
+{
+	char *why = data;
+
+	if (level == DIAG_ERROR && !*why)
+		snprintf(why, 384, "%s", msg);
+}
+
+/* The fix for a blob that could not be read (@err), as the user came to it. */
+static const char *blob_fix(const struct doctor *d, int err)
+{
+	if (err == -ENOENT && !d->dtb_given)
+		return "this kernel did not boot with a device tree (x86 and other ACPI machines "
+		       "have none): give the board's blob with --dtb FILE";
+	if (err == -EACCES && !d->dtb_given)
+		return "run smhctl doctor as root (the kernel's blob is readable by root only), or "
+		       "give a copy with --dtb FILE";
+	if (err == -ENOENT || err == -EACCES)
+		return "give --dtb a readable file";
+	return "give the board's blob (dtc output) with --dtb; `smhctl dt FILE` checks one offline";
+}
+
+/* The file unreadable or not a blob is one failure; a bad node is the node's failures. */
 static void check_dt(struct doctor *d)
 {
 	const struct diag diag = { .report = collect_diag, .data = d };
+	char why[384] = "";
+	const struct diag file_diag = { .report = keep_file_error, .data = why };
+	unsigned failed = d->counts[DOC_FAIL];
+	size_t size;
+	void *blob;
+	int err = dt_blob_read(d->dtb, &blob, &size, &file_diag);
 
-	if (dt_load(d->dtb, &d->cfg, &diag) < 0) {
-		add(d, DOC_FAIL, "dt", NULL,
-		    "give the board's blob with --dtb, or boot with a device tree",
-		    "%s: no usable device tree", d->dtb);
+	if (err < 0) {
+		add(d, DOC_FAIL, "dt", NULL, blob_fix(d, err), "%s: no usable device tree: %s",
+		    d->dtb, why);
+		return;
+	}
+	err = dt_parse(blob, size, &d->cfg, &diag);
+	free(blob);
+	if (err < 0) {
+		if (d->counts[DOC_FAIL] == failed)
+			add(d, DOC_FAIL, "dt", NULL,
+			    "fix the blob; `smhctl dt FILE` checks one offline",
+			    "%s: no usable device tree", d->dtb);
 		return;
 	}
 	if (d->cfg.n_regions == 0)
@@ -189,6 +233,34 @@ static bool kernel_use(const char *name)
 	return strncmp(name, "Kernel ", 7) == 0 || strcmp(name, "Crash kernel") == 0;
 }
 
+/*
+ * @r lies in System RAM. With no-map in the node given, the running kernel did not apply it
+ * (booted from another blob, or no device-tree reserved memory at all, as on x86): the fix is
+ * the boot, not the node, which the no-map check says is right.
+ */
+static void system_ram(struct doctor *d, const struct dt_region *r, const struct iomem_entry *e)
+{
+	uint64_t last = r->base + r->size - 1;
+	char fix[300];
+
+	if (r->no_map)
+		snprintf(fix, sizeof(fix),
+			 "boot the kernel with this device tree (%s has no-map: is %s the blob it "
+			 "booted?); on x86, reserve the range with memmap=SIZE$ADDR on the kernel "
+			 "command line",
+			 r->path, d->dtb);
+	else
+		snprintf(fix, sizeof(fix),
+			 "add `no-map;` to %s (on x86: reserve the range with memmap=SIZE$ADDR on "
+			 "the kernel command line)",
+			 r->path);
+	add(d, DOC_FAIL, "iomem", r->label, fix,
+	    "0x%" PRIx64 "-0x%" PRIx64 " lies in System RAM (0x%" PRIx64 "-0x%" PRIx64
+	    "): the kernel uses this memory%s",
+	    r->base, last, e->start, e->end,
+	    r->no_map ? ", although the node has no-map: the running kernel did not apply it" : "");
+}
+
 /* What overlaps @r at the top level, and the kernel's own parts inside System RAM. */
 static void check_iomem_region(struct doctor *d, const struct dt_region *r)
 {
@@ -210,12 +282,7 @@ static void check_iomem_region(struct doctor *d, const struct dt_region *r)
 		} else if (e->depth > 0) {
 			continue;
 		} else if (strcmp(e->name, "System RAM") == 0) {
-			add(d, DOC_FAIL, "iomem", r->label,
-			    "mark the node no-map (on x86: reserve it with memmap=SIZE$ADDR on the "
-			    "kernel command line)",
-			    "0x%" PRIx64 "-0x%" PRIx64 " lies in System RAM (0x%" PRIx64
-			    "-0x%" PRIx64 "): the kernel uses this memory",
-			    r->base, last, e->start, e->end);
+			system_ram(d, r, e);
 			problem = true;
 		} else if (strcasecmp(e->name, "reserved") == 0) { /* x86 e820 says "Reserved" */
 			reserved = true;
@@ -345,13 +412,15 @@ static void check_kconfig(struct doctor *d)
 		fclose(f);
 	if (!text)
 		return;
-	if (!kconfig_value(text, "CONFIG_DEVMEM"))
+	d->strict_devmem = kconfig_value(text, "CONFIG_STRICT_DEVMEM");
+	d->no_devmem = !kconfig_value(text, "CONFIG_DEVMEM");
+	if (d->no_devmem)
 		add(d, DOC_FAIL, "kconfig", NULL,
 		    "build the kernel with CONFIG_DEVMEM=y (or serve memfd memory: smhd --backend "
 		    "memfd, not the board's)",
-		    "%s: CONFIG_DEVMEM is not set: the kernel has no /dev/mem", what);
-	d->strict_devmem = kconfig_value(text, "CONFIG_STRICT_DEVMEM");
-	if (d->strict_devmem)
+		    "%s: CONFIG_DEVMEM is not set: the kernel has no /dev/mem (STRICT_DEVMEM %s)",
+		    what, d->strict_devmem ? "=y" : "is not set");
+	else if (d->strict_devmem)
 		add(d, DOC_OK, "kconfig", NULL, NULL,
 		    "%s: STRICT_DEVMEM=y: /dev/mem maps only memory the kernel does not use, so "
 		    "every region needs no-map",
@@ -394,6 +463,24 @@ static void check_devmem_region(struct doctor *d, const struct dt_region *r, int
 	    errno == EPERM ? " (the kernel refuses memory it uses itself)" : "");
 }
 
+/* Says once why the memory device cannot be opened (@err): both modes fail for one cause. */
+static void devmem_unusable(struct doctor *d, bool sync, int err)
+{
+	if (d->mem_errs[!sync] == err)
+		return;
+	if (err == ENOENT && d->no_devmem)
+		add(d, DOC_SKIP, "devmem", NULL, NULL,
+		    "%s does not exist (CONFIG_DEVMEM is not set, see kconfig): the test mappings "
+		    "are not made",
+		    d->mem_path);
+	else
+		add(d, DOC_FAIL, "devmem", NULL,
+		    err == ENOENT ? "build the kernel with CONFIG_DEVMEM=y (or give the memory "
+				    "device with --mem-path)"
+				  : "run as root (needs CAP_SYS_RAWIO)",
+		    "cannot open %s%s: %s", d->mem_path, sync ? " with O_SYNC" : "", strerror(err));
+}
+
 /* Opens the memory device as smhd does for @r (O_SYNC for non-cacheable), once per mode. */
 static int devmem_fd(struct doctor *d, const struct dt_region *r)
 {
@@ -403,11 +490,7 @@ static int devmem_fd(struct doctor *d, const struct dt_region *r)
 		d->mem_fds[sync] = open(d->mem_path, O_RDWR | O_CLOEXEC | (sync ? O_SYNC : 0));
 		d->mem_errs[sync] = d->mem_fds[sync] < 0 ? errno : 0;
 		if (d->mem_fds[sync] < 0)
-			add(d, DOC_FAIL, "devmem", NULL,
-			    d->mem_errs[sync] == ENOENT ? "build the kernel with CONFIG_DEVMEM=y"
-							: "run as root (needs CAP_SYS_RAWIO)",
-			    "cannot open %s%s: %s", d->mem_path, sync ? " with O_SYNC" : "",
-			    strerror(d->mem_errs[sync]));
+			devmem_unusable(d, sync, d->mem_errs[sync]);
 	}
 	return d->mem_fds[sync];
 }
@@ -440,35 +523,65 @@ static bool uncached(const char *mapping)
 	       strstr(mapping, "uncached");
 }
 
-static void check_attribute(struct doctor *d, const struct dt_region *r)
+/*
+ * Without smhd nothing says which attribute the region gets: the platform's default is a
+ * prediction. A prediction that is wrong for the request is worth a warning; one that fits is
+ * not a check that passed.
+ */
+static void predict_attribute(struct doctor *d, const struct dt_region *r)
 {
-	const struct smh_region_info *s = d->served ? served_region(d, r->label) : NULL;
-	const char *mapping = s ? s->mapping : predicted_mapping(r->attr);
-	const char *source = s ? "smhd obtained" : "smhd is not running; /dev/mem gives";
+	const char *mapping = predicted_mapping(r->attr);
+	int sync = attr_info(r->attr)->map == ATTR_MAP_SYNC;
 	bool cached_asked = attr_info(r->attr)->map == ATTR_MAP_CACHED;
 
-	if (d->served && !s) {
-		add(d, DOC_FAIL, "attribute", r->label,
-		    "restart smhd after changing the device tree",
-		    "smhd does not serve this region: it runs with another device tree");
-	} else if (s && strncmp(mapping, "not mapped", 10) == 0) {
-		add(d, DOC_FAIL, "attribute", r->label, "see the devmem and no-map checks",
-		    "asked %s, smhd could not map it (%s): it serves the other regions",
-		    attr_name(r->attr), mapping);
-	} else if (cached_asked && uncached(mapping)) {
+	if (cached_asked && uncached(mapping))
 		add(d, DOC_WARN, "attribute", r->label,
 		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); cached "
 		    "memory on arm64 needs a kernel driver to map it (e.g. a reserved-memory "
 		    "dma-heap), /dev/mem cannot give it",
-		    "asked cacheable, %s: %s: accesses are uncached and must be aligned", source,
+		    "asked cacheable, smhd is not running; /dev/mem on this platform gives %s: "
+		    "accesses are uncached and must be aligned",
 		    mapping);
-	} else if (!cached_asked && !uncached(mapping)) {
+	else if (d->mem_fds[sync] < 0)
+		add(d, DOC_SKIP, "attribute", r->label, NULL,
+		    "asked %s, smhd is not running and %s could not be opened: not checked",
+		    attr_name(r->attr), d->mem_path);
+	else
+		add(d, DOC_SKIP, "attribute", r->label, NULL,
+		    "asked %s, smhd is not running: not checked (%s on this platform would give "
+		    "%s)",
+		    attr_name(r->attr), d->mem_path, mapping);
+}
+
+static void check_attribute(struct doctor *d, const struct dt_region *r)
+{
+	const struct smh_region_info *s = d->served ? served_region(d, r->label) : NULL;
+	bool cached_asked = attr_info(r->attr)->map == ATTR_MAP_CACHED;
+
+	if (!d->served) {
+		predict_attribute(d, r);
+	} else if (!s) {
+		add(d, DOC_FAIL, "attribute", r->label,
+		    "restart smhd after changing the device tree",
+		    "smhd does not serve this region: it runs with another device tree");
+	} else if (strncmp(s->mapping, "not mapped", 10) == 0) {
+		add(d, DOC_FAIL, "attribute", r->label, "see the devmem and no-map checks",
+		    "asked %s, smhd could not map it (%s): it serves the other regions",
+		    attr_name(r->attr), s->mapping);
+	} else if (cached_asked && uncached(s->mapping)) {
+		add(d, DOC_WARN, "attribute", r->label,
+		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); cached "
+		    "memory on arm64 needs a kernel driver to map it (e.g. a reserved-memory "
+		    "dma-heap), /dev/mem cannot give it",
+		    "asked cacheable, smhd obtained: %s: accesses are uncached and must be aligned",
+		    s->mapping);
+	} else if (!cached_asked && !uncached(s->mapping)) {
 		add(d, DOC_WARN, "attribute", r->label,
 		    "use the devmem backend on the board for real uncached memory",
-		    "asked %s, %s: %s", attr_name(r->attr), source, mapping);
+		    "asked %s, smhd obtained: %s", attr_name(r->attr), s->mapping);
 	} else {
-		add(d, DOC_OK, "attribute", r->label, NULL, "asked %s, %s: %s", attr_name(r->attr),
-		    source, mapping);
+		add(d, DOC_OK, "attribute", r->label, NULL, "asked %s, smhd obtained: %s",
+		    attr_name(r->attr), s->mapping);
 	}
 }
 
@@ -482,8 +595,8 @@ static void check_daemon(struct doctor *d, const struct ctl *ctl)
 		add(d, DOC_WARN, "smhd", NULL,
 		    "start smhd to check the attribute it really obtains (and its socket with "
 		    "--socket)",
-		    "smhd is not running at %s (%s): attributes are the platform's defaults", path,
-		    smh_strerror(err));
+		    "smhd is not running at %s (%s): the attribute obtained is not checked", path,
+		    strerror(-err));
 		return;
 	}
 	err = ctl_get_regions(client, &d->served, &d->n_served);
@@ -505,12 +618,12 @@ static void print_human(const struct doctor *d)
 
 		printf("%-4s  %-10s  %s%s%s\n", level_names[f->level], f->check, f->region,
 		       *f->region ? ": " : "", f->msg);
-		if (*f->fix && f->level != DOC_OK)
+		if (*f->fix && f->level != DOC_OK && f->level != DOC_SKIP)
 			printf("%18s%s\n", "fix: ", f->fix);
 	}
-	printf("doctor: %u OK, %u warning%s, %u failure%s\n", d->counts[DOC_OK],
-	       d->counts[DOC_WARN], d->counts[DOC_WARN] == 1 ? "" : "s", d->counts[DOC_FAIL],
-	       d->counts[DOC_FAIL] == 1 ? "" : "s");
+	printf("doctor: %u OK, %u not checked, %u warning%s, %u failure%s\n", d->counts[DOC_OK],
+	       d->counts[DOC_SKIP], d->counts[DOC_WARN], d->counts[DOC_WARN] == 1 ? "" : "s",
+	       d->counts[DOC_FAIL], d->counts[DOC_FAIL] == 1 ? "" : "s");
 }
 
 static void print_json(const struct doctor *d)
@@ -534,12 +647,14 @@ static void print_json(const struct doctor *d)
 		json_key(&j, "message");
 		json_string(&j, f->msg);
 		json_key(&j, "fix");
-		json_string(&j, f->level == DOC_OK ? "" : f->fix);
+		json_string(&j, f->level == DOC_OK || f->level == DOC_SKIP ? "" : f->fix);
 		json_object_end(&j);
 	}
 	json_array_end(&j);
 	json_key(&j, "ok");
 	json_uint(&j, d->counts[DOC_OK]);
+	json_key(&j, "skipped");
+	json_uint(&j, d->counts[DOC_SKIP]);
 	json_key(&j, "warnings");
 	json_uint(&j, d->counts[DOC_WARN]);
 	json_key(&j, "failures");
@@ -563,9 +678,10 @@ static int parse_doctor(struct ctl *ctl, struct doctor *d, int argc, char **argv
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_DTB)
+		if (c == OPT_DTB) {
 			d->dtb = optarg;
-		else if (c == OPT_IOMEM)
+			d->dtb_given = true;
+		} else if (c == OPT_IOMEM)
 			d->iomem = optarg;
 		else if (c == OPT_MEM_PATH)
 			d->mem_path = optarg;

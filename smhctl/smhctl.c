@@ -35,7 +35,17 @@ static void usage(FILE *f)
 		"  regions        the regions smhd serves: range, size, backend, mapping obtained\n"
 		"  stats          per region used/free/largest free/fragmentation, and totals\n"
 		"  clients        the connected clients and what they hold\n"
-		"  allocs         every live allocation, its owner and holders\n"
+		"  allocs [--pid PID] [--region LABEL] [--attr ATTR] [--sort KEY]\n"
+		"         [--watch[=SECONDS] [--count N]]\n"
+		"                 every live allocation, its owner (client id, pid, command;\n"
+		"                 \"(gone)\" once disconnected) and holders; --pid: owned or held\n"
+		"                 by PID; KEY: handle (default), size, region, pid, owner;\n"
+		"                 --watch: redraw every SECONDS (default 2), N times (default:\n"
+		"                 until interrupted)\n"
+		"  top [OPTION]...\n"
+		"                 allocs --watch --sort size\n"
+		"  metrics        the statistics in the Prometheus text format (for the node\n"
+		"                 exporter's textfile collector)\n"
 		"  alloc [--attr cacheable|non-cacheable] [--align N] [--export] [--hold] SIZE\n"
 		"                 a test allocation: print it, write and check a pattern, free it "
 		"at\n"
@@ -50,9 +60,10 @@ static void usage(FILE *f)
 		"                 check a device tree blob offline (no daemon needed) and print\n"
 		"                 its shared-multi-heap regions; --granule as smhd's (default %d)\n"
 		"  doctor [--dtb FILE] [--iomem FILE] [--mem-path FILE] [--kconfig FILE]\n"
-		"                 board checks, each OK, WARN or FAIL with its fix: the regions\n"
-		"                 in /proc/iomem, no-map, /dev/mem, STRICT_DEVMEM, the attribute\n"
-		"                 obtained (from smhd if it runs); exit 1 when something FAILs\n"
+		"                 board checks, each OK, SKIP (not checked), WARN or FAIL with\n"
+		"                 its fix: the regions in /proc/iomem, no-map, /dev/mem,\n"
+		"                 STRICT_DEVMEM, the attribute obtained (from smhd if it runs);\n"
+		"                 exit 1 when something FAILs\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH  smhd's socket (default: $SMH_SOCKET, else %s)\n"
@@ -137,7 +148,8 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 	smh_set_log_handler(NULL, NULL);
 	if (err == 0)
 		return 0;
-	fprintf(stderr, "smhctl: error: cannot connect to smhd at %s: %s", path, smh_strerror(err));
+	/* strerror(), not smh_strerror(): the context is said, and the hints below are smhctl's. */
+	fprintf(stderr, "smhctl: error: cannot connect to smhd at %s: %s", path, strerror(-err));
 	if (hello_refusal[0])
 		fprintf(stderr, ": %s\n", hello_refusal);
 	else if (err == -ENOENT || err == -ECONNREFUSED)
@@ -196,6 +208,19 @@ int ctl_get_regions(struct smh_client *client, struct smh_region_info **regionsp
 		escape_field(r->mapping, sizeof(r->mapping));
 	}
 	return err;
+}
+
+void ctl_size(char *buf, size_t size, uint64_t v)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	unsigned u = 0;
+
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && v >> (10 * (u + 1)))
+		u++;
+	if (v % (1ull << (10 * u)) == 0)
+		snprintf(buf, size, "%llu %s", (unsigned long long)(v >> (10 * u)), units[u]);
+	else
+		snprintf(buf, size, "%.1f %s", (double)v / (double)(1ull << (10 * u)), units[u]);
 }
 
 void ctl_hex(char *buf, size_t size, uint64_t v)
@@ -277,7 +302,7 @@ static const struct command {
 } commands[] = {
 	{ "regions", cmd_regions }, { "stats", cmd_stats }, { "clients", cmd_clients },
 	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc }, { "map", cmd_map },
-	{ "doctor", cmd_doctor },
+	{ "doctor", cmd_doctor },   { "top", cmd_top },     { "metrics", cmd_metrics },
 };
 
 /* Output goes to a pipe or a file as often as to a terminal: a failed write is a failure. */

@@ -58,6 +58,12 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp);
 /* Reports a failed call (@what) with the daemon's message when it sent one. Returns 1. */
 int ctl_failed(const struct ctl *ctl, struct smh_client *client, const char *what, int err);
 
+/*
+ * @v bytes as people write sizes, into @buf: exact in the largest unit it reaches ("64 B",
+ * "4 KiB"), else that unit with one decimal ("60.0 MiB" for 61486 KiB).
+ */
+void ctl_size(char *buf, size_t size, uint64_t v);
+
 /* "0x..." for @v into @buf. */
 void ctl_hex(char *buf, size_t size, uint64_t v);
 
@@ -81,6 +87,8 @@ int cmd_regions(struct ctl *ctl, int argc, char **argv);
 int cmd_stats(struct ctl *ctl, int argc, char **argv);
 int cmd_clients(struct ctl *ctl, int argc, char **argv);
 int cmd_allocs(struct ctl *ctl, int argc, char **argv);
+int cmd_top(struct ctl *ctl, int argc, char **argv);
+int cmd_metrics(struct ctl *ctl, int argc, char **argv);
 int cmd_alloc(struct ctl *ctl, int argc, char **argv);
 int cmd_map(struct ctl *ctl, int argc, char **argv);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);

@@ -421,7 +421,9 @@ static void test_reconnect_stale(void **state)
 	client = connect_fake(f);
 	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
 	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), -ESTALE);
-	snprintf(want, sizeof(want), "smh: could not reconnect to %s: Stale file handle", f->path);
+	snprintf(want, sizeof(want), "smh: could not reconnect to %s: %s", f->path,
+		 "smhd restarted without this client's buffers: stop using their mappings and "
+		 "connect anew");
 	assert_string_equal(logged, want);
 	assert_non_null(strstr(log_all, "smh: the restarted daemon gave back 0 of this "
 					"connection's 1 buffers; the others are lost"));
@@ -463,7 +465,7 @@ static void test_reconnect_free_done(void **state)
 }
 
 /* In a child: the parent's client refuses every call; a connection of its own works. */
-static void fork_child(struct smh_client *parent, int results[3])
+static void fork_child(struct smh_client *parent, int results[4])
 {
 	struct fake *f = fake_start(FAKE_OK);
 	struct smh_client *own = NULL;
@@ -472,6 +474,8 @@ static void fork_child(struct smh_client *parent, int results[3])
 
 	results[0] = smh_alloc(parent, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
 	results[1] = smh_get_stats(parent, &stats);
+	/* The parent's last refusal is not the child's: the ECHILD has no daemon message. */
+	results[3] = (int)strlen(smh_last_error(parent));
 	results[2] = smh_connect(f->path, &own);
 	if (results[2] == 0)
 		results[2] = smh_alloc(own, SMH_REG_ATTR_CACHEABLE, 64, 0, &a);
@@ -484,10 +488,12 @@ static void test_fork(void **state)
 	struct fake *f = fake_start(FAKE_OK);
 	struct smh_client *client = connect_fake(f);
 	struct smh_buffer a;
-	int status, results[3], pipefd[2];
+	int status, results[4], pipefd[2];
 	pid_t pid;
 
 	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 0, 0, &a), -EINVAL);
+	assert_string_equal(smh_last_error(client), "size 0 or bad attribute");
 	/* The child's answer comes through a pipe: under valgrind its exit status is valgrind's. */
 	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
 	pid = fork();
@@ -501,6 +507,7 @@ static void test_fork(void **state)
 	assert_int_equal(results[0], -ECHILD);
 	assert_int_equal(results[1], -ECHILD);
 	assert_int_equal(results[2], 0);
+	assert_int_equal(results[3], 0);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	/* The parent's connection is untouched. */
@@ -565,6 +572,37 @@ static void test_strerror(void **state)
 	assert_string_equal(smh_strerror(-100000), "Unknown error");
 	assert_string_equal(smh_strerror(INT_MIN), "Unknown error");
 	assert_string_equal(smh_strerror(0), "Success");
+}
+
+/* The errnos whose plain text misleads get the library's meaning, whatever their sign. */
+static void test_strerror_smh(void **state)
+{
+	static const int codes[] = { ENOENT, ECHILD,       ESTALE, EPROTO,     ETIMEDOUT,
+				     EDQUOT, EMLINK,       ENOSPC, EPERM,      EACCES,
+				     EMFILE, ECONNREFUSED, EPIPE,  ECONNRESET, EBUSY };
+
+	(void)state;
+	assert_string_equal(smh_strerror(-ECHILD),
+			    "this client belongs to the parent process (after fork): connect anew");
+	assert_string_equal(smh_strerror(ECHILD), smh_strerror(-ECHILD));
+	/* ENOENT comes from smh_import() and from smh_connect(): the text fits both. */
+	assert_non_null(strstr(smh_strerror(-ENOENT), "no live buffer has this token (it was "
+						      "freed, or never exported)"));
+	assert_non_null(strstr(smh_strerror(-ENOENT), "no socket is at the path"));
+	assert_non_null(strstr(smh_strerror(-ESTALE), "smhd restarted without this client's"));
+	assert_non_null(strstr(smh_strerror(-ETIMEDOUT), "$SMH_TIMEOUT_MS"));
+	assert_non_null(strstr(smh_strerror(-EDQUOT), "quota"));
+	assert_non_null(strstr(smh_strerror(-EPERM), "$SMH_SERVER_UID"));
+	assert_non_null(strstr(smh_strerror(-EACCES), "allow-uid"));
+	assert_non_null(strstr(smh_strerror(-EMFILE), "max-clients"));
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *plain = strerrordesc_np(codes[i]);
+
+		if (strcmp(smh_strerror(-codes[i]), plain) == 0)
+			fail_msg("errno %d: still \"%s\"", codes[i], plain);
+	}
+	/* Codes whose plain text is right keep it. */
+	assert_string_equal(smh_strerror(-EINVAL), "Invalid argument");
 }
 
 /*
@@ -672,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inspection, setup, teardown),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_strerror_smh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

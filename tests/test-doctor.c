@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ struct result {
 	char out[32768];
 };
 
+/* Set by a test to run doctor without --dtb (the kernel's /sys/firmware/fdt). */
+static bool no_dtb_option;
+
 static char *env(const char *name)
 {
 	char *v = getenv(name);
@@ -35,9 +39,9 @@ static char *env(const char *name)
 static void doctor(struct result *res, const char *iomem, const char *kconfig, ...)
 {
 	char dtb[512], iomem_path[512], kconfig_path[512], mem[] = "/tmp/smh-doctor-mem-XXXXXX";
-	char *argv[32] = { env("SMH_SMHCTL"), "doctor", "--socket",   "/nonexistent/smhd.sock",
-			   "--dtb",           dtb,      "--mem-path", mem };
-	size_t argc = 8;
+	char *argv[32] = { env("SMH_SMHCTL"), "doctor", "--socket", "/nonexistent/smhd.sock",
+			   "--mem-path",      mem,      "--dtb",    dtb };
+	size_t argc = no_dtb_option ? 6 : 8;
 	FILE *out = tmpfile();
 	int wstatus, fd = mkstemp(mem);
 	va_list ap;
@@ -91,6 +95,31 @@ static void assert_lacks(const char *haystack, const char *needle)
 		fail_msg("did not expect \"%s\" in:\n%s", needle, haystack);
 }
 
+static size_t count(const char *haystack, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(haystack, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* The line of @out that contains @needle, with the fix line after it, into @buf. */
+static const char *finding(char *buf, size_t size, const char *out, const char *needle)
+{
+	const char *p = strstr(out, needle), *start, *end;
+
+	if (!p)
+		fail_msg("expected \"%s\" in:\n%s", needle, out);
+	for (start = p; start > out && start[-1] != '\n'; start--)
+		;
+	end = strchr(p, '\n');
+	if (end && strncmp(end + 1, "   ", 3) == 0) /* its "fix:" line */
+		end = strchr(end + 1, '\n');
+	snprintf(buf, size, "%.*s", end ? (int)(end - start) : (int)strlen(start), start);
+	return buf;
+}
+
 /* The board as the board test boots it: two right regions, one without no-map. */
 static void test_board(void **state)
 {
@@ -118,6 +147,11 @@ static void test_board(void **state)
 	assert_contains(r->out, "OK    devmem      heap-nomap-missing: a test mmap of "
 				"0x70200000-0x702fffff");
 	assert_contains(r->out, "asked non-cacheable, smhd is not running");
+	/* No daemon: the attribute obtained is not checked, so it is not OK either. */
+	assert_lacks(r->out, "OK    attribute");
+	assert_contains(r->out, "SKIP  attribute   heap-noncacheable: asked non-cacheable, smhd is "
+				"not running: not checked (");
+	assert_contains(r->out, "doctor: 9 OK, 3 not checked, 1 warning, 2 failures\n");
 	assert_contains(r->out, "doctor: ");
 	assert_contains(r->out, ", 1 warning, 2 failures\n");
 	free(r);
@@ -138,6 +172,30 @@ static void test_kernel_use(void **state)
 	free(r);
 }
 
+/*
+ * A region in System RAM although its node has no-map: the kernel did not apply the node, so the
+ * fix is the boot, not "mark the node no-map" beside "OK ... has no-map".
+ */
+static void test_no_contradiction(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+	char line[1024];
+
+	doctor(r, "iomem-kernel.txt", "kconfig-strict", NULL);
+	assert_contains(r->out,
+			"OK    no-map      heap-noncacheable: /reserved-memory/shm@70100000 "
+			"has no-map");
+	finding(line, sizeof(line), r->out, "FAIL  iomem       heap-noncacheable:");
+	assert_contains(line, "although the node has no-map: the running kernel did not apply it");
+	assert_contains(line, "fix: boot the kernel with this device tree");
+	assert_lacks(line, "no-map;");
+	assert_lacks(line, "mark the node");
+	/* Without no-map, the iomem fix is the no-map check's own. */
+	finding(line, sizeof(line), r->out, "FAIL  iomem       heap-nomap-missing:");
+	assert_contains(line, "fix: add `no-map;` to /reserved-memory/shm@70200000");
+	free(r);
+}
+
 /* Without CAP_SYS_ADMIN /proc/iomem shows zeros; without DEVMEM there is no /dev/mem. */
 static void test_hidden_and_no_devmem(void **state)
 {
@@ -152,6 +210,63 @@ static void test_hidden_and_no_devmem(void **state)
 	assert_contains(r->out, "FAIL  kconfig     ");
 	assert_contains(r->out, "CONFIG_DEVMEM is not set");
 	assert_contains(r->out, "STRICT_DEVMEM is not set");
+	/* No /dev/mem: no OK line saying what /dev/mem maps. */
+	assert_lacks(r->out, "OK    kconfig");
+	assert_contains(r->out, "FAIL  kconfig     ");
+	free(r);
+}
+
+/* A memory device that is missing is one finding, not one per open mode. */
+static void test_no_memory_device(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+
+	doctor(r, "iomem-board.txt", "kconfig-strict", "--mem-path", "/nonexistent/mem", NULL);
+	assert_int_equal(count(r->out, "FAIL  devmem"), 1);
+	assert_contains(r->out, "FAIL  devmem      cannot open /nonexistent/mem");
+	assert_lacks(r->out, "OK    devmem");
+	/* Neither smhd nor the device: nothing tells the attribute. */
+	assert_lacks(r->out, "OK    attribute");
+	assert_contains(r->out, "SKIP  attribute   heap-cacheable: asked cacheable, smhd is not "
+				"running and /nonexistent/mem could not be opened: not checked");
+	/* Without CONFIG_DEVMEM, the kconfig failure is the cause: the device is not checked. */
+	doctor(r, "iomem-board.txt", "kconfig-nodevmem", "--mem-path", "/nonexistent/mem", NULL);
+	assert_lacks(r->out, "FAIL  devmem");
+	assert_int_equal(count(r->out, "SKIP  devmem      /nonexistent/mem does not exist"), 1);
+	free(r);
+}
+
+/* A missing or unusable blob is one failure, with the fix for the file, not for a node. */
+static void test_missing_dtb(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+	char line[1024];
+
+	doctor(r, "iomem-board.txt", "kconfig-strict", "--dtb", "/nonexistent.dtb", NULL);
+	assert_int_equal(r->status, 1);
+	assert_int_equal(count(r->out, "FAIL  dt "), 1);
+	finding(line, sizeof(line), r->out, "FAIL  dt ");
+	assert_contains(line, "/nonexistent.dtb: no usable device tree: Could not open "
+			      "/nonexistent.dtb: No such file or directory");
+	assert_contains(line, "fix: give --dtb a readable file");
+	assert_lacks(r->out, "fix the node");
+	doctor(r, "iomem-board.txt", "kconfig-strict", "--dtb", "/etc/hostname", NULL);
+	assert_int_equal(count(r->out, "FAIL  dt "), 1);
+	assert_lacks(r->out, "fix the node");
+	/* The kernel's own blob, where there is none (x86, ACPI): boot with one or give --dtb. */
+	if (access("/sys/firmware/fdt", F_OK) == 0) {
+		free(r);
+		skip();
+	}
+	no_dtb_option = true;
+	doctor(r, "iomem-board.txt", "kconfig-strict", NULL);
+	no_dtb_option = false;
+	assert_int_equal(count(r->out, "FAIL  dt "), 1);
+	finding(line, sizeof(line), r->out, "FAIL  dt ");
+	assert_contains(line, "/sys/firmware/fdt: no usable device tree");
+	assert_contains(line, "fix: this kernel did not boot with a device tree");
+	assert_contains(line, "give the board's blob with --dtb FILE");
+	assert_contains(r->out, ", 1 failure\n");
 	free(r);
 }
 
@@ -183,6 +298,8 @@ static void test_json(void **state)
 				"\"region\": \"heap-nomap-missing\"");
 	assert_contains(r->out, "\"fix\": \"add `no-map;` to /reserved-memory/shm@70200000\"");
 	assert_contains(r->out, "\"failures\": 2\n");
+	assert_contains(r->out, "\"skipped\": 3,");
+	assert_contains(r->out, "\"status\": \"skipped\",\n      \"check\": \"attribute\",");
 	assert_lacks(r->out, "FAIL ");
 	free(r);
 }
@@ -203,6 +320,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_board),
 		cmocka_unit_test(test_kernel_use),
+		cmocka_unit_test(test_no_contradiction),
+		cmocka_unit_test(test_no_memory_device),
+		cmocka_unit_test(test_missing_dtb),
 		cmocka_unit_test(test_hidden_and_no_devmem),
 		cmocka_unit_test(test_unreadable_inputs),
 		cmocka_unit_test(test_json),

@@ -171,13 +171,23 @@ int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf
  */
 int smh_set_timeout(struct smh_client *client, int timeout_ms);
 
-/* A description of @err (a negative errno from this library). Never NULL. */
+/*
+ * A description of @err (a negative errno from this library; the sign is ignored). Never NULL.
+ * Where the C library's text would mislead, it says what the code means here: -ENOENT "no live
+ * buffer has this token ..., or no socket is at the path" (smh_import(), smh_connect()),
+ * -ECHILD "this client belongs to the parent process (after fork)", and likewise -ESTALE,
+ * -EPROTO, -ETIMEDOUT, -EDQUOT, -EMLINK, -ENOSPC, -EPERM, -EACCES (both also smh_map()'s
+ * when the kernel refuses the mapping), -EMFILE, -ECONNREFUSED, -EPIPE, -ECONNRESET, -EBUSY.
+ * Other codes get the C library's text.
+ */
 const char *smh_strerror(int err);
 
 /*
  * The daemon's message for the last refusal on @client in this thread, or "" when there is
- * none. Valid until the next call on @client from this thread. (One message per thread: a
- * refusal on another client from the same thread replaces it, and this then returns "".)
+ * none. Every call that asks smhd clears it first, so it is "" after a success and after a
+ * failure smhd did not send (-ECHILD, -ETIMEDOUT, a lost connection). Valid until the next
+ * call on @client from this thread. (One message per thread: a refusal on another client
+ * from the same thread replaces it, and this then returns "".)
  */
 const char *smh_last_error(struct smh_client *client);
 
