@@ -181,7 +181,7 @@ static int sync_range(const struct smh_buffer *buf, uint64_t offset, size_t len,
 		line = cache_ops.line_size();
 		first = ((uintptr_t)buf->addr + (uintptr_t)offset) & ~(line - 1);
 		end = (uintptr_t)buf->addr + (uintptr_t)offset + len;
-		for (uintptr_t p = first; p < end; p += line)
+		for (uintptr_t p = first; len > 0 && p < end; p += line)
 			op(p);
 	}
 	cache_ops.barrier();
