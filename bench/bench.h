@@ -55,7 +55,7 @@ struct row {
 	bool met;
 };
 
-#define BENCH_ROWS_MAX 24
+#define BENCH_ROWS_MAX 32
 
 struct table {
 	struct row rows[BENCH_ROWS_MAX];
@@ -128,5 +128,6 @@ int bench_latency(const struct bench_options *o, const char *smh_socket, struct 
 int bench_clients(const struct bench_options *o, const char *smh_socket, const char *echo_socket,
 		  struct table *t);
 int bench_buddy_rows(const struct bench_options *o, struct table *t);
+int bench_copy(const struct bench_options *o, const char *smh_socket, struct table *t);
 
 #endif
