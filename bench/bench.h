@@ -57,7 +57,7 @@ struct row {
 	bool met;
 };
 
-#define BENCH_ROWS_MAX 24
+#define BENCH_ROWS_MAX 32
 
 struct table {
 	struct row rows[BENCH_ROWS_MAX];
@@ -131,5 +131,6 @@ int bench_clients(const struct bench_options *o, const char *smh_socket, const c
 		  struct table *t);
 int bench_buddy_rows(const struct bench_options *o, struct table *t);
 int bench_scrub(const struct bench_options *o, const char *smh_socket, struct table *t);
+int bench_copy(const struct bench_options *o, const char *smh_socket, struct table *t);
 
 #endif

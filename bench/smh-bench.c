@@ -167,6 +167,8 @@ static int run(const struct bench_options *o, const char *dir, struct table *t)
 		err = bench_scrub(o, smh_socket, t);
 	if (err == 0)
 		err = bench_buddy_rows(o, t);
+	if (err == 0)
+		err = bench_copy(o, smh_socket, t);
 	if (err < 0)
 		fprintf(stderr, "smh-bench: error: a measurement failed: %s\n", strerror(-err));
 	e = bench_stop(echo);

@@ -1,19 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Safe access to mapped buffers whose memory may be Device memory.
+ * A buffer's memory type, and safe access to mapped buffers whose memory may be Device memory.
  *
- * On arm64, /dev/mem maps `no-map` memory as Device memory whatever O_SYNC says: an unaligned
- * access faults, and so do the instructions libc's memcpy/memset use for speed (unaligned
- * loads and stores, DC ZVA). These helpers touch the buffer only with naturally aligned 64-bit
- * accesses, and single bytes at the unaligned edges. `volatile` keeps the compiler from
- * merging the loops back into memcpy/memset calls or into wider vector accesses. The caller's
- * side (src, dst) is ordinary memory: it is read and written with memcpy.
+ * The type is the region's, from the region table smh_map() needed (found, as smh_map() finds
+ * the region, by the buffer's fd among the live clients' region fds).
+ *
+ * On Normal memory (cached, write-combine) the helpers are memcpy/memset: libc's are the
+ * fastest there. On arm64, /dev/mem maps `no-map` memory as Device memory whatever O_SYNC says:
+ * an unaligned access faults, and so do the instructions libc's memcpy/memset use for speed
+ * (unaligned loads and stores, DC ZVA). There, and wherever the type is uncached or unknown,
+ * the helpers touch the buffer only with naturally aligned 64-bit accesses, and single bytes at
+ * the unaligned edges. `volatile` keeps the compiler from merging the loops back into
+ * memcpy/memset calls or into wider vector accesses. The caller's side (src, dst) is ordinary
+ * memory: it is read and written with memcpy.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "smh/client.h"
+#include "client/client-internal.h"
+
+enum smh_mapping smh_buffer_mapping(const struct smh_buffer *buf)
+{
+	enum smh_mapping kind = SMH_MAPPING_UNKNOWN;
+	struct smh_client *client;
+	uint32_t index;
+
+	if (!buf)
+		return kind;
+	client_registry_lock();
+	client = client_find_fd(buf->fd, &index);
+	if (client && client->regions)
+		kind = client->regions[index].mapping_kind;
+	client_registry_unlock();
+	return kind;
+}
+
+/* Whether memcpy/memset may touch @buf's memory. */
+static bool normal_memory(const struct smh_buffer *buf)
+{
+	enum smh_mapping kind = smh_buffer_mapping(buf);
+
+	return kind == SMH_MAPPING_CACHED || kind == SMH_MAPPING_WRITE_COMBINE;
+}
 
 /* Checks @buf is mapped and [@offset, @offset + @len) lies inside it. */
 static int check_range(const struct smh_buffer *buf, uint64_t offset, size_t len)
@@ -44,6 +74,10 @@ int smh_buffer_write(const struct smh_buffer *buf, uint64_t offset, const void *
 		return err;
 	if (len > 0 && !src)
 		return -EINVAL;
+	if (len > 0 && normal_memory(buf)) {
+		memcpy((unsigned char *)buf->addr + offset, src, len);
+		return 0;
+	}
 	d = (volatile unsigned char *)buf->addr + offset;
 	for (head = head_bytes(d, len); head > 0; head--, len--)
 		*d++ = *s++;
@@ -69,6 +103,10 @@ int smh_buffer_read(const struct smh_buffer *buf, uint64_t offset, void *dst, si
 		return err;
 	if (len > 0 && !dst)
 		return -EINVAL;
+	if (len > 0 && normal_memory(buf)) {
+		memcpy(dst, (const unsigned char *)buf->addr + offset, len);
+		return 0;
+	}
 	s = (const volatile unsigned char *)buf->addr + offset;
 	for (head = head_bytes(s, len); head > 0; head--, len--)
 		*d++ = *s++;
@@ -91,6 +129,10 @@ int smh_buffer_fill(const struct smh_buffer *buf, uint64_t offset, uint8_t value
 
 	if (err < 0)
 		return err;
+	if (len > 0 && normal_memory(buf)) {
+		memset((unsigned char *)buf->addr + offset, value, len);
+		return 0;
+	}
 	d = (volatile unsigned char *)buf->addr + offset;
 	for (head = head_bytes(d, len); head > 0; head--, len--)
 		*d++ = value;

@@ -9,7 +9,8 @@
  *   client-exchange.c   one request and its reply on the socket; the connection's state
  *   client-reconnect.c  the hello, and reconnecting after the daemon restarted
  *   client.c            connect, calls (a loop: exchange, on a hang-up reconnect and re-send)
- *   client-query.c, client-buffer.c, shared-multi-heap.c: the public calls
+ *   client-query.c, client-buffer.c, client-access.c, shared-multi-heap.c: the public calls
+ *   client-cache.c      cache maintenance (the public API only: smh_buffer_mapping())
  *
  * Locks: each client's `lock` serialises its round trips and guards everything that only round
  * trips touch. The process-wide registry lock (client_registry_lock()) guards the list of live

@@ -49,6 +49,10 @@ static int convert_region(const Smh__Region *in, uint32_t index, struct smh_regi
 	/* Free text: cut rather than refuse. */
 	snprintf(out->backend, sizeof(out->backend), "%s", in->backend);
 	snprintf(out->mapping, sizeof(out->mapping), "%s", in->mapping);
+	/* A type this library does not know is one it cannot act on: unknown. */
+	out->mapping_kind = in->mapping_kind <= SMH_MAPPING_DEVICE
+				    ? (enum smh_mapping)in->mapping_kind
+				    : SMH_MAPPING_UNKNOWN;
 	return 0;
 }
 

@@ -296,3 +296,32 @@ int smh_get_phys(const void *ptr, uint64_t *physp)
 	pthread_mutex_unlock(&heap_lock);
 	return err;
 }
+
+/* smh_sync_for_device() or _for_cpu() on the block that holds [@addr, @addr + @size). */
+static int sync_block(void *addr, size_t size, bool invalidate)
+{
+	struct smh_buffer buf;
+	uint64_t offset;
+	ptrdiff_t i;
+
+	pthread_mutex_lock(&heap_lock);
+	i = find_containing(addr);
+	if (i >= 0)
+		buf = blocks[i].buf;
+	pthread_mutex_unlock(&heap_lock);
+	if (i < 0)
+		return -EINVAL;
+	offset = (uint64_t)((uintptr_t)addr - (uintptr_t)buf.addr);
+	return invalidate ? smh_sync_for_cpu(&buf, offset, size)
+			  : smh_sync_for_device(&buf, offset, size);
+}
+
+int smh_cache_data_flush_range(void *addr, size_t size)
+{
+	return sync_block(addr, size, false);
+}
+
+int smh_cache_data_invd_range(void *addr, size_t size)
+{
+	return sync_block(addr, size, true);
+}

@@ -7,8 +7,10 @@
  *   region must be marked `no-map` in the device tree, else mmap() fails with EPERM.
  * - On arm64, /dev/mem maps `no-map` memory as Device memory whatever O_SYNC says: nothing is
  *   cached, and unaligned accesses (which libc's memset/memcpy make) fault on real hardware.
- *   So the daemon touches devmem regions only with aligned 64-bit loads and stores, and
- *   reports the attribute it really obtained.
+ *   Memory in the kernel's linear map it maps cached, or write-combine with O_SYNC.
+ *   daemon/mapping.c works out which (the kernel's rule); the daemon touches a region with
+ *   memset/memcpy only where that is Normal memory (cached or write-combine), else with
+ *   aligned 64-bit loads and stores, and reports the type it really obtained.
  * - On x86, O_SYNC gives an uncached mapping; without it the kernel picks the cache type, and a
  *   second mapping of the same range with another type is refused or downgraded by PAT: each
  *   region is mapped once here, and clients get the fd of that same open mode.
@@ -24,13 +26,15 @@
 
 #include "common/attr.h"
 #include "daemon/backend.h"
+#include "daemon/mapping.h"
 
 struct backend {
 	enum backend_kind kind;
 	struct backend_region *regions;
 	size_t n_regions;
-	int devmem_fds[2]; /* [0]: opened without O_SYNC, [1]: with; -1 when not opened */
-	bool mem_is_file;  /* --mem-path is a regular file (tests): no caching facts to report */
+	int devmem_fds[2];          /* [0]: opened without O_SYNC, [1]: with; -1 when not opened */
+	bool mem_is_file;           /* --mem-path is a regular file (tests): page cache, cached */
+	struct mapping_facts facts; /* devmem: what the kernel's rule reads */
 };
 
 static uint64_t page_size(void)
@@ -112,33 +116,14 @@ map:
 	r->map_phys = start;
 	r->fd_phys_base = start;
 	r->device_memory = false;
-	snprintf(r->mapping, sizeof(r->mapping), "cached (memfd, not the board's memory)");
+	r->type = MEMTYPE_CACHED;
+	snprintf(r->mapping, sizeof(r->mapping),
+		 "cached write-back (memfd, not the board's memory)");
 	return 0;
 err:
 	diag_report(diag, DIAG_ERROR, "Could not create the memfd of region %s: %s", dr->label,
 		    strerror(-ret));
 	return ret;
-}
-
-static void describe_devmem(struct backend_region *r, const struct backend *b,
-			    enum attr_map_policy policy)
-{
-	const char *what;
-
-	if (b->mem_is_file)
-		what = policy == ATTR_MAP_SYNC ? "file opened O_SYNC (test stand-in)"
-					       : "file (test stand-in)";
-#if defined(__aarch64__) || defined(__arm__)
-	else
-		what = policy == ATTR_MAP_SYNC
-			       ? "Device memory, uncached (arm /dev/mem)"
-			       : "Device memory, uncached, not cacheable (arm /dev/mem)";
-#else
-	else
-		what = policy == ATTR_MAP_SYNC ? "uncached (O_SYNC)"
-					       : "kernel's choice (no O_SYNC; PAT decides)";
-#endif
-	snprintf(r->mapping, sizeof(r->mapping), "%s", what);
 }
 
 /* Opens the memory device once per open mode that some region needs. */
@@ -188,6 +173,18 @@ static void report_map_error(const struct dt_region *dr, const char *path, int e
 			    (unsigned long long)(dr->base + dr->size - 1), path, strerror(err));
 }
 
+/* The memory type the kernel gave region @r (daemon/mapping.c), and how the daemon touches it. */
+static void describe(struct backend_region *r, struct mapping_facts *facts,
+		     const struct dt_region *dr, bool sync, bool is_file, const struct diag *diag)
+{
+	struct memtype_result res;
+
+	mapping_devmem(facts, dr, r->map_phys, r->map_len, sync, is_file, &res, diag);
+	r->type = res.type;
+	r->device_memory = res.type != MEMTYPE_CACHED && res.type != MEMTYPE_WRITE_COMBINE;
+	snprintf(r->mapping, sizeof(r->mapping), "%s", res.text);
+}
+
 static int map_devmem(struct backend *b, struct backend_region *r, const struct dt_region *dr,
 		      const struct backend_options *opts, const struct diag *diag)
 {
@@ -212,16 +209,7 @@ static int map_devmem(struct backend *b, struct backend_region *r, const struct 
 	r->map_len = len;
 	r->map_phys = start;
 	r->fd_phys_base = 0;
-	r->device_memory = true;
-	describe_devmem(r, b, policy);
-#if defined(__aarch64__) || defined(__arm__)
-	if (policy == ATTR_MAP_CACHED && !b->mem_is_file)
-		diag_report(diag, DIAG_WARNING,
-			    "Region %s (%s) asks cacheable memory, but /dev/mem maps no-map memory "
-			    "as Device memory on arm: it is served uncached, and accesses must be "
-			    "aligned (smh_buffer_read/write/fill)",
-			    dr->label, dr->path);
-#endif
+	describe(r, &b->facts, dr, policy == ATTR_MAP_SYNC, b->mem_is_file, diag);
 	return 0;
 }
 
@@ -246,6 +234,8 @@ int backend_create(const struct backend_options *opts, const struct dt_config *c
 		struct stat st;
 
 		b->mem_is_file = stat(opts->mem_path, &st) == 0 && S_ISREG(st.st_mode);
+		if (!b->mem_is_file)
+			mapping_facts_init(&b->facts);
 		ret = open_devmem(b, cfg, opts->mem_path, diag);
 		if (ret < 0)
 			goto err_backend;
@@ -302,6 +292,7 @@ void backend_destroy(struct backend *b)
 	for (int i = 0; i < 2; i++)
 		if (b->devmem_fds[i] >= 0)
 			close(b->devmem_fds[i]);
+	mapping_facts_finish(&b->facts);
 	free(b->regions);
 	free(b);
 }

@@ -22,6 +22,7 @@
 
 #include "common/diag.h"
 #include "core/dt.h"
+#include "core/memtype.h"
 #include "core/pool.h"
 
 enum backend_kind {
@@ -52,6 +53,7 @@ struct backend_region {
 	size_t map_len;
 	uint64_t map_phys;  /* physical address of map[0] */
 	bool device_memory; /* accesses must be aligned words (no memset/memcpy) */
+	enum memtype type;  /* the memory type the kernel gave the mapping (core/memtype.h) */
 	bool kept;          /* holds the previous daemon's contents (see backend_options) */
 	bool scrub_first;   /* contents unknown (devmem, not kept): scrub before serving */
 	char mapping[64];   /* the attribute really obtained, for `smhctl regions` */

@@ -376,6 +376,7 @@ static void on_regions(struct request_ctx *ctx, struct reply *r)
 		g->no_map = pr->no_map;
 		g->backend = (char *)backend_name(ctx->backend);
 		g->mapping = (char *)br->mapping;
+		g->mapping_kind = (uint32_t)br->type;
 		g->managed = pr->disabled ? 0 : st.total;
 		ptrs[i] = g;
 	}

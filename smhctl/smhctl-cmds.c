@@ -12,6 +12,7 @@
 #include "common/attr.h"
 #include "common/escape.h"
 #include "common/units.h"
+#include "core/memtype.h"
 #include "smhctl/smhctl.h"
 
 /* Options for a command that takes only the common ones. Returns -1 to go on, else the exit. */
@@ -66,17 +67,19 @@ static void regions_table(const struct smh_region_info *regions, size_t n)
 		w_range = max_int(w_range, (int)strlen(range));
 		w_map = max_int(w_map, (int)strlen(regions[i].mapping));
 	}
-	printf("%-*s  %-13s  %-*s  %10s  %10s  %-7s  %-*s  %s\n", w_label, "LABEL", "ATTRIBUTE",
-	       w_range, "PHYSICAL RANGE", "SIZE", "MANAGED", "BACKEND", w_map, "MAPPING", "NO-MAP");
+	printf("%-*s  %-13s  %-*s  %10s  %10s  %-7s  %-13s  %-*s  %s\n", w_label, "LABEL",
+	       "ATTRIBUTE", w_range, "PHYSICAL RANGE", "SIZE", "MANAGED", "BACKEND", "MEMORY",
+	       w_map, "MAPPING", "NO-MAP");
 	for (size_t i = 0; i < n; i++) {
 		const struct smh_region_info *r = &regions[i];
 
 		region_range(range, sizeof(range), r);
 		units_format_size(r->size, size, sizeof(size));
 		units_format_size(r->managed, managed, sizeof(managed));
-		printf("%-*s  %-13s  %-*s  %10s  %10s  %-7s  %-*s  %s\n", w_label, r->label,
-		       attr_name(r->attr), w_range, range, size, managed, r->backend, w_map,
-		       r->mapping, r->no_map ? "yes" : "no");
+		printf("%-*s  %-13s  %-*s  %10s  %10s  %-7s  %-13s  %-*s  %s\n", w_label, r->label,
+		       attr_name(r->attr), w_range, range, size, managed, r->backend,
+		       memtype_name((enum memtype)r->mapping_kind), w_map, r->mapping,
+		       r->no_map ? "yes" : "no");
 	}
 }
 
@@ -105,6 +108,8 @@ static void regions_json(const struct smh_region_info *regions, size_t n)
 		json_string(&j, r->backend);
 		json_key(&j, "mapping");
 		json_string(&j, r->mapping);
+		json_key(&j, "mapping_kind");
+		json_string(&j, memtype_name((enum memtype)r->mapping_kind));
 		json_key(&j, "no_map");
 		json_bool(&j, r->no_map);
 		json_object_end(&j);

@@ -33,6 +33,7 @@
 
 #include "common/attr.h"
 #include "core/dt.h"
+#include "core/memtype.h"
 #include "smhctl/smhctl.h"
 
 #define IOMEM_MAX 4096
@@ -65,10 +66,11 @@ struct doctor {
 	struct smh_region_info *served; /* smhd's regions, NULL when it does not run */
 	size_t n_served;
 	bool iomem_usable;
-	int mem_fds[2];    /* /dev/mem opened without and with O_SYNC; -1: not (yet) */
-	int mem_errs[2];   /* errno of a failed open */
-	int strict_devmem; /* 1 y, 0 not set, -1 unknown */
-	bool no_devmem;    /* the configuration says CONFIG_DEVMEM is not set */
+	int mem_fds[2];         /* /dev/mem opened without and with O_SYNC; -1: not (yet) */
+	int mem_errs[2];        /* errno of a failed open */
+	int strict_devmem;      /* 1 y, 0 not set, -1 unknown */
+	bool no_devmem;         /* the configuration says CONFIG_DEVMEM is not set */
+	enum memtype_arch arch; /* the board's (--arch for files of another board) */
 	struct finding *items;
 	size_t n_items, cap_items;
 	unsigned counts[4];
@@ -174,10 +176,27 @@ static void check_dt(struct doctor *d)
 		    d->cfg.n_regions, d->cfg.n_regions == 1 ? "" : "s");
 }
 
+/*
+ * Whether @r is meant to be served cached through the kernel's linear map: a cacheable region
+ * without no-map, on arm with a kernel without STRICT_DEVMEM (docs/board-bringup.md).
+ */
+static bool cached_by_linear_map(const struct doctor *d, const struct dt_region *r)
+{
+	return (d->arch == MEMTYPE_ARCH_ARM64 || d->arch == MEMTYPE_ARCH_ARM) &&
+	       d->strict_devmem == 0 && !r->no_map && attr_info(r->attr)->map == ATTR_MAP_CACHED;
+}
+
 static void check_no_map(struct doctor *d, const struct dt_region *r)
 {
 	char fix[256];
 
+	if (cached_by_linear_map(d, r)) {
+		add(d, DOC_OK, "no-map", r->label, NULL,
+		    "%s lacks no-map, as a cacheable region should on a kernel without "
+		    "STRICT_DEVMEM: /dev/mem maps it cached",
+		    r->path);
+		return;
+	}
 	if (r->no_map) {
 		add(d, DOC_OK, "no-map", r->label, NULL, "%s has no-map", r->path);
 		return;
@@ -261,6 +280,18 @@ static void system_ram(struct doctor *d, const struct dt_region *r, const struct
 	    r->no_map ? ", although the node has no-map: the running kernel did not apply it" : "");
 }
 
+/* Whether a "reserved" entry nested in top-level entry @top covers [@first, @last]. */
+static bool reserved_inside(const struct doctor *d, size_t top, uint64_t first, uint64_t last)
+{
+	for (size_t i = top + 1; i < d->n_iomem && d->iomem_entries[i].depth > 0; i++) {
+		const struct iomem_entry *e = &d->iomem_entries[i];
+
+		if (strcasecmp(e->name, "reserved") == 0 && e->start <= first && last <= e->end)
+			return true;
+	}
+	return false;
+}
+
 /* What overlaps @r at the top level, and the kernel's own parts inside System RAM. */
 static void check_iomem_region(struct doctor *d, const struct dt_region *r)
 {
@@ -281,6 +312,9 @@ static void check_iomem_region(struct doctor *d, const struct dt_region *r)
 			problem = true;
 		} else if (e->depth > 0) {
 			continue;
+		} else if (strcmp(e->name, "System RAM") == 0 && cached_by_linear_map(d, r) &&
+			   reserved_inside(d, i, r->base, last)) {
+			reserved = true; /* in the linear map, kept from the kernel's allocator */
 		} else if (strcmp(e->name, "System RAM") == 0) {
 			system_ram(d, r, e);
 			problem = true;
@@ -505,16 +539,27 @@ static const struct smh_region_info *served_region(const struct doctor *d, const
 	return NULL;
 }
 
-/* What /dev/mem gives on this platform, when smhd cannot say. */
-static const char *predicted_mapping(enum smh_reg_attr attr)
+/*
+ * What /dev/mem gives @r by the kernel's rule (core/memtype.c), when smhd cannot say: no-map is
+ * what takes a range out of the kernel's linear map, so it stands for /proc/iomem here.
+ */
+static void predict(const struct doctor *d, const struct dt_region *r, struct memtype_result *out)
 {
-#if defined(__aarch64__) || defined(__arm__)
-	(void)attr;
-	return "Device memory, uncached (arm /dev/mem)";
-#else
-	return attr_info(attr)->map == ATTR_MAP_SYNC ? "uncached (O_SYNC)"
-						     : "kernel's choice (no O_SYNC; PAT decides)";
-#endif
+	char iomem[96];
+	struct memtype_input in = {
+		.arch = d->arch,
+		.sync = attr_info(r->attr)->map == ATTR_MAP_SYNC,
+		.phys = r->base,
+		.size = r->size,
+		.iomem = iomem,
+	};
+
+	snprintf(iomem, sizeof(iomem), "%" PRIx64 "-%" PRIx64 " : %s\n", r->base,
+		 r->base + r->size - 1, r->no_map ? "reserved" : "System RAM");
+	memtype_decide(&in, out);
+	if (d->strict_devmem == 1 && !r->no_map && out->type != MEMTYPE_UNKNOWN &&
+	    d->arch != MEMTYPE_ARCH_X86)
+		snprintf(out->text, sizeof(out->text), "not mapped: STRICT_DEVMEM, no no-map");
 }
 
 static bool uncached(const char *mapping)
@@ -530,15 +575,16 @@ static bool uncached(const char *mapping)
  */
 static void predict_attribute(struct doctor *d, const struct dt_region *r)
 {
-	const char *mapping = predicted_mapping(r->attr);
+	struct memtype_result predicted;
+	const char *mapping = predicted.text;
 	int sync = attr_info(r->attr)->map == ATTR_MAP_SYNC;
 	bool cached_asked = attr_info(r->attr)->map == ATTR_MAP_CACHED;
 
+	predict(d, r, &predicted);
 	if (cached_asked && uncached(mapping))
 		add(d, DOC_WARN, "attribute", r->label,
-		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); cached "
-		    "memory on arm64 needs a kernel driver to map it (e.g. a reserved-memory "
-		    "dma-heap), /dev/mem cannot give it",
+		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); the "
+		    "cache check says how to get it cached",
 		    "asked cacheable, smhd is not running; /dev/mem on this platform gives %s: "
 		    "accesses are uncached and must be aligned",
 		    mapping);
@@ -570,9 +616,8 @@ static void check_attribute(struct doctor *d, const struct dt_region *r)
 		    attr_name(r->attr), s->mapping);
 	} else if (cached_asked && uncached(s->mapping)) {
 		add(d, DOC_WARN, "attribute", r->label,
-		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); cached "
-		    "memory on arm64 needs a kernel driver to map it (e.g. a reserved-memory "
-		    "dma-heap), /dev/mem cannot give it",
+		    "access it with smh_buffer_read/write/fill (aligned words, no memcpy); the "
+		    "cache check says how to get it cached",
 		    "asked cacheable, smhd obtained: %s: accesses are uncached and must be aligned",
 		    s->mapping);
 	} else if (!cached_asked && !uncached(s->mapping)) {
@@ -583,6 +628,71 @@ static void check_attribute(struct doctor *d, const struct dt_region *r)
 		add(d, DOC_OK, "attribute", r->label, NULL, "asked %s, smhd obtained: %s",
 		    attr_name(r->attr), s->mapping);
 	}
+}
+
+/* ---------------------------------------------------------------- cached or not (guidance) */
+
+/* arm: what the kernel configuration lets @r be, and what to write in the device tree. */
+static void cache_arm(struct doctor *d, const struct dt_region *r, bool cached_asked)
+{
+	char fix[384];
+
+	if (cached_asked && d->strict_devmem == 1) {
+		snprintf(fix, sizeof(fix),
+			 "keep `no-map` on %s (STRICT_DEVMEM needs it) and use smh_buffer_read/"
+			 "write/fill; for cached memory, boot a kernel without STRICT_DEVMEM and "
+			 "drop "
+			 "`no-map`",
+			 r->path);
+		add(d, DOC_WARN, "cache", r->label, fix,
+		    "cacheable, but this kernel has STRICT_DEVMEM: /dev/mem maps only no-map "
+		    "memory, which it maps as Device memory: served uncached");
+	} else if (cached_asked && d->strict_devmem < 0) {
+		add(d, DOC_WARN, "cache", r->label, "make the kernel configuration readable",
+		    "cacheable: served cached only without `no-map` on a kernel without "
+		    "STRICT_DEVMEM, and the configuration is not readable");
+	} else if (cached_asked && r->no_map) {
+		snprintf(
+			fix, sizeof(fix),
+			"drop `no-map` from %s: this kernel (no STRICT_DEVMEM) then maps it cached",
+			r->path);
+		add(d, DOC_WARN, "cache", r->label, fix,
+		    "cacheable, but `no-map`: outside the linear map, /dev/mem maps it as Device "
+		    "memory: served uncached");
+	} else if (cached_asked) {
+		add(d, DOC_OK, "cache", r->label, NULL,
+		    "cacheable, in the linear map, kernel without STRICT_DEVMEM: served cached%s",
+		    d->arch == MEMTYPE_ARCH_ARM ? " (32-bit ARM: smh_sync_* cannot maintain it)"
+						: "; use smh_sync_for_device/cpu around DMA");
+	} else if (!r->no_map) {
+		snprintf(fix, sizeof(fix), "add `no-map` to %s", r->path);
+		add(d, DOC_WARN, "cache", r->label, fix,
+		    "non-cacheable without `no-map`: the kernel's own cached mapping of it "
+		    "aliases the uncached one");
+	} else {
+		add(d, DOC_OK, "cache", r->label, NULL,
+		    "non-cacheable and `no-map`: served as Device memory, uncached");
+	}
+}
+
+/* Per region: what the board gives it, and how to get what the device tree asks. */
+static void check_cache(struct doctor *d, const struct dt_region *r)
+{
+	bool cached_asked = attr_info(r->attr)->map == ATTR_MAP_CACHED;
+	struct memtype_result p;
+
+	if (d->arch == MEMTYPE_ARCH_ARM64 || d->arch == MEMTYPE_ARCH_ARM) {
+		cache_arm(d, r, cached_asked);
+		return;
+	}
+	predict(d, r, &p);
+	if (p.type == MEMTYPE_UNKNOWN)
+		add(d, DOC_WARN, "cache", r->label, NULL,
+		    "no rule is known for this architecture: whether it is served cached is not "
+		    "determined");
+	else
+		add(d, DOC_OK, "cache", r->label, NULL, "%s, by the kernel's rule: %s",
+		    attr_name(r->attr), p.text);
 }
 
 static void check_daemon(struct doctor *d, const struct ctl *ctl)
@@ -665,13 +775,14 @@ static void print_json(const struct doctor *d)
 
 static int parse_doctor(struct ctl *ctl, struct doctor *d, int argc, char **argv)
 {
-	enum { OPT_DTB = 256, OPT_IOMEM, OPT_MEM_PATH, OPT_KCONFIG };
+	enum { OPT_DTB = 256, OPT_IOMEM, OPT_MEM_PATH, OPT_KCONFIG, OPT_ARCH };
 	static const struct option longopts[] = {
 		CTL_COMMON_OPTIONS,
 		{ "dtb", required_argument, NULL, OPT_DTB },
 		{ "iomem", required_argument, NULL, OPT_IOMEM },
 		{ "mem-path", required_argument, NULL, OPT_MEM_PATH },
 		{ "kconfig", required_argument, NULL, OPT_KCONFIG },
+		{ "arch", required_argument, NULL, OPT_ARCH },
 		{ 0 },
 	};
 	int c, status;
@@ -687,7 +798,11 @@ static int parse_doctor(struct ctl *ctl, struct doctor *d, int argc, char **argv
 			d->mem_path = optarg;
 		else if (c == OPT_KCONFIG)
 			d->kconfig = optarg;
-		else if ((status = ctl_option(ctl, c)) >= 0)
+		else if (c == OPT_ARCH) {
+			if (memtype_arch_from_name(optarg, &d->arch) < 0)
+				return ctl_usage_error(ctl,
+						       "--arch takes arm64, arm, x86 or other");
+		} else if ((status = ctl_option(ctl, c)) >= 0)
 			return status;
 	}
 	return ctl_no_args(ctl, argc, argv);
@@ -700,6 +815,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		.iomem = "/proc/iomem",
 		.mem_path = "/dev/mem",
 		.mem_fds = { -1, -1 },
+		.arch = memtype_host_arch(),
 	};
 	int status = parse_doctor(ctl, &d, argc, argv);
 
@@ -719,6 +835,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv)
 		if ((fd = devmem_fd(&d, r)) >= 0)
 			check_devmem_region(&d, r, fd);
 		check_attribute(&d, r);
+		check_cache(&d, r);
 	}
 	if (ctl->json)
 		print_json(&d);

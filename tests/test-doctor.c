@@ -151,7 +151,7 @@ static void test_board(void **state)
 	assert_lacks(r->out, "OK    attribute");
 	assert_contains(r->out, "SKIP  attribute   heap-noncacheable: asked non-cacheable, smhd is "
 				"not running: not checked (");
-	assert_contains(r->out, "doctor: 9 OK, 3 not checked, 1 warning, 2 failures\n");
+	assert_contains(r->out, "doctor: 12 OK, 3 not checked, 1 warning, 2 failures\n");
 	assert_contains(r->out, "doctor: ");
 	assert_contains(r->out, ", 1 warning, 2 failures\n");
 	free(r);
@@ -304,6 +304,54 @@ static void test_json(void **state)
 	free(r);
 }
 
+/* arm64 by the kernel's rule: what each region gets, and what to write, per kernel. */
+static void test_arm64_cache_guidance(void **state)
+{
+	struct result *r = malloc(sizeof(*r));
+
+	doctor(r, "iomem-board.txt", "kconfig-nonstrict", "--arch", "arm64", NULL);
+	assert_contains(r->out,
+			"WARN  cache       heap-cacheable: cacheable, but `no-map`: outside "
+			"the linear map, /dev/mem maps it as Device memory: served uncached");
+	assert_contains(r->out, "fix: drop `no-map` from /reserved-memory/shm@70000000: this "
+				"kernel (no STRICT_DEVMEM) then maps it cached\n");
+	assert_contains(r->out, "OK    cache       heap-noncacheable: non-cacheable and `no-map`");
+	/* Without no-map and STRICT_DEVMEM: reserved inside System RAM is right, served cached. */
+	assert_contains(r->out, "OK    iomem       heap-nomap-missing: 0x70200000-0x702fffff is "
+				"reserved in /proc/iomem");
+	assert_contains(r->out,
+			"OK    no-map      heap-nomap-missing: /reserved-memory/shm@70200000 "
+			"lacks no-map, as a cacheable region should");
+	/* What the kernel's rule predicts, not a check that passed: smhd is not running. */
+	assert_contains(r->out,
+			"SKIP  attribute   heap-nomap-missing: asked cacheable, smhd is not "
+			"running: not checked (");
+	assert_contains(r->out, "would give cached write-back (in the linear map, no O_SYNC)");
+	assert_lacks(r->out, "OK    attribute");
+	assert_contains(r->out,
+			"OK    cache       heap-nomap-missing: cacheable, in the linear map");
+	assert_lacks(r->out, "FAIL  no-map");
+	assert_contains(r->out, ", 3 warnings, 0 failures\n");
+	assert_int_equal(r->status, 0);
+
+	doctor(r, "iomem-board.txt", "kconfig-strict", "--arch", "arm64", NULL);
+	assert_contains(r->out, "WARN  cache       heap-cacheable: cacheable, but this kernel has "
+				"STRICT_DEVMEM");
+	assert_contains(r->out,
+			"fix: keep `no-map` on /reserved-memory/shm@70000000 (STRICT_DEVMEM "
+			"needs it)");
+	assert_contains(r->out, "FAIL  no-map      heap-nomap-missing");
+	assert_contains(r->out,
+			"SKIP  attribute   heap-nomap-missing: asked cacheable, smhd is not "
+			"running: not checked (");
+	assert_contains(r->out, "would give not mapped: STRICT_DEVMEM, no no-map)");
+	assert_int_equal(r->status, 1);
+
+	doctor(r, "iomem-board.txt", "kconfig-strict", "--arch", "sparc", NULL);
+	assert_int_equal(r->status, 2);
+	free(r);
+}
+
 static void test_usage(void **state)
 {
 	struct result *r = malloc(sizeof(*r));
@@ -326,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_and_no_devmem),
 		cmocka_unit_test(test_unreadable_inputs),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_arm64_cache_guidance),
 		cmocka_unit_test(test_usage),
 	};
 

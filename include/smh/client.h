@@ -119,8 +119,9 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf);
 /*
  * Sets buf->addr to the buffer's bytes, inside the mapping of its region (made at the first
  * smh_map() of a buffer of that region, kept until disconnect). Read and write it directly;
- * where the memory may be Device memory (devmem regions on arm64), use only aligned accesses,
- * no memcpy()/memset(): smh_buffer_write(), smh_buffer_read() and smh_buffer_fill() do that.
+ * where the memory is Device memory (smh_buffer_mapping(): SMH_MAPPING_DEVICE, e.g. no-map
+ * devmem regions on arm64), use only aligned accesses, no memcpy()/memset():
+ * smh_buffer_write(), smh_buffer_read() and smh_buffer_fill() do that.
  * Returns 0 or a negative errno: -EINVAL (buf->fd is not a region fd of a live client),
  * mmap's errno.
  */
@@ -130,11 +131,31 @@ int smh_map(struct smh_buffer *buf);
 int smh_unmap(struct smh_buffer *buf);
 
 /*
- * Safe access to a mapped buffer whatever memory type backs it. On arm64 a devmem region is
- * Device memory (`smhctl regions` says so in MAPPING): unaligned accesses fault there, and so
- * does memcpy()/memset() on it. These helpers use naturally aligned 64-bit accesses, and single
- * bytes at the unaligned ends of the range; on ordinary memory they are merely a little slower
- * than memcpy().
+ * The memory type of a region's mapping, as smhd determined it from the kernel's rule (the
+ * architecture, whether the range is in the kernel's linear map, the open mode, and on x86 the
+ * PAT list): `smhctl regions` shows it, with the reason, in MAPPING. Append only, never
+ * renumber (these are the protocol's values).
+ */
+enum smh_mapping {
+	SMH_MAPPING_UNKNOWN = 0,       /* not determined (or a daemon too old to say) */
+	SMH_MAPPING_CACHED = 1,        /* Normal memory, cached write-back (memfd regions too) */
+	SMH_MAPPING_WRITE_COMBINE = 2, /* Normal memory, not cacheable: write-combine */
+	SMH_MAPPING_UNCACHED = 3,      /* x86 uncached (UC, UC-): any access width works */
+	SMH_MAPPING_DEVICE = 4,        /* arm Device memory: aligned accesses only, no memcpy */
+};
+
+/*
+ * The memory type of the region @buf lies in (it need not be mapped yet); SMH_MAPPING_UNKNOWN
+ * when @buf is NULL or its fd is not a region fd of a live client.
+ */
+enum smh_mapping smh_buffer_mapping(const struct smh_buffer *buf);
+
+/*
+ * Safe access to a mapped buffer whatever memory type backs it. Where the mapping is Normal
+ * memory (SMH_MAPPING_CACHED or SMH_MAPPING_WRITE_COMBINE) they are libc's memcpy()/memset().
+ * Elsewhere (Device memory, uncached, unknown) they use naturally aligned 64-bit accesses, and
+ * single bytes at the unaligned ends of the range: on arm64 Device memory an unaligned access
+ * faults, and so do memcpy()/memset() there.
  *
  * smh_buffer_write() copies @len bytes from @src (ordinary memory) to the buffer at @offset;
  * smh_buffer_read() copies @len bytes of the buffer at @offset to @dst; smh_buffer_fill() sets
@@ -146,6 +167,28 @@ int smh_unmap(struct smh_buffer *buf);
 int smh_buffer_write(const struct smh_buffer *buf, uint64_t offset, const void *src, size_t len);
 int smh_buffer_read(const struct smh_buffer *buf, uint64_t offset, void *dst, size_t len);
 int smh_buffer_fill(const struct smh_buffer *buf, uint64_t offset, uint8_t value, size_t len);
+
+/*
+ * Cache maintenance around DMA by a device that does not snoop the CPU's caches, on the bytes
+ * [@offset, @offset + @len) of a mapped buffer:
+ * - smh_sync_for_device(): after the CPU wrote, before the device reads: writes the data cache
+ *   lines covering the range back to memory (clean);
+ * - smh_sync_for_cpu(): after the device wrote, before the CPU reads: writes back and
+ *   invalidates those lines (clean and invalidate: user space cannot invalidate alone), so
+ *   the CPU reads memory, not stale lines. Do not write the range between the device's write
+ *   and this call: that data would be written over the device's.
+ * Whole lines are maintained, so bytes next to the range (in the same lines) are cleaned too.
+ * On a cached mapping (or one of unknown type): arm64 runs DC CVAC / DC CIVAC per line (line
+ * size from CTR_EL0) and DSB SY; x86-64 runs CLFLUSHOPT (or CLFLUSH) per line and a fence,
+ * although DMA is normally cache-coherent there and needs nothing. On a write-combine,
+ * uncached or Device mapping only a barrier is needed, and run. @len 0 runs the barrier.
+ * Returns 0 or a negative errno: -EINVAL when @buf is NULL or not mapped; -ERANGE when the
+ * range does not lie inside the buffer (@offset + @len overflowing too); -EOPNOTSUPP on a
+ * cached mapping where user space cannot maintain the cache (32-bit ARM: serve such memory
+ * `no-map`, i.e. uncached, there).
+ */
+int smh_sync_for_device(const struct smh_buffer *buf, uint64_t offset, size_t len);
+int smh_sync_for_cpu(const struct smh_buffer *buf, uint64_t offset, size_t len);
 
 /*
  * Makes @buf importable by other connections: sets *tokenp to an unguessable token (the same
@@ -207,7 +250,13 @@ struct smh_region_info {
 	enum smh_reg_attr attr;
 	int no_map;       /* the node has no-map */
 	char backend[16]; /* "memfd" or "devmem" */
-	char mapping[64]; /* the attribute really obtained, e.g. "uncached (O_SYNC)" */
+	char mapping[64]; /* the memory type obtained and why, for people */
+	/*
+	 * Appended: the same for programs. Fields are only ever appended; smh_get_regions()
+	 * allocates the array, but a program indexes it with the sizeof() it was built with, so
+	 * one built against an older header must be rebuilt with this one.
+	 */
+	enum smh_mapping mapping_kind;
 };
 
 struct smh_region_stats {

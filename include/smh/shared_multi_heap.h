@@ -96,6 +96,18 @@ void shared_multi_heap_free(void *block);
  */
 int smh_get_phys(const void *ptr, uint64_t *physp);
 
+/*
+ * Cache maintenance on [@addr, @addr + @size) of a block returned above: the counterparts of
+ * the RTOS's sys_cache_data_flush_range() (write back, before a device reads) and
+ * sys_cache_data_invd_range() (before the CPU reads what a device wrote: written back and
+ * invalidated, user space cannot invalidate alone). They are smh_sync_for_device() and
+ * smh_sync_for_cpu() on the block (see smh/client.h for what runs on which mapping).
+ * Returns 0 or a negative errno: -EINVAL when @addr is not inside such a block, -ERANGE when
+ * the range runs past its end, -EOPNOTSUPP on a cached mapping of 32-bit ARM.
+ */
+int smh_cache_data_flush_range(void *addr, size_t size);
+int smh_cache_data_invd_range(void *addr, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -300,17 +300,23 @@ static void test_regions(struct smh_client *client)
 			continue;
 		}
 #if defined(__aarch64__)
-		check(strstr(r->mapping, "Device") != NULL,
-		      "%s (%s): arm64 /dev/mem gives Device memory, and smhd says so: \"%s\"",
+		check(strstr(r->mapping, "Device") != NULL && r->mapping_kind == SMH_MAPPING_DEVICE,
+		      "%s (%s): arm64 /dev/mem gives no-map memory Device memory, and smhd says "
+		      "so: "
+		      "\"%s\" (%d)",
 		      r->label, r->attr == SMH_REG_ATTR_CACHEABLE ? "cacheable" : "non-cacheable",
-		      r->mapping);
+		      r->mapping, (int)r->mapping_kind);
 #else
 		if (r->attr == SMH_REG_ATTR_NON_CACHEABLE)
-			check(strstr(r->mapping, "uncached (O_SYNC)") != NULL,
-			      "%s: O_SYNC gives an uncached mapping: \"%s\"", r->label, r->mapping);
+			check(strstr(r->mapping, "uncached (O_SYNC") != NULL &&
+				      r->mapping_kind == SMH_MAPPING_UNCACHED,
+			      "%s: O_SYNC gives an uncached mapping: \"%s\" (%d)", r->label,
+			      r->mapping, (int)r->mapping_kind);
 		else
-			check(strstr(r->mapping, "uncached") == NULL,
-			      "%s: cacheable, not mapped uncached: \"%s\"", r->label, r->mapping);
+			check(strstr(r->mapping, "uncached") == NULL &&
+				      r->mapping_kind == SMH_MAPPING_CACHED,
+			      "%s: cacheable, mapped write-back: \"%s\" (%d)", r->label, r->mapping,
+			      (int)r->mapping_kind);
 #endif
 	}
 	free(regions);

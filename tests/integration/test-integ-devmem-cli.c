@@ -152,8 +152,12 @@ static void test_devmem_sparse_file(void **state)
 
 	assert_int_equal(smh_get_regions(c, &regions, &n), 0);
 	assert_int_equal(n, 3);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(regions[i].backend, "devmem");
+		/* A regular file is page cache, whatever the open mode: cached, and said why. */
+		assert_int_equal(regions[i].mapping_kind, SMH_MAPPING_CACHED);
+		assert_non_null(strstr(regions[i].mapping, "(file"));
+	}
 	free(regions);
 	smhctl(res, d->socket, "regions", "--json", NULL);
 	assert_status(res, 0);
