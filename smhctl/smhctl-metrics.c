@@ -8,7 +8,8 @@
  *
  * smh_up is 1 when smhd answered. When it cannot be reached the output is smh_up 0 alone (and
  * the exit status 1), so that an alert can fire on it rather than on a stale file.
- * Refusals by kind and the scrub backlog are not in smhd's statistics reply yet: not exported.
+ * The scrub backlog (memory given back and being zeroed) is exported over all regions; refusals
+ * by kind are not in smhd's statistics reply yet: not exported.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,7 @@ static void print_family(const struct family *f, const struct smh_stats *st,
 }
 
 static void print_metrics(const struct smh_stats *st, const struct smh_region_info *regions,
-			  size_t n_regions)
+			  size_t n_regions, uint64_t scrub_bytes, uint64_t scrub_blocks)
 {
 	print_header("smh_up", "1 when smhd answered, 0 when it could not be reached.");
 	printf("smh_up 1\n");
@@ -125,6 +126,11 @@ static void print_metrics(const struct smh_stats *st, const struct smh_region_in
 	printf("smh_shared_allocations %llu\n", (unsigned long long)st->n_shared);
 	print_header("smh_granule_bytes", "The allocator's smallest block.");
 	printf("smh_granule_bytes %llu\n", (unsigned long long)st->granule);
+	print_header("smh_scrubbing_bytes",
+		     "Bytes given back and being zeroed: neither free nor in use until clean.");
+	printf("smh_scrubbing_bytes %llu\n", (unsigned long long)scrub_bytes);
+	print_header("smh_scrubbing_blocks", "Blocks given back and being zeroed.");
+	printf("smh_scrubbing_blocks %llu\n", (unsigned long long)scrub_blocks);
 }
 
 static void print_down(void)
@@ -139,6 +145,7 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 	struct smh_region_info *regions = NULL;
 	struct smh_stats st = { 0 };
 	struct smh_client *client;
+	uint64_t scrub_bytes = 0, scrub_blocks = 0;
 	size_t n = 0;
 	int c, status, err;
 
@@ -159,10 +166,12 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
 	else if ((err = smh_get_stats(client, &st)) < 0)
 		status = ctl_failed(ctl, client, "could not get the statistics", err);
+	else if ((err = smh_get_scrubbing(client, &scrub_bytes, &scrub_blocks)) < 0)
+		status = ctl_failed(ctl, client, "could not get the scrub backlog", err);
 	if (status)
 		print_down();
 	else
-		print_metrics(&st, regions, n);
+		print_metrics(&st, regions, n, scrub_bytes, scrub_blocks);
 	smh_stats_finish(&st);
 	free(regions);
 	smh_disconnect(client);

@@ -295,6 +295,7 @@ static void test_metrics(void **state)
 	smh_stats_finish(&st);
 	assert_contains(res->out, shared);
 	assert_contains(res->out, "smh_granule_bytes 64\n");
+	assert_contains(res->out, "# TYPE smh_scrubbing_bytes gauge\nsmh_scrubbing_bytes ");
 	if (!promtool_accepts(s.d, res->out)) {
 		free(res);
 		scene_stop(&s);
