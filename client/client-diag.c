@@ -21,7 +21,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static void (*log_handler)(enum smh_log_level level, const char *msg, void *data);
 static void *log_data;
 
-static _Thread_local char last_error[256];
+static _Thread_local char last_error[640];
 static _Thread_local const struct smh_client *last_error_client;
 
 void smh_set_log_handler(void (*handler)(enum smh_log_level level, const char *msg, void *data),

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/attr.h"
+#include "common/units.h"
 #include "daemon/broker.h"
 
 void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub *scrub)
@@ -702,4 +704,67 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 	list_for_each(pos, &c->holds)
 		JOURNAL(b, hold, list_entry(pos, struct broker_hold, client_link));
 	return 0;
+}
+
+/* The @n clients (connections and orphans) that hold the most bytes, largest first. */
+static size_t largest_holders(const struct broker *b, const struct broker_client **top, size_t n)
+{
+	const struct list *lists[] = { &b->clients, &b->orphans };
+	size_t k = 0;
+
+	for (size_t l = 0; l < 2; l++) {
+		const struct list *pos;
+
+		list_for_each(pos, lists[l])
+		{
+			const struct broker_client *c = list_entry(pos, struct broker_client, link);
+			size_t i;
+
+			if (c->bytes == 0)
+				continue;
+			for (i = k < n ? k++ : n; i > 0 && top[i - 1]->bytes < c->bytes; i--)
+				if (i < n)
+					top[i] = top[i - 1];
+			if (i < n)
+				top[i] = c;
+		}
+	}
+	return k;
+}
+
+void broker_explain_nomem(const struct broker *b, enum smh_reg_attr attr, uint64_t size,
+			  uint64_t align, char *buf, size_t buf_size)
+{
+	const struct broker_client *top[3];
+	char s1[32], s2[32];
+	size_t len, n_top;
+	bool any = false;
+
+	units_format_size(size, s1, sizeof(s1));
+	units_format_size(align, s2, sizeof(s2));
+	len = (size_t)snprintf(buf, buf_size, "No %s region can hold %s%s%s", attr_name(attr), s1,
+			       align > 1 ? " aligned " : "", align > 1 ? s2 : "");
+	for (size_t i = 0; i < pool_n_regions(b->pool) && len < buf_size; i++) {
+		const struct pool_region *r = pool_region(b->pool, i);
+		struct buddy_stats st;
+
+		if (r->attr != attr || r->disabled || pool_region_stats(b->pool, i, &st) < 0)
+			continue;
+		units_format_size(st.free, s1, sizeof(s1));
+		units_format_size(st.largest_run, s2, sizeof(s2));
+		len += (size_t)snprintf(buf + len, buf_size - len,
+					"%s %s has %s free, largest run %s", any ? ";" : ":",
+					r->label, s1, s2);
+		any = true;
+	}
+	if (!any && len < buf_size)
+		len += (size_t)snprintf(buf + len, buf_size - len,
+					": the device tree has none served");
+	n_top = largest_holders(b, top, sizeof(top) / sizeof(top[0]));
+	for (size_t i = 0; i < n_top && len < buf_size; i++) {
+		units_format_size(top[i]->bytes, s1, sizeof(s1));
+		len += (size_t)snprintf(buf + len, buf_size - len, "%s %s (pid %d) %s",
+					i == 0 ? "; largest holders:" : ",", top[i]->comm,
+					(int)top[i]->pid, s1);
+	}
 }

@@ -267,4 +267,12 @@ uint64_t broker_alloc_cost(const struct broker_alloc *a);
 /* broker_alloc_cost() of a buffer of @size bytes (granule-rounded) aligned to @align. */
 uint64_t broker_cost(uint64_t size, uint64_t align);
 
+/*
+ * Why an allocation of @size bytes aligned to @align found no room in @attr's regions, as one
+ * sentence into @buf: each region's free bytes and largest free run, and the clients holding
+ * the most (command, pid, bytes). O(regions + clients): for a refusal, not the request path.
+ */
+void broker_explain_nomem(const struct broker *b, enum smh_reg_attr attr, uint64_t size,
+			  uint64_t align, char *buf, size_t buf_size);
+
 #endif

@@ -28,7 +28,7 @@
 
 struct reply {
 	Smh__Response resp;
-	char message[256];
+	char message[640];
 	uint32_t fd_regions[WIRE_FDS_MAX];
 	union {
 		Smh__HelloReply hello;
@@ -235,9 +235,11 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		return;
 	}
 	if (ret == -ENOMEM) {
-		refuse(r, ret, "No %s region can hold %llu bytes%s",
-		       attr_name((enum smh_reg_attr)req->attr), (unsigned long long)req->size,
-		       req->align ? " at that alignment" : "");
+		char why[sizeof(r->message)];
+
+		broker_explain_nomem(ctx->broker, (enum smh_reg_attr)req->attr, req->size,
+				     req->align, why, sizeof(why));
+		refuse(r, ret, "%s", why);
 		return;
 	}
 	if (ret < 0) {

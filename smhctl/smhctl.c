@@ -174,7 +174,7 @@ int ctl_connect(const struct ctl *ctl, struct smh_client **clientp)
 
 int ctl_failed(const struct ctl *ctl, struct smh_client *client, const char *what, int err)
 {
-	char msg[ESCAPE_SIZE(256)];
+	char msg[ESCAPE_SIZE(640)];
 
 	/* The daemon's message: its bytes are the daemon's choice. */
 	escape_string(msg, sizeof(msg), client ? smh_last_error(client) : "");

@@ -331,7 +331,24 @@ static void test_errors(void **state)
 	smh_stats_finish(&st);
 	assert_string_equal(smh_last_error(c), "");
 	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 1 << 20, 0, &b), -ENOMEM);
-	assert_contains(smh_last_error(c), "1048576 bytes");
+	assert_contains(smh_last_error(c),
+			"No cacheable region can hold 1 MiB: res0 has 4 KiB free, "
+			"largest run 4 KiB; res2 has 12 KiB free, largest run 12 KiB");
+	/* ENOMEM explains itself: per region, the request with its alignment, the largest holders. */
+	{
+		struct smh_buffer held;
+		char want[160];
+
+		assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 8192, 0, &held), 0);
+		assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 8192, 4096, &b), -ENOMEM);
+		assert_contains(smh_last_error(c),
+				"No cacheable region can hold 8 KiB aligned 4 KiB: "
+				"res0 has 4 KiB free, largest run 4 KiB; res2 has "
+				"4 KiB free, largest run 4 KiB; largest holders: ");
+		snprintf(want, sizeof(want), "(pid %d) 8 KiB", (int)getpid());
+		assert_contains(smh_last_error(c), want);
+		assert_int_equal(smh_free(c, &held), 0);
+	}
 	smh_disconnect(c);
 	smhd_stop(d);
 }
