@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		"at\n"
 		"                 exit (--hold: on SIGINT/SIGTERM); --export prints an import "
 		"token\n"
+		"  fit [--attr ATTR] [--align N] SIZE\n"
+		"                 how many buffers of SIZE fit in each region, now and empty\n"
+		"                 (the allocator's own count; e.g. fit 3110400 --align 4K)\n"
 		"  map [--width N]\n"
 		"                 a picture of each region's occupancy, N cells wide (%d to %d;\n"
 		"                 default: the terminal's width)\n"
@@ -304,6 +307,7 @@ static const struct command {
 	{ "regions", cmd_regions }, { "stats", cmd_stats }, { "clients", cmd_clients },
 	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc }, { "map", cmd_map },
 	{ "doctor", cmd_doctor },   { "top", cmd_top },     { "metrics", cmd_metrics },
+	{ "fit", cmd_fit },
 };
 
 /* Output goes to a pipe or a file as often as to a terminal: a failed write is a failure. */

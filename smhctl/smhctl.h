@@ -89,6 +89,7 @@ int cmd_clients(struct ctl *ctl, int argc, char **argv);
 int cmd_allocs(struct ctl *ctl, int argc, char **argv);
 int cmd_top(struct ctl *ctl, int argc, char **argv);
 int cmd_metrics(struct ctl *ctl, int argc, char **argv);
+int cmd_fit(struct ctl *ctl, int argc, char **argv);
 int cmd_alloc(struct ctl *ctl, int argc, char **argv);
 int cmd_map(struct ctl *ctl, int argc, char **argv);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);

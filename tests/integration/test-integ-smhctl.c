@@ -316,6 +316,37 @@ static void test_metrics(void **state)
 }
 
 /* The library's errors against the real daemon (item: the first hour of a new user). */
+/* smhctl fit: the allocator's own count per region, now (around what is held) and empty. */
+static void test_fit(void **state)
+{
+	struct smhd *d = smhd_start(NULL);
+	struct smh_client *c = harness_connect(d);
+	struct run_result *res = malloc(sizeof(*res));
+	struct smh_buffer held;
+
+	assert_non_null(res);
+	assert_int_equal(smh_alloc(c, SMH_REG_ATTR_CACHEABLE, 8192, 0, &held), 0); /* in res2 */
+	smhctl(res, d->socket, "fit", "1K", NULL);
+	assert_status(res, 0);
+	assert_contains(res->out, "Buffers of 1 KiB:\n");
+	assert_contains(res->out, "res0             cacheable               4          4\n");
+	assert_contains(res->out, "res1             non-cacheable           8          8\n");
+	assert_contains(res->out, "res2             cacheable               4         12\n");
+	assert_contains(res->out, "total                                   16         24\n");
+	smhctl(res, d->socket, "--json", "fit", "--attr", "cacheable", "--align", "4K", "3000",
+	       NULL);
+	assert_status(res, 0);
+	assert_contains(res->out, "\"align\": 4096");
+	assert_lacks(res->out, "res1");
+	assert_contains(res->out, "\"now\": 2,\n  \"empty\": 4\n");
+	smhctl(res, d->socket, "fit", "0", NULL);
+	assert_status(res, 2);
+	assert_int_equal(smh_free(c, &held), 0);
+	free(res);
+	smh_disconnect(c);
+	smhd_stop(d);
+}
+
 static void test_errors(void **state)
 {
 	struct smhd *d = smhd_start(NULL);
@@ -360,6 +391,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_allocs_filters, harness_teardown),
 		cmocka_unit_test_teardown(test_watch, harness_teardown),
 		cmocka_unit_test_teardown(test_metrics, harness_teardown),
+		cmocka_unit_test_teardown(test_fit, harness_teardown),
 		cmocka_unit_test_teardown(test_errors, harness_teardown),
 	};
 
