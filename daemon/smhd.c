@@ -10,6 +10,7 @@
  * smhd must find recorded still.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,6 +38,10 @@ struct smhd {
 	struct policy policy;
 	struct broker broker;
 	struct server *server;
+	struct systemd_stored stored; /* fds the service manager's store passed back */
+	uv_signal_t restart_sig;      /* SIGUSR1: stop, keeping the buffers for the next smhd */
+	bool restart_sig_open;
+	bool keep;  /* stopping for a restart: nothing released is recorded or scrubbed */
 	bool clean; /* served and stopped without error: nothing is left to recover */
 	char default_state_dir[4096]; /* the recovery keeps a pointer to it */
 };
@@ -53,14 +58,18 @@ static void scrub_zero(void *data, uint32_t region, uint64_t addr, uint64_t len)
 {
 	struct smhd *d = data;
 
-	backend_zero(d->backend, region, addr, len);
+	/* Stopping for a restart: the clients' bytes stay for the next smhd to give back. */
+	if (!d->keep)
+		backend_zero(d->backend, region, addr, len);
 }
 
 static void scrub_queue_block(void *data, const struct pool_block *blk)
 {
 	struct smhd *d = data;
 
-	scrub_queue(d->scrub, blk);
+	/* Stopping for a restart: not zeroed; the block stays taken until the pool goes. */
+	if (!d->keep)
+		scrub_queue(d->scrub, blk);
 }
 
 static void scrub_get_backlog(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
@@ -192,7 +201,7 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	d->policy = *policy;
 	*policy = (struct policy){ 0 };
 	/* First: a socket-activated smhd with the wrong socket should say so before anything. */
-	ret = systemd_listen_fd(opts->socket, &listen_fd);
+	ret = systemd_listen_fd(opts->socket, &listen_fd, &d->stored);
 	if (ret < 0)
 		goto err_smhd;
 	ret = load_config(opts->dtb, &d->cfg, &diag);
@@ -206,8 +215,10 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 			.grace_s = opts->reclaim_grace,
 			.backend = opts->backend,
 			.granule = opts->granule,
+			.stored = &d->stored,
 		},
 		&d->cfg, &d->rec);
+	systemd_stored_close(&d->stored); /* what the recovery did not take */
 	if (ret < 0)
 		goto err_config;
 	bopts.memfds = recover_memfds(d->rec);
@@ -247,6 +258,7 @@ err_backend:
 err_recover:
 	recover_close(d->rec, NULL, false);
 err_config:
+	systemd_stored_close(&d->stored);
 	dt_config_finish(&d->cfg);
 	if (listen_fd >= 0)
 		close(listen_fd);
@@ -256,13 +268,38 @@ err_smhd:
 	return ret;
 }
 
+/*
+ * SIGUSR1 (the unit's KillSignal=): stop as at SIGTERM, but as a restart, not a clean stop: the
+ * buffers clients hold stay recorded, their bytes unscrubbed, the memfd regions in the keeper
+ * or the fd store, so that the next smhd gives them back as after a crash.
+ */
+static void on_restart_signal(uv_signal_t *sig, int signum)
+{
+	struct smhd *d = sig->data;
+
+	log_info(
+		"SIGUSR1: stopping for a restart: the buffers clients hold stay for the next smhd");
+	d->keep = true;
+	broker_set_journal(&d->broker, NULL); /* the releases of the shutdown are not recorded */
+	uv_close((uv_handle_t *)sig, NULL);
+	d->restart_sig_open = false;
+	raise(SIGTERM); /* the server's shutdown */
+}
+
 int smhd_run(struct smhd *d)
 {
+	uv_loop_t *loop = server_loop(d->server);
 	int ret;
 
-	recover_arm(d->rec, server_loop(d->server));
+	recover_arm(d->rec, loop);
+	uv_signal_init(loop, &d->restart_sig);
+	d->restart_sig.data = d;
+	d->restart_sig_open = true;
+	if (uv_signal_start(&d->restart_sig, on_restart_signal, SIGUSR1) < 0)
+		log_warning("Could not watch SIGUSR1: it stops smhd without keeping the buffers");
+	uv_unref((uv_handle_t *)&d->restart_sig);
 	ret = server_run(d->server);
-	d->clean = ret == 0;
+	d->clean = ret == 0 && !d->keep;
 	return ret;
 }
 
@@ -270,6 +307,10 @@ void smhd_destroy(struct smhd *d)
 {
 	if (!d)
 		return;
+	if (d->restart_sig_open) {
+		uv_close((uv_handle_t *)&d->restart_sig, NULL);
+		uv_run(server_loop(d->server), UV_RUN_NOWAIT);
+	}
 	recover_close(d->rec, server_loop(d->server), d->clean); /* first: see the top */
 	server_destroy(d->server);
 	broker_finish(&d->broker);

@@ -46,15 +46,16 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 
 /*
  * Starts the grace period of restored buffers, tells the service manager smhd is ready and
- * serves until SIGINT or SIGTERM. Returns 0 (nothing in the loop fails it: errors are some
- * client's, and end that client only).
+ * serves until SIGINT or SIGTERM, or SIGUSR1: a stop for a restart, after which the buffers
+ * clients hold stay recorded (as after a crash) for the next smhd. Returns 0 (nothing in the
+ * loop fails it: errors are some client's, and end that client only).
  */
 int smhd_run(struct smhd *d);
 
 /*
  * Closes the connections, releases every buffer and frees. The state of the buffers held is
- * removed (nothing is left to recover) only after smhd_run() returned 0; otherwise it stays,
- * for the next smhd. smhd_destroy(NULL) is a no-op.
+ * removed (nothing is left to recover) only after smhd_run() returned 0 at SIGINT or SIGTERM;
+ * otherwise it stays, for the next smhd. smhd_destroy(NULL) is a no-op.
  */
 void smhd_destroy(struct smhd *d);
 

@@ -9,6 +9,10 @@
  * released at once. A memfd region the keeper did not give back is new memory: its records
  * mean nothing there (its old buffers live in memory nobody else can be given) and are
  * skipped.
+ *
+ * Under systemd the keeper would die with the service's control group: when the unit has a
+ * file descriptor store (systemd_fdstore_enabled(), or the store passed regions back), the
+ * store holds the memfds instead, by label, and passes them back at the next start.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +37,7 @@ struct recover {
 	struct keeper_fds kept; /* from the keeper, by label */
 	int *memfds;            /* per region, -1 or an fd of `kept` (for the backend) */
 	pid_t keeper;
+	bool fdstore; /* the service manager's fd store holds the regions, not the keeper */
 	struct broker *broker;
 	uv_timer_t timer;
 	bool timer_started;
@@ -69,10 +74,41 @@ uint64_t recover_fingerprint(const struct dt_config *cfg, enum backend_kind back
 	return h;
 }
 
-/* Matches the keeper's fds to the regions by label. */
+static bool has_label(const struct dt_config *cfg, const char *label)
+{
+	for (size_t i = 0; i < cfg->n_regions; i++)
+		if (strcmp(cfg->regions[i].label, label) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Takes the regions the store passed back into `kept` when they are of this configuration's
+ * previous daemon (@same), and removes the others from the store. Returns how many it took.
+ */
+static int take_stored(struct recover *rec, const struct dt_config *cfg, bool same)
+{
+	struct systemd_stored *st = rec->opts.stored;
+
+	for (size_t i = 0; st && i < st->n; i++) {
+		if (!same || !has_label(cfg, st->labels[i]) || rec->kept.n == KEEPER_FDS_MAX) {
+			systemd_fdstore_remove(st->labels[i]);
+			continue;
+		}
+		rec->kept.fds[rec->kept.n] = st->fds[i];
+		snprintf(rec->kept.names[rec->kept.n++], DT_LABEL_MAX, "%s", st->labels[i]);
+		st->fds[i] = -1;
+	}
+	if (rec->kept.n)
+		log_info("The service manager's fd store gave back %zu region(s)", rec->kept.n);
+	return rec->kept.n > 0;
+}
+
+/* Matches the keeper's (or the store's) fds to the regions by label. */
 static int take_memfds(struct recover *rec, const struct dt_config *cfg)
 {
-	int ret = keeper_fetch(rec->opts.state_dir, &rec->kept, &rec->keeper);
+	int ret = rec->fdstore ? take_stored(rec, cfg, true)
+			       : keeper_fetch(rec->opts.state_dir, &rec->kept, &rec->keeper);
 
 	if (ret < 0) {
 		/* New memfds: the restored buffers are kept out of them, clients keep the old. */
@@ -89,8 +125,9 @@ static int take_memfds(struct recover *rec, const struct dt_config *cfg)
 		for (size_t k = 0; k < rec->kept.n; k++)
 			if (strcmp(rec->kept.names[k], cfg->regions[i].label) == 0)
 				rec->memfds[i] = rec->kept.fds[k];
-	log_info("The region keeper (pid %d) gave back %zu region(s)", (int)rec->keeper,
-		 rec->kept.n);
+	if (!rec->fdstore)
+		log_info("The region keeper (pid %d) gave back %zu region(s)", (int)rec->keeper,
+			 rec->kept.n);
 	return 0;
 }
 
@@ -117,9 +154,13 @@ int recover_open(const struct recover_options *opts, const struct dt_config *cfg
 		rec->memfds[i] = -1;
 	ret = state_open(opts->state_dir, recover_fingerprint(cfg, opts->backend, opts->granule),
 			 opts->socket, &rec->state, &rec->old);
+	rec->fdstore = opts->backend == BACKEND_MEMFD &&
+		       (systemd_fdstore_enabled() || (opts->stored && opts->stored->n));
 	/* Only memory of this very configuration: other regions' old buffers may still be mapped. */
 	if (ret == 0 && opts->backend == BACKEND_MEMFD && rec->old.found)
 		ret = take_memfds(rec, cfg);
+	else if (ret == 0 && rec->fdstore)
+		take_stored(rec, cfg, false);
 	if (ret < 0) {
 		recover_close(rec, NULL, false);
 		return ret;
@@ -231,6 +272,20 @@ static void scrub_free_memory(struct broker *b, struct backend *backend)
 	}
 }
 
+/* Replaces whatever the store holds under each usable region's label with its memfd. */
+static void hand_to_store(struct recover *rec, struct backend *backend)
+{
+	for (size_t i = 0; i < rec->n_regions; i++) {
+		const struct backend_region *br = backend_region(backend, i);
+		const char *label = pool_region(rec->broker->pool, i)->label;
+
+		if (!br->usable)
+			continue;
+		systemd_fdstore_remove(label);
+		systemd_fdstore_put(label, br->fd);
+	}
+}
+
 static int hand_to_keeper(struct recover *rec, struct backend *backend)
 {
 	struct keeper_fds *fds = calloc(1, sizeof(*fds));
@@ -296,7 +351,9 @@ int recover_restore(struct recover *rec, struct broker *broker, struct backend *
 			 (unsigned long long)broker->next_handle);
 	state_old_finish(&rec->old);
 	ret = state_commit(rec->state);
-	if (ret == 0 && rec->opts.backend == BACKEND_MEMFD)
+	if (ret == 0 && rec->fdstore)
+		hand_to_store(rec, backend);
+	else if (ret == 0 && rec->opts.backend == BACKEND_MEMFD)
 		hand_to_keeper(rec, backend); /* not fatal: serving without it is still safe */
 	keeper_fds_close(&rec->kept);
 	return ret;
@@ -369,8 +426,12 @@ void recover_close(struct recover *rec, uv_loop_t *loop, bool clean)
 	}
 	state_old_finish(&rec->old);
 	keeper_fds_close(&rec->kept);
-	if (clean && rec->state)
+	if (clean && rec->state && rec->fdstore && rec->broker) {
+		for (size_t i = 0; i < pool_n_regions(rec->broker->pool); i++)
+			systemd_fdstore_remove(pool_region(rec->broker->pool, i)->label);
+	} else if (clean && rec->state) {
 		keeper_stop(rec->opts.state_dir, rec->keeper);
+	}
 	state_close(rec->state, clean);
 	free(rec->memfds);
 	free(rec);

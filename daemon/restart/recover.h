@@ -4,10 +4,12 @@
  * killed while clients hold buffers comes back without handing their memory to anyone else.
  *
  * At start, before the backend: lock the state directory, read the previous daemon's records
- * (daemon/restart/state.h), and take the memfd regions back from the keeper (daemon/restart/keeper.h). After
+ * (daemon/restart/state.h), and take the memfd regions back from the keeper (daemon/restart/keeper.h),
+ * or, under systemd with a file descriptor store, from the store (daemon/systemd.h). After
  * the pool and the broker exist: restore every recorded allocation at its address, its holds
  * under orphan sessions, zero whatever is free (a crash may have left a block freed but not
- * yet scrubbed), put the new state file in place and hand the regions to the keeper. While
+ * yet scrubbed), put the new state file in place and hand the regions to the keeper (or the
+ * store). While
  * serving: a connection that resumes a session takes its buffers back (broker_resume()); every
  * grace period, orphans whose process is gone are released, and those whose process still
  * lives are kept (it may still map them) until it resumes or dies.
@@ -21,6 +23,7 @@
 #include "core/dt.h"
 #include "daemon/backend.h"
 #include "daemon/broker.h"
+#include "daemon/systemd.h"
 
 #define RECOVER_DEFAULT_GRACE_S 10
 
@@ -30,6 +33,9 @@ struct recover_options {
 	unsigned grace_s;      /* --reclaim-grace */
 	enum backend_kind backend;
 	uint64_t granule;
+	/* The fds the service manager's store passed back (or NULL): those the recovery takes
+	 * are set to -1, the caller closes the rest. */
+	struct systemd_stored *stored;
 };
 
 struct recover;
