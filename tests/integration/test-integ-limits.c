@@ -163,7 +163,9 @@ static pid_t run_as(uid_t uid, int (*fn)(const struct smhd *, int, int), const s
 		ret = fn(d, arg, ready[1]);
 		if (write(ready[1], "x", 1) != 1)
 			_exit(101);
-		(void)read(release[0], &c, 1); /* until the parent lets it go */
+		/* Until the parent lets it go (a byte, or its end closed: either way, done). */
+		if (read(release[0], &c, 1) < 0)
+			_exit(102);
 		_exit(ret);
 	}
 	harness_track_child(pid);
