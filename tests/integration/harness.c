@@ -66,6 +66,36 @@ void assert_contains(const char *haystack, const char *needle)
 		fail_msg("expected \"%s\" in:\n%s", needle, haystack);
 }
 
+void assert_lacks(const char *haystack, const char *needle)
+{
+	if (strstr(haystack, needle))
+		fail_msg("did not expect \"%s\" in:\n%s", needle, haystack);
+}
+
+void smhctl(struct run_result *res, const char *socket, ...)
+{
+	char *argv[16];
+	size_t n = 0;
+	va_list ap;
+
+	argv[n++] = (char *)harness_env("SMH_SMHCTL");
+	argv[n++] = "--socket";
+	argv[n++] = (char *)socket;
+	va_start(ap, socket);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	harness_run(res, argv);
+}
+
+void assert_status(const struct run_result *res, int status)
+{
+	if (res->status != status)
+		fail_msg("smhctl exited with %d, expected %d; stdout:\n%s\nstderr:\n%s",
+			 res->status, status, res->out, res->err);
+}
+
 /* ---------------------------------------------------------------- the daemon */
 
 void smhd_dump_log(const struct smhd *d)

@@ -159,5 +159,12 @@ struct run_result {
 void harness_run(struct run_result *res, char *const argv[]);
 
 void assert_contains(const char *haystack, const char *needle);
+void assert_lacks(const char *haystack, const char *needle);
+
+/* Runs smhctl --socket @socket ARGS... (NULL-terminated, at most 12). */
+void smhctl(struct run_result *res, const char *socket, ...);
+
+/* The program of @res exited with @status (its output is shown otherwise). */
+void assert_status(const struct run_result *res, int status);
 
 #endif

@@ -54,22 +54,6 @@ static void test_orphans_count_in_quota(void **state)
 	smhd_stop(d);
 }
 
-/* Runs smhctl --socket @socket @cmd [@opt]. */
-static void smhctl(struct run_result *res, const char *socket, const char *cmd, const char *opt)
-{
-	char *argv[] = { (char *)harness_env("SMH_SMHCTL"),
-			 "--socket",
-			 (char *)socket,
-			 (char *)cmd,
-			 (char *)opt,
-			 NULL };
-
-	harness_run(res, argv);
-	if (res->status != 0)
-		fail_msg("smhctl %s exited with %d; stdout:\n%s\nstderr:\n%s", cmd, res->status,
-			 res->out, res->err);
-}
-
 enum { N_SHARERS = 4 };
 
 static void test_list_orphan_holders(void **state)
@@ -93,10 +77,12 @@ static void test_list_orphan_holders(void **state)
 	smhd_restart(d, &opts);
 
 	/* Four orphans hold the buffer; smhctl is the only connection. */
-	smhctl(res, d->socket, "allocs", "--json");
+	smhctl(res, d->socket, "allocs", "--json", NULL);
+	assert_status(res, 0);
 	snprintf(expect, sizeof(expect), "\"handle\": %llu,", (unsigned long long)buf[0].handle);
 	assert_contains(res->out, expect);
 	smhctl(res, d->socket, "allocs", NULL);
+	assert_status(res, 0);
 	assert_contains(res->out, "0x42000000");
 	/* Through the library too: one allocation, its four holders, each an orphan once. */
 	{
