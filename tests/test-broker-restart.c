@@ -132,15 +132,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	struct buddy_stats st;
 
 	broker_set_journal(&f->b, NULL);
 	f->b.scrub.zero = NULL; /* a test may leave more buffers than events fit */
 	broker_finish(&f->b);
-	for (size_t i = 0; i < pool_n_regions(f->pool); i++) {
-		assert_int_equal(pool_region_stats(f->pool, i, &st), 0);
-		assert_int_equal(st.used, 0);
-	}
+	test_assert_pool_empty(f->pool);
 	pool_destroy(f->pool);
 	free(f);
 	return 0;

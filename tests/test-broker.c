@@ -55,14 +55,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	struct buddy_stats st;
 
 	broker_finish(&f->b);
 	/* Whatever a test left allocated, finishing the broker gave it back. */
-	for (size_t i = 0; i < pool_n_regions(f->pool); i++) {
-		assert_int_equal(pool_region_stats(f->pool, i, &st), 0);
-		assert_int_equal(st.used, 0);
-	}
+	test_assert_pool_empty(f->pool);
 	pool_destroy(f->pool);
 	free(f);
 	return 0;
@@ -70,10 +66,7 @@ static int teardown(void **state)
 
 static uint64_t used(struct fixture *f, size_t region)
 {
-	struct buddy_stats st;
-
-	assert_int_equal(pool_region_stats(f->pool, region, &st), 0);
-	return st.used;
+	return test_pool_used(f->pool, region);
 }
 
 static void test_ids_and_counters(void **state)

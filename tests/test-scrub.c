@@ -250,14 +250,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	struct buddy_stats st;
 
 	broker_finish(&f->b);
 	finish_scrub(f);
-	for (size_t i = 0; i < pool_n_regions(f->pool); i++) {
-		assert_int_equal(pool_region_stats(f->pool, i, &st), 0);
-		assert_int_equal(st.used, 0);
-	}
+	test_assert_pool_empty(f->pool);
 	pool_destroy(f->pool);
 	free(f);
 	return 0;
@@ -265,10 +261,7 @@ static int teardown(void **state)
 
 static uint64_t pool_used(struct fixture *f, size_t region)
 {
-	struct buddy_stats st;
-
-	assert_int_equal(pool_region_stats(f->pool, region, &st), 0);
-	return st.used;
+	return test_pool_used(f->pool, region);
 }
 
 static void test_free_queues_live_block(void **state)

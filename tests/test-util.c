@@ -41,3 +41,17 @@ struct pool *test_example_pool(uint64_t granule)
 	dt_config_finish(&cfg);
 	return pool;
 }
+
+uint64_t test_pool_used(const struct pool *pool, size_t region)
+{
+	struct buddy_stats st;
+
+	assert_int_equal(pool_region_stats(pool, region, &st), 0);
+	return st.used;
+}
+
+void test_assert_pool_empty(const struct pool *pool)
+{
+	for (size_t i = 0; i < pool_n_regions(pool); i++)
+		assert_int_equal(test_pool_used(pool, i), 0);
+}

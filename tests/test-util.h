@@ -5,6 +5,7 @@
 #ifndef TESTS_TEST_UTIL_H
 #define TESTS_TEST_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct pool;
@@ -17,5 +18,11 @@ int test_count_fds(void);
  * nothing (the tests have no memory behind the regions). Fails the test on any error.
  */
 struct pool *test_example_pool(uint64_t granule);
+
+/* Bytes in use in region @region of @pool (failing the test if it has no such region). */
+uint64_t test_pool_used(const struct pool *pool, size_t region);
+
+/* Every region of @pool has nothing in use (a teardown's check that all was given back). */
+void test_assert_pool_empty(const struct pool *pool);
 
 #endif
