@@ -10,7 +10,7 @@
  *	static const struct guest_board board = {
  *		.name = "x86_64", .before_daemon = ..., .with_daemon = ...,
  *	};
- *	GUEST_BOARD(board);
+ *	GUEST_BOARD(board)
  *
  * The guest calls the hooks of the board SMH_BOARD names (none: no extra checks).
  */
