@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -56,7 +57,7 @@ struct item {
 	struct pool_block blk;
 	struct item *next;
 	bool poison; /* fill it and quarantine it (poison mode, from an allocation) */
-	struct poison_origin origin;
+	struct poison_origin origin; /* last: not allocated unless poison */
 };
 
 struct fifo {
@@ -414,7 +415,9 @@ void scrub_queue(struct scrub *s, const struct pool_block *blk)
 void scrub_queue_from(struct scrub *s, const struct pool_block *blk,
 		      const struct poison_origin *origin)
 {
-	struct item *it = malloc(sizeof(*it));
+	bool poison = s->poison && origin;
+	/* Without poison mode, no room for an origin: the queue costs what it did before. */
+	struct item *it = malloc(poison ? sizeof(*it) : offsetof(struct item, origin));
 	struct backlog *b = &s->backlog[blk->region];
 
 	if (!it) { /* no memory for the queue: scrub here, as before there was a thread */
@@ -423,8 +426,8 @@ void scrub_queue_from(struct scrub *s, const struct pool_block *blk,
 		return;
 	}
 	it->blk = *blk;
-	it->poison = s->poison && origin;
-	if (it->poison)
+	it->poison = poison;
+	if (poison)
 		it->origin = *origin;
 	b->bytes += blk->size;
 	b->blocks++;

@@ -316,7 +316,7 @@ int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blo
 /* What smh_get_poison() keeps of the latest reports. */
 #define SMH_POISON_LAST 8
 
-/* A block written after it was freed (smhd --debug-poison, docs/debugging.md). */
+/* A block written after it was freed (smhd --debug-poison, docs/allocator.md). */
 struct smh_poison_report {
 	uint32_t region;
 	uint64_t offset;  /* the block's offset in the region's fd */
