@@ -81,10 +81,13 @@ static void scrub_queue_freed(void *data, const struct pool_block *blk,
 
 	if (d->keep)
 		return;
-	if (from->client) {
-		origin.pid = from->client->pid;
-		snprintf(origin.comm, sizeof(origin.comm), "%s", from->client->comm);
+	/* No holder (a restore dropped it): no process left to write after free. */
+	if (!from->client) {
+		scrub_queue(d->scrub, blk);
+		return;
 	}
+	origin.pid = from->client->pid;
+	snprintf(origin.comm, sizeof(origin.comm), "%s", from->client->comm);
 	scrub_queue_from(d->scrub, blk, &origin);
 }
 
