@@ -58,7 +58,7 @@ uint64_t poison_check(struct backend *b, size_t region, uint64_t addr, uint64_t 
 	const uint64_t *p = at(b, region, addr);
 	size_t n = (size_t)(len / 8);
 	uint64_t changed = 0;
-	unsigned first;
+	unsigned first = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t w = device ? vp[i] : p[i];
