@@ -113,7 +113,16 @@ int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const c
  * with a queue, taken back (in pieces) and queued, so that the allocator cannot hand it out
  * before it is clean; nothing runs on the loop in between that could allocate it.
  */
-static void scrub_range(struct broker *b, uint32_t region, uint64_t addr, uint64_t len)
+static void queue(struct broker *b, const struct pool_block *blk, const struct broker_freed *from)
+{
+	if (from && b->scrub.queue_freed)
+		b->scrub.queue_freed(b->scrub.data, blk, from);
+	else
+		b->scrub.queue(b->scrub.data, blk);
+}
+
+static void scrub_range(struct broker *b, uint32_t region, uint64_t addr, uint64_t len,
+			const struct broker_freed *from)
 {
 	uint64_t g = pool_granule(b->pool);
 	uint64_t piece = BROKER_SCRUB_PIECE > g ? BROKER_SCRUB_PIECE : g;
@@ -129,29 +138,32 @@ static void scrub_range(struct broker *b, uint32_t region, uint64_t addr, uint64
 		next = (p / piece + 1) * piece;
 		next = next < end ? next : end;
 		if (pool_reserve(b->pool, region, p, next - p, &blk) == 0)
-			b->scrub.queue(b->scrub.data, &blk);
+			queue(b, &blk, from);
 		else if (b->scrub.zero) /* cannot happen (it is free): never leave it dirty */
 			b->scrub.zero(b->scrub.data, region, p, next - p);
 	}
 }
 
 /* @blk, live and no longer held, goes back to the pool once clean. */
-static void give_back(struct broker *b, const struct pool_block *blk)
+static void give_back(struct broker *b, const struct pool_block *blk,
+		      const struct broker_freed *from)
 {
 	if (b->scrub.queue && blk->size <= BROKER_SCRUB_PIECE) {
-		b->scrub.queue(b->scrub.data, blk);
+		queue(b, blk, from);
 		return;
 	}
 	if (!b->scrub.queue && b->scrub.zero)
 		b->scrub.zero(b->scrub.data, blk->region, blk->addr, blk->size);
 	pool_free(b->pool, blk);
 	if (b->scrub.queue)
-		scrub_range(b, blk->region, blk->addr, blk->size);
+		scrub_range(b, blk->region, blk->addr, blk->size, from);
 }
 
 /* The allocation is gone from every table: scrub it and give it back to the pool. */
-static void release(struct broker *b, struct broker_alloc *a)
+static void release(struct broker *b, struct broker_alloc *a, const struct broker_client *last)
 {
+	struct broker_freed from = { .handle = a->handle, .client = last };
+
 	if (broker_alloc_shared(a))
 		b->n_shared--;
 	hmap_remove(&b->allocs, a->handle);
@@ -160,7 +172,7 @@ static void release(struct broker *b, struct broker_alloc *a)
 	list_remove(&a->link);
 	treap_remove(&b->by_handle, &a->by_handle);
 	JOURNAL(b, alloc_gone, a);
-	give_back(b, &a->blk);
+	give_back(b, &a->blk, &from);
 	free(a);
 }
 
@@ -169,6 +181,7 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 {
 	struct broker_alloc *a = h->alloc;
 	bool was_shared = broker_alloc_shared(a);
+	struct broker_client *last;
 
 	h->count -= n;
 	h->client->n_buffers -= n;
@@ -180,10 +193,11 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 	JOURNAL(b, hold_gone, h);
 	list_remove(&h->alloc_link);
 	list_remove(&h->client_link);
+	last = h->client;
 	free(h);
 	a->n_holders--;
 	if (a->n_holders == 0) {
-		release(b, a);
+		release(b, a, last);
 		return;
 	}
 	if (was_shared && !broker_alloc_shared(a))
@@ -301,12 +315,15 @@ int broker_scrub_free(struct broker *b, uint32_t region)
 	/* Collected first: taking blocks from the pool while walking it would change the walk. */
 	ret = buddy_walk(pr->buddy, add_free_extent, &x);
 	for (size_t i = 0; ret == 0 && i < x.n; i++)
-		scrub_range(b, region, x.v[i].addr, x.v[i].size);
+		scrub_range(b, region, x.v[i].addr, x.v[i].size, NULL);
 	free(x.v);
 	return ret;
 }
 
-/* Whether memory being scrubbed might hold what the pool could not serve now. */
+/*
+ * Whether memory being scrubbed might hold what the pool could not serve now; if so, the
+ * scrubber hears that someone waits for it.
+ */
 static bool worth_waiting(const struct broker *b, enum smh_reg_attr attr, uint64_t size,
 			  uint64_t align)
 {
@@ -325,8 +342,11 @@ static bool worth_waiting(const struct broker *b, enum smh_reg_attr attr, uint64
 		broker_scrubbing(b, (uint32_t)i, &bytes, &blocks);
 		if (bytes == 0 || pool_region_stats(b->pool, i, &st) < 0 || need > st.total)
 			continue;
-		if (st.free + bytes >= need)
+		if (st.free + bytes >= need) {
+			if (b->scrub.waiting)
+				b->scrub.waiting(b->scrub.data);
 			return true;
+		}
 	}
 	return false;
 }
@@ -472,6 +492,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 		   struct broker_alloc **allocp)
 {
 	struct broker_hold *h = broker_find_hold(b, c, handle);
+	struct broker_freed from = { .client = c };
 	struct pool_block old;
 	struct broker_alloc *a;
 	uint64_t old_cost;
@@ -486,6 +507,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	if (ret < 0)
 		return ret;
 	old = a->blk;
+	from.handle = a->handle;
 	old_cost = broker_alloc_cost(a);
 	ret = pool_realloc(b->pool, &a->blk, size, a->align);
 	if (ret == -ENOMEM &&
@@ -497,9 +519,9 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	JOURNAL(b, alloc, a);
 	/* Keep free memory zero: what the old block gave back still holds the contents. */
 	if (a->blk.region != old.region || a->blk.addr != old.addr)
-		scrub_range(b, old.region, old.addr, old.size);
+		scrub_range(b, old.region, old.addr, old.size, &from);
 	else if (a->blk.size < old.size)
-		scrub_range(b, old.region, old.addr + a->blk.size, old.size - a->blk.size);
+		scrub_range(b, old.region, old.addr + a->blk.size, old.size - a->blk.size, &from);
 	c->bytes = c->bytes - h->count * old_cost + h->count * broker_alloc_cost(a);
 	*allocp = a;
 	return 0;
@@ -658,7 +680,7 @@ int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_
 
 void broker_restore_drop(struct broker *b, struct broker_alloc *a)
 {
-	release(b, a);
+	release(b, a, NULL);
 }
 
 struct broker_client *broker_find_orphan(struct broker *b, uint64_t session)

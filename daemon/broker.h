@@ -45,6 +45,14 @@
 /* Blocks larger than this are scrubbed in pieces of it, so that memory comes back gradually. */
 #define BROKER_SCRUB_PIECE (UINT64_C(4) << 20)
 
+struct broker_client;
+
+/* Whose memory a block given back was: the allocation, and the last client that held it. */
+struct broker_freed {
+	uint64_t handle;
+	const struct broker_client *client; /* NULL: none (a restore dropped it) */
+};
+
 struct broker_scrub {
 	/* Sets [@addr, @addr + @len) of region @region to zero. */
 	void (*zero)(void *data, uint32_t region, uint64_t addr, uint64_t len);
@@ -53,6 +61,17 @@ struct broker_scrub {
 	void (*queue)(void *data, const struct pool_block *blk);
 	/* The backlog of region @region: bytes and blocks queued and not yet freed. */
 	void (*backlog)(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp);
+	/*
+	 * Optional (smhd --debug-poison): called instead of queue() for memory an allocation gave
+	 * back, told whose it was.
+	 */
+	void (*queue_freed)(void *data, const struct pool_block *blk,
+			    const struct broker_freed *from);
+	/*
+	 * Optional: an allocation or a realloc is about to wait for the backlog (-EAGAIN); the
+	 * scrubber must not hold memory back from it (the poison quarantine).
+	 */
+	void (*waiting)(void *data);
 };
 
 struct broker_client {

@@ -58,6 +58,10 @@ static void usage(FILE *f)
 		"                   (default %d; 0: never)\n"
 		"  --max-connections-per-uid N  connections one uid may have open at once,\n"
 		"                   served or not yet (default %d; 0: no limit; root: no limit)\n"
+		"  --debug-poison   fill freed blocks with a pattern, keep them in a quarantine\n"
+		"                   and report those written after free (costs memory and time)\n"
+		"  --poison-quarantine SIZE  with --debug-poison: bytes quarantined per region\n"
+		"                   (default: a quarter of each region), K/M/G suffix\n"
 		"  --log-level L    error, warning, info (default) or debug\n"
 		"  -v, --verbose    the same as --log-level debug\n"
 		"  --check          validate the configuration, print the regions and exit\n"
@@ -127,6 +131,16 @@ static int parse_policy_option(enum policy_key key, const char *arg, struct poli
 	return ret;
 }
 
+static int parse_quarantine(const char *arg, uint64_t *bytesp)
+{
+	if (units_parse_size(arg, bytesp) < 0 || *bytesp == 0) {
+		fprintf(stderr, "smhd: --poison-quarantine %s: not a size of at least 1 byte\n",
+			arg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Returns 0 to go on, 1 to exit successfully (help, version), -1 for a usage error. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
@@ -147,6 +161,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_CONFIG,
 		OPT_HELLO_TIMEOUT,
 		OPT_MAX_CONNS_PER_UID,
+		OPT_DEBUG_POISON,
+		OPT_POISON_QUARANTINE,
 		OPT_POLICY, /* + enum policy_key */
 	};
 	static const struct option longopts[] = {
@@ -166,6 +182,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
 		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONNS_PER_UID },
+		{ "debug-poison", no_argument, NULL, OPT_DEBUG_POISON },
+		{ "poison-quarantine", required_argument, NULL, OPT_POISON_QUARANTINE },
 		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
 		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
 		{ "max-clients", required_argument, NULL, OPT_POLICY + POLICY_MAX_CLIENTS },
@@ -254,6 +272,13 @@ static int parse_options(int argc, char **argv, struct options *opts)
 				       &opts->daemon.limits.max_conns_per_uid) < 0)
 				return -1;
 			break;
+		case OPT_DEBUG_POISON:
+			opts->daemon.debug_poison = true;
+			break;
+		case OPT_POISON_QUARANTINE:
+			if (parse_quarantine(optarg, &opts->daemon.poison_quarantine) < 0)
+				return -1;
+			break;
 		case 'v':
 			opts->log_level = LOG_DEBUG;
 			break;
@@ -270,6 +295,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "smhd: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (opts->daemon.poison_quarantine && !opts->daemon.debug_poison) {
+		fprintf(stderr, "smhd: --poison-quarantine goes with --debug-poison\n");
 		return -1;
 	}
 	if (opts->json && !opts->check) {

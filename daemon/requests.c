@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon/policy.h"
 #include "daemon/requests.h"
+#include "daemon/scrub.h"
 
 /* A list reply stops growing this far below the datagram limit (envelope, status message). */
 #define LIST_BUDGET (SMH_MSG_MAX - 1024)
@@ -39,6 +40,7 @@ struct reply {
 		Smh__ClientsReply clients;
 		Smh__AllocsReply allocs;
 		Smh__OccupancyReply occupancy;
+		Smh__PoisonReply poison;
 	} body;
 	void *scratch[SCRATCH_MAX]; /* freed after packing */
 	size_t n_scratch;
@@ -610,6 +612,45 @@ static void on_occupancy(struct request_ctx *ctx, const Smh__OccupancyRequest *r
 	r->resp.occupancy = o;
 }
 
+/* smhd --debug-poison's findings (a copy of them: the scrubber's thread adds to them). */
+static void on_poison(struct request_ctx *ctx, struct reply *r)
+{
+	struct poison_stats *st = scratch_alloc(r, 1, sizeof(*st));
+	Smh__PoisonReport *reps = scratch_alloc(r, POISON_LAST, sizeof(*reps));
+	Smh__PoisonReport **ptrs = scratch_alloc(r, POISON_LAST, sizeof(*ptrs));
+	Smh__PoisonReply *p = &r->body.poison;
+
+	if (!st || !reps || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return;
+	}
+	if (ctx->scrub)
+		scrub_poison_stats(ctx->scrub, st);
+	smh__poison_reply__init(p);
+	p->enabled = st->enabled;
+	p->n_reports = st->n_reports;
+	p->quarantine_bytes = st->quarantine_bytes;
+	for (size_t i = 0; i < st->n_last; i++) {
+		const struct poison_report *x = &st->last[i];
+
+		smh__poison_report__init(&reps[i]);
+		reps[i] = (Smh__PoisonReport){ .base = reps[i].base,
+					       .region = x->region,
+					       .offset = x->offset,
+					       .size = x->size,
+					       .first = x->first,
+					       .changed = x->changed,
+					       .handle = x->origin.handle,
+					       .pid = x->origin.pid,
+					       .comm = st->last[i].origin.comm };
+		ptrs[i] = &reps[i];
+	}
+	p->n_last = st->n_last;
+	p->last = ptrs;
+	r->resp.body_case = SMH__RESPONSE__BODY_POISON;
+	r->resp.poison = p;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct reply *r,
@@ -652,6 +693,9 @@ static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct re
 		return;
 	case SMH__REQUEST__BODY_OCCUPANCY:
 		on_occupancy(ctx, req->occupancy, r);
+		return;
+	case SMH__REQUEST__BODY_POISON:
+		on_poison(ctx, r);
 		return;
 	default: {
 		refuse(r, -EOPNOTSUPP, "Unknown request");

@@ -17,12 +17,14 @@
 #include "proto/wire.h"
 
 struct policy;
+struct scrub;
 
 /* What the handlers need of the daemon, and of the connection a request came on. */
 struct request_ctx {
 	struct broker *broker;
 	struct backend *backend;
 	const struct policy *policy; /* the access policy and quotas (daemon/policy.h), or NULL */
+	struct scrub *scrub;         /* the scrubber (daemon/scrub.h), or NULL */
 	struct broker_client *client;
 	bool *fd_sent;         /* per region: its fd went to this connection already */
 	bool hello_done;       /* the first request was a hello with a version we speak */

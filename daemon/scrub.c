@@ -24,15 +24,27 @@
  *   rate, and stops sleeping once scrub_destroy() asked it to finish.
  * - scrub_destroy() lets the thread finish the queue at full speed, joins it and frees every
  *   block into the pool: nothing leaks, nothing is left dirty for the next owner of devmem.
+ * - Poison mode (smhd --debug-poison, off unless scrub_set_poison() is called): a block that
+ *   came from an allocation is filled with the pattern instead of scrubbed, and waits in its
+ *   region's quarantine (a FIFO the thread alone touches, bounded in bytes). The oldest leave
+ *   it when it is over the bound, all when the loop asks (scrub_drain(): an allocation waits for
+ *   memory that only the quarantine holds) and at scrub_destroy(); one leaving is checked
+ *   (poison_check()), reported when written after free, scrubbed and goes to `done` as any
+ *   other. The loop never touches the pattern; the next owner still sees zeros. Memory that
+ *   never was an allocation (devmem at start-up, a recovery's free memory) has no origin and
+ *   is only scrubbed.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "daemon/scrub.h"
 
 /* The thread's nice value (Linux: per thread). */
@@ -44,6 +56,8 @@
 struct item {
 	struct pool_block blk;
 	struct item *next;
+	bool poison; /* fill it and quarantine it (poison mode, from an allocation) */
+	struct poison_origin origin; /* last: not allocated unless poison */
 };
 
 struct fifo {
@@ -52,6 +66,12 @@ struct fifo {
 
 struct backlog {
 	uint64_t bytes, blocks;
+};
+
+/* A region's quarantine: the thread's alone. */
+struct quarantine {
+	struct fifo blocks;
+	uint64_t bytes, max;
 };
 
 struct scrub {
@@ -66,6 +86,11 @@ struct scrub {
 	atomic_bool hurry;      /* read between chunks: ignore the rate */
 	void (*wake)(void *data);
 	void *wake_data;
+	/* Poison mode: set before the first block, then read-only but for what is under lock. */
+	bool poison;
+	struct quarantine *quarantine; /* per region, the thread's alone */
+	bool drain;                    /* under lock: release every quarantined block */
+	struct poison_stats poison_st; /* under lock */
 	/* The loop's alone. */
 	struct fifo ready; /* finished, taken from done, not freed yet */
 	struct backlog *backlog;
@@ -141,31 +166,125 @@ static void take_batch(struct fifo *todo, struct fifo *batch)
 	} while (todo->head && bytes + todo->head->blk.size <= CHUNK);
 }
 
+/* Keeps @r (the lock held): counted, and among the last ones. */
+static void record(struct scrub *s, const struct poison_report *r)
+{
+	struct poison_stats *st = &s->poison_st;
+
+	st->n_reports++;
+	if (st->n_last == POISON_LAST) {
+		memmove(&st->last[0], &st->last[1], (POISON_LAST - 1) * sizeof(st->last[0]));
+		st->n_last--;
+	}
+	st->last[st->n_last++] = *r;
+}
+
+/* @it leaves the quarantine: a change to the pattern is a write after free. */
+static void check(struct scrub *s, const struct item *it)
+{
+	const struct pool_block *blk = &it->blk;
+	struct poison_report r = { .region = blk->region, .size = blk->size, .origin = it->origin };
+
+	r.changed = poison_check(s->backend, blk->region, blk->addr, blk->size, &r.first);
+	if (r.changed == 0)
+		return;
+	r.offset = blk->addr - backend_region(s->backend, blk->region)->fd_phys_base;
+	log_warning("Region %s: %llu bytes of the block at offset 0x%llx (%llu bytes) were written "
+		    "after it was freed, the first at +0x%llx; handle %llu, last held by %s "
+		    "(pid %d)",
+		    pool_region(s->pool, blk->region)->label, (unsigned long long)r.changed,
+		    (unsigned long long)r.offset, (unsigned long long)r.size,
+		    (unsigned long long)r.first, (unsigned long long)r.origin.handle, r.origin.comm,
+		    (int)r.origin.pid);
+	pthread_mutex_lock(&s->lock);
+	record(s, &r);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Checks, scrubs and moves to @out the oldest quarantined blocks: all, or those over the bound. */
+static void release(struct scrub *s, bool all, struct fifo *out)
+{
+	for (size_t i = 0; i < s->n_regions; i++) {
+		struct quarantine *q = &s->quarantine[i];
+
+		while (q->blocks.head && (all || q->bytes > q->max)) {
+			struct item *it = fifo_pop(&q->blocks);
+
+			q->bytes -= it->blk.size;
+			check(s, it);
+			scrub_block(s, &it->blk);
+			fifo_push(out, it);
+		}
+	}
+}
+
+/* Scrubs @batch; in poison mode, its blocks from allocations go to the quarantine instead. */
+static void process(struct scrub *s, struct fifo *batch, bool drain)
+{
+	struct fifo in = *batch;
+	struct item *it;
+
+	if (!s->poison) {
+		for (it = batch->head; it; it = it->next)
+			scrub_block(s, &it->blk);
+		return;
+	}
+	if (!in.head)
+		in.tailp = &in.head;
+	fifo_init(batch);
+	while ((it = fifo_pop(&in))) {
+		if (!it->poison) {
+			scrub_block(s, &it->blk);
+			fifo_push(batch, it);
+			continue;
+		}
+		poison_fill(s->backend, it->blk.region, it->blk.addr, it->blk.size);
+		s->quarantine[it->blk.region].bytes += it->blk.size;
+		fifo_push(&s->quarantine[it->blk.region].blocks, it);
+	}
+	release(s, drain, batch);
+}
+
+/* The bytes quarantined (the lock held). */
+static uint64_t quarantined(const struct scrub *s)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; s->poison && i < s->n_regions; i++)
+		bytes += s->quarantine[i].bytes;
+	return bytes;
+}
+
 static void *run(void *data)
 {
 	struct scrub *s = data;
 	struct fifo batch;
-	bool was_empty;
+	bool was_empty, drain;
 
 	/* Behind the loop and the clients for the CPU: the backlog only matters when short. */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), SCRUB_NICE);
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->todo.head && !s->stop)
+		while (!s->todo.head && !s->stop && !s->drain)
 			pthread_cond_wait(&s->cond, &s->lock);
-		if (!s->todo.head)
-			break; /* stopping, and nothing left */
+		/* Stopping, and nothing left: the quarantine is checked too. */
+		drain = s->drain || (s->stop && !s->todo.head);
+		s->drain = false;
+		fifo_init(&batch);
 		/* Small blocks go in batches: a lock and a wake-up per block would cost more. */
-		take_batch(&s->todo, &batch);
+		if (s->todo.head)
+			take_batch(&s->todo, &batch);
 		pthread_mutex_unlock(&s->lock);
-		for (struct item *it = batch.head; it; it = it->next)
-			scrub_block(s, &it->blk);
+		process(s, &batch, drain);
 		pthread_mutex_lock(&s->lock);
+		s->poison_st.quarantine_bytes = quarantined(s);
 		was_empty = !s->done.head;
 		fifo_splice(&s->done, &batch);
 		/* Told when done was empty: the loop takes the whole list when it comes. */
-		if (s->wake && was_empty)
+		if (s->wake && was_empty && s->done.head)
 			s->wake(s->wake_data);
+		if (s->stop && !s->todo.head && drain)
+			break;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -237,6 +356,7 @@ void scrub_destroy(struct scrub *s)
 		give_back(s, it);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
+	free(s->quarantine);
 	free(s->backlog);
 	free(s);
 }
@@ -252,9 +372,52 @@ void scrub_set_wake(struct scrub *s, void (*wake)(void *data), void *data)
 	pthread_mutex_unlock(&s->lock);
 }
 
+int scrub_set_poison(struct scrub *s, uint64_t quarantine)
+{
+	struct quarantine *q = calloc(s->n_regions ? s->n_regions : 1, sizeof(*q));
+
+	if (!q)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_regions; i++) {
+		fifo_init(&q[i].blocks);
+		q[i].max = quarantine ? quarantine : pool_region(s->pool, i)->size / 4;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->quarantine = q;
+	s->poison = true;
+	s->poison_st.enabled = true;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void scrub_drain(struct scrub *s)
+{
+	if (!s->poison)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->drain = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void scrub_poison_stats(struct scrub *s, struct poison_stats *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = s->poison_st;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void scrub_queue(struct scrub *s, const struct pool_block *blk)
 {
-	struct item *it = malloc(sizeof(*it));
+	scrub_queue_from(s, blk, NULL);
+}
+
+void scrub_queue_from(struct scrub *s, const struct pool_block *blk,
+		      const struct poison_origin *origin)
+{
+	bool poison = s->poison && origin;
+	/* Without poison mode, no room for an origin: the queue costs what it did before. */
+	struct item *it = malloc(poison ? sizeof(*it) : offsetof(struct item, origin));
 	struct backlog *b = &s->backlog[blk->region];
 
 	if (!it) { /* no memory for the queue: scrub here, as before there was a thread */
@@ -263,6 +426,9 @@ void scrub_queue(struct scrub *s, const struct pool_block *blk)
 		return;
 	}
 	it->blk = *blk;
+	it->poison = poison;
+	if (poison)
+		it->origin = *origin;
 	b->bytes += blk->size;
 	b->blocks++;
 	pthread_mutex_lock(&s->lock);

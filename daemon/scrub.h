@@ -20,6 +20,7 @@
 
 #include "core/pool.h"
 #include "daemon/backend.h"
+#include "daemon/poison.h"
 
 struct scrub;
 
@@ -46,6 +47,22 @@ void scrub_set_wake(struct scrub *scrub, void (*wake)(void *data), void *data);
 
 /* Takes @blk (a live block of the pool no client holds) to zero and free it. */
 void scrub_queue(struct scrub *scrub, const struct pool_block *blk);
+
+/*
+ * Poison mode (smhd --debug-poison; see the design in scrub.c). Call scrub_set_poison() before
+ * the first block is queued: from then on a block queued with an origin (scrub_queue_from(),
+ * whose @origin is copied) is filled with the pattern and kept in its region's quarantine, at
+ * most @quarantine bytes per region (0: a quarter of the region), before it is checked, zeroed
+ * and freed. Blocks written meanwhile are logged (a warning each) and counted
+ * (scrub_poison_stats()). Quarantined blocks count in the backlog. scrub_drain() has the
+ * thread release the whole quarantine (an allocation waits for it); without poison mode it does
+ * nothing. scrub_set_poison() returns 0 or -ENOMEM.
+ */
+int scrub_set_poison(struct scrub *scrub, uint64_t quarantine);
+void scrub_queue_from(struct scrub *scrub, const struct pool_block *blk,
+		      const struct poison_origin *origin);
+void scrub_drain(struct scrub *scrub);
+void scrub_poison_stats(struct scrub *scrub, struct poison_stats *st);
 
 /*
  * Frees up to @max finished blocks into the pool. Returns how many it freed; *morep tells

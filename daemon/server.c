@@ -594,6 +594,7 @@ static int conn_add(struct server *srv, int fd)
 	c->ctx.broker = srv->broker;
 	c->ctx.backend = srv->backend;
 	c->ctx.policy = srv->policy;
+	c->ctx.scrub = srv->scrub;
 	list_insert_before(&srv->conns, &c->link);
 	capped = over_cap(srv, c);
 	if (!capped) {

@@ -72,6 +72,32 @@ static void scrub_queue_block(void *data, const struct pool_block *blk)
 		scrub_queue(d->scrub, blk);
 }
 
+/* --debug-poison: the scrubber reports a write after free with whose block it was. */
+static void scrub_queue_freed(void *data, const struct pool_block *blk,
+			      const struct broker_freed *from)
+{
+	struct smhd *d = data;
+	struct poison_origin origin = { .handle = from->handle };
+
+	if (d->keep)
+		return;
+	/* No holder (a restore dropped it): no process left to write after free. */
+	if (!from->client) {
+		scrub_queue(d->scrub, blk);
+		return;
+	}
+	origin.pid = from->client->pid;
+	snprintf(origin.comm, sizeof(origin.comm), "%s", from->client->comm);
+	scrub_queue_from(d->scrub, blk, &origin);
+}
+
+static void scrub_waiting(void *data)
+{
+	struct smhd *d = data;
+
+	scrub_drain(d->scrub);
+}
+
 static void scrub_get_backlog(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
 {
 	struct smhd *d = data;
@@ -83,21 +109,36 @@ static void scrub_get_backlog(void *data, uint32_t region, uint64_t *bytesp, uin
  * The scrubber, at full speed unless a test slows it down to watch it busy
  * (SMHD_TEST_SCRUB_RATE, bytes per second): read only when set.
  */
-static int create_scrub(struct smhd *d)
+static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 {
 	const char *rate_s = getenv("SMHD_TEST_SCRUB_RATE");
 	uint64_t rate = rate_s ? strtoull(rate_s, NULL, 10) : 0;
 	int ret = scrub_create(d->backend, d->pool, rate, &d->scrub);
+	struct broker_scrub bs = { .zero = scrub_zero,
+				   .queue = scrub_queue_block,
+				   .backlog = scrub_get_backlog,
+				   .data = d };
 
 	if (ret < 0) {
 		log_error("Could not start the scrubber: %s", strerror(-ret));
 		return ret;
 	}
-	broker_init(&d->broker, d->pool,
-		    &(struct broker_scrub){ .zero = scrub_zero,
-					    .queue = scrub_queue_block,
-					    .backlog = scrub_get_backlog,
-					    .data = d });
+	/* Off by default, and then the broker's path is the plain one: no callback more. */
+	if (opts->debug_poison) {
+		ret = scrub_set_poison(d->scrub, opts->poison_quarantine);
+		if (ret < 0) {
+			log_error("Could not start the poison quarantine: %s", strerror(-ret));
+			scrub_destroy(d->scrub);
+			d->scrub = NULL;
+			return ret;
+		}
+		bs.queue_freed = scrub_queue_freed;
+		bs.waiting = scrub_waiting;
+		log_info("Use-after-free detection on (--debug-poison): freed blocks are filled "
+			 "with 0x%02x and checked when they leave the quarantine",
+			 POISON_BYTE);
+	}
+	broker_init(&d->broker, d->pool, &bs);
 	return 0;
 }
 
@@ -229,7 +270,7 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	ret = create_pool(d, opts->granule, &diag);
 	if (ret < 0)
 		goto err_backend;
-	ret = create_scrub(d);
+	ret = create_scrub(d, opts);
 	if (ret < 0)
 		goto err_pool;
 	policy_log(&d->policy);

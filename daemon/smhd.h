@@ -31,6 +31,8 @@ struct smhd_options {
 	bool no_state;
 	unsigned reclaim_grace;
 	struct server_limits limits; /* on connections not served */
+	bool debug_poison;           /* use-after-free detection (daemon/poison.h) */
+	uint64_t poison_quarantine;  /* bytes per region; 0: a quarter of each region */
 };
 
 struct smhd;

@@ -147,7 +147,8 @@ struct backlog {
 };
 
 static void stats_table(const struct smh_stats *st, const struct backlog *scrub,
-			const struct smh_region_info *regions, size_t n_regions)
+			const struct smh_poison_info *poison, const struct smh_region_info *regions,
+			size_t n_regions)
 {
 	int w_label = label_width(regions, n_regions);
 	char label[16], total[32], used[32], free_[32], largest[32], frag[16];
@@ -175,6 +176,7 @@ static void stats_table(const struct smh_stats *st, const struct backlog *scrub,
 		printf("scrubbing %s in %llu block%s (given back, free once zeroed)\n", used,
 		       (unsigned long long)scrub->blocks, scrub->blocks == 1 ? "" : "s");
 	}
+	ctl_poison_stats_table(poison);
 }
 
 static void region_stats_json(struct json *j, const struct smh_region_stats *r, const char *label)
@@ -200,7 +202,8 @@ static void region_stats_json(struct json *j, const struct smh_region_stats *r, 
 }
 
 static void stats_json(const struct smh_stats *st, const struct backlog *scrub,
-		       const struct smh_region_info *regions, size_t n_regions)
+		       const struct smh_poison_info *poison, const struct smh_region_info *regions,
+		       size_t n_regions)
 {
 	struct json j;
 	char label[16];
@@ -219,6 +222,7 @@ static void stats_json(const struct smh_stats *st, const struct backlog *scrub,
 	json_uint(&j, scrub->bytes);
 	json_key(&j, "scrubbing_blocks");
 	json_uint(&j, scrub->blocks);
+	ctl_poison_stats_json(&j, poison);
 	json_key(&j, "regions");
 	json_array_begin(&j);
 	for (size_t i = 0; i < st->n_regions; i++)
@@ -236,6 +240,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 	struct smh_region_info *regions = NULL;
 	struct smh_stats st = { 0 };
 	struct backlog scrub = { 0 };
+	struct smh_poison_info poison;
 	size_t n = 0;
 	int status, err;
 
@@ -244,12 +249,13 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 	if ((err = ctl_get_regions(client, &regions, &n)) < 0)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
 	else if ((err = smh_get_stats(client, &st)) < 0 ||
-		 (err = smh_get_scrubbing(client, &scrub.bytes, &scrub.blocks)) < 0)
+		 (err = smh_get_scrubbing(client, &scrub.bytes, &scrub.blocks)) < 0 ||
+		 (err = ctl_get_poison(client, &poison)) < 0)
 		status = ctl_failed(ctl, client, "could not get the statistics", err);
 	else if (ctl->json)
-		stats_json(&st, &scrub, regions, n);
+		stats_json(&st, &scrub, &poison, regions, n);
 	else
-		stats_table(&st, &scrub, regions, n);
+		stats_table(&st, &scrub, &poison, regions, n);
 	smh_stats_finish(&st);
 	free(regions);
 	smh_disconnect(client);

@@ -94,4 +94,11 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv);
 int cmd_map(struct ctl *ctl, int argc, char **argv);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);
 
+/* smhd --debug-poison (smhctl-poison.c): the command, and what `smhctl stats` adds. */
+int cmd_poison(struct ctl *ctl, int argc, char **argv);
+/* smh_get_poison(), with a daemon older than the request read as poison mode off. */
+int ctl_get_poison(struct smh_client *client, struct smh_poison_info *p);
+void ctl_poison_stats_table(const struct smh_poison_info *p);
+void ctl_poison_stats_json(struct json *j, const struct smh_poison_info *p);
+
 #endif

@@ -313,6 +313,35 @@ void smh_stats_finish(struct smh_stats *stats);
  */
 int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blocksp);
 
+/* What smh_get_poison() keeps of the latest reports. */
+#define SMH_POISON_LAST 8
+
+/* A block written after it was freed (smhd --debug-poison, docs/allocator.md). */
+struct smh_poison_report {
+	uint32_t region;
+	uint64_t offset;  /* the block's offset in the region's fd */
+	uint64_t size;    /* the block's bytes */
+	uint64_t first;   /* offset in the block of the first byte changed */
+	uint64_t changed; /* bytes changed */
+	uint64_t handle;  /* the allocation the block belonged to */
+	int32_t pid;      /* the last client that held it */
+	char comm[32];    /* its command name */
+};
+
+struct smh_poison_info {
+	int enabled;               /* smhd runs with --debug-poison */
+	uint64_t n_reports;        /* blocks found written after free since smhd started */
+	uint64_t quarantine_bytes; /* freed blocks holding the pattern, not checked yet */
+	size_t n_last;
+	struct smh_poison_report last[SMH_POISON_LAST]; /* the latest, oldest first */
+};
+
+/*
+ * smhd's use-after-free findings into @info. Returns 0 or a negative errno: -EOPNOTSUPP from a
+ * daemon older than the request.
+ */
+int smh_get_poison(struct smh_client *client, struct smh_poison_info *info);
+
 /* Every connected client; free *clientsp with free(). Returns 0 or a negative errno. */
 int smh_list_clients(struct smh_client *client, struct smh_client_info **clientsp, size_t *np);
 
