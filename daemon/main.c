@@ -18,6 +18,7 @@
 #include "core/buddy.h"
 #include "core/pool.h"
 #include "core/report.h"
+#include "daemon/events.h"
 #include "daemon/policy-config.h"
 #include "daemon/restart/keeper.h"
 #include "daemon/restart/recover.h"
@@ -58,6 +59,8 @@ static void usage(FILE *f)
 		"                   (default %d; 0: never)\n"
 		"  --max-connections-per-uid N  connections one uid may have open at once,\n"
 		"                   served or not yet (default %d; 0: no limit; root: no limit)\n"
+		"  --max-subscribers N  connections following events (smhctl events) at once\n"
+		"                   (default %d; 0: none)\n"
 		"  --log-level L    error, warning, info (default) or debug\n"
 		"  -v, --verbose    the same as --log-level debug\n"
 		"  --check          validate the configuration, print the regions and exit\n"
@@ -66,7 +69,8 @@ static void usage(FILE *f)
 		"  -V, --version    show the version and exit\n"
 		"\n",
 		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE, RECOVER_DEFAULT_GRACE_S,
-		SERVER_DEFAULT_HELLO_TIMEOUT_S, SERVER_DEFAULT_MAX_CONNS_PER_UID);
+		SERVER_DEFAULT_HELLO_TIMEOUT_S, SERVER_DEFAULT_MAX_CONNS_PER_UID,
+		EVENTS_DEFAULT_MAX_SUBSCRIBERS);
 	policy_usage(f);
 	fprintf(f, "\nExit status: 0 success, 1 invalid configuration or failure, 2 usage error\n"
 		   "(also for an error in the configuration file).\n");
@@ -147,6 +151,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_CONFIG,
 		OPT_HELLO_TIMEOUT,
 		OPT_MAX_CONNS_PER_UID,
+		OPT_MAX_SUBSCRIBERS,
 		OPT_POLICY, /* + enum policy_key */
 	};
 	static const struct option longopts[] = {
@@ -166,6 +171,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
 		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONNS_PER_UID },
+		{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBSCRIBERS },
 		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
 		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
 		{ "max-clients", required_argument, NULL, OPT_POLICY + POLICY_MAX_CLIENTS },
@@ -252,6 +258,11 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		case OPT_MAX_CONNS_PER_UID:
 			if (parse_uint("max-connections-per-uid", optarg, 1000000, "connections",
 				       &opts->daemon.limits.max_conns_per_uid) < 0)
+				return -1;
+			break;
+		case OPT_MAX_SUBSCRIBERS:
+			if (parse_uint("max-subscribers", optarg, 1024, "subscribers",
+				       &opts->daemon.limits.max_subscribers) < 0)
 				return -1;
 			break;
 		case 'v':
@@ -347,6 +358,7 @@ int main(int argc, char **argv)
 			.limits = {
 				.hello_timeout_s = SERVER_DEFAULT_HELLO_TIMEOUT_S,
 				.max_conns_per_uid = SERVER_DEFAULT_MAX_CONNS_PER_UID,
+				.max_subscribers = EVENTS_DEFAULT_MAX_SUBSCRIBERS,
 			},
 		},
 		.log_level = LOG_INFO,

@@ -156,6 +156,7 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 		return;
 	}
 	h->session = ctx->client->session;
+	events_client(ctx->events, EVENTS_CONNECT, ctx->client);
 	r->resp.body_case = SMH__RESPONSE__BODY_HELLO;
 	r->resp.hello = h;
 }
@@ -246,11 +247,16 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		refuse_other(r, ret, "allocate");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_ALLOC, ctx->client, a);
 	reply_buffer(ctx, a, r, res);
 }
 
 static void on_free(struct request_ctx *ctx, const Smh__FreeRequest *req, struct reply *r)
 {
+	struct broker_hold *h = broker_find_hold(ctx->broker, ctx->client, req->handle);
+
+	if (h) /* the free cannot fail then */
+		events_free(ctx->events, ctx->client, h);
 	if (broker_free(ctx->broker, ctx->client, req->handle) < 0)
 		refuse(r, -EINVAL, "This connection holds no buffer %llu",
 		       (unsigned long long)req->handle);
@@ -299,6 +305,7 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 		refuse_other(r, ret, "resize");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_REALLOC, ctx->client, a);
 	reply_buffer(ctx, a, r, res);
 }
 
@@ -316,6 +323,8 @@ static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, st
 		refuse_other(r, ret, "export");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_EXPORT, ctx->client,
+		      broker_find_hold(ctx->broker, ctx->client, req->handle)->alloc);
 	smh__export_reply__init(&r->body.export_);
 	r->body.export_.token = token;
 	r->resp.body_case = SMH__RESPONSE__BODY_EXPORT;
@@ -346,6 +355,7 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 		refuse_other(r, ret, "import");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_IMPORT, ctx->client, a);
 	reply_buffer(ctx, a, r, res);
 }
 
@@ -610,6 +620,22 @@ static void on_occupancy(struct request_ctx *ctx, const Smh__OccupancyRequest *r
 	r->resp.occupancy = o;
 }
 
+/* The reply goes out before the first event: the server queues none before it. */
+static void on_subscribe(struct request_ctx *ctx, struct reply *r)
+{
+	char why[sizeof(r->message)];
+	int ret;
+
+	if (!ctx->events) {
+		refuse(r, -EOPNOTSUPP, "This daemon has no event stream");
+		return;
+	}
+	ret = events_subscribe(ctx->events, ctx->client, ctx->events_wake, ctx->events_data,
+			       &ctx->sub, why, sizeof(why));
+	if (ret < 0)
+		refuse(r, ret, "%s", why);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct reply *r,
@@ -653,6 +679,9 @@ static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct re
 	case SMH__REQUEST__BODY_OCCUPANCY:
 		on_occupancy(ctx, req->occupancy, r);
 		return;
+	case SMH__REQUEST__BODY_SUBSCRIBE:
+		on_subscribe(ctx, r);
+		return;
 	default: {
 		refuse(r, -EOPNOTSUPP, "Unknown request");
 		return;
@@ -682,6 +711,10 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	}
 	if (!ctx->hello_done && req->body_case != SMH__REQUEST__BODY_HELLO) {
 		res->violation = "a request before the hello";
+		goto out;
+	}
+	if (ctx->sub) {
+		res->violation = "a request after subscribing to events";
 		goto out;
 	}
 	memset(&r, 0, sizeof(r));

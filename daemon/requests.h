@@ -14,6 +14,7 @@
 
 #include "daemon/backend.h"
 #include "daemon/broker.h"
+#include "daemon/events.h"
 #include "proto/wire.h"
 
 struct policy;
@@ -24,10 +25,14 @@ struct request_ctx {
 	struct backend *backend;
 	const struct policy *policy; /* the access policy and quotas (daemon/policy.h), or NULL */
 	struct broker_client *client;
-	bool *fd_sent;         /* per region: its fd went to this connection already */
-	bool hello_done;       /* the first request was a hello with a version we speak */
-	char refusal[192];     /* why the policy refuses the connection (client->refused) */
-	unsigned quota_logged; /* the quotas this connection was logged over (policy_charge) */
+	bool *fd_sent;          /* per region: its fd went to this connection already */
+	bool hello_done;        /* the first request was a hello with a version we speak */
+	char refusal[192];      /* why the policy refuses the connection (client->refused) */
+	unsigned quota_logged;  /* the quotas this connection was logged over (policy_charge) */
+	struct events *events;  /* the event stream to report to, or NULL */
+	struct events_sub *sub; /* set once this connection subscribed: it takes no requests */
+	void (*events_wake)(void *data); /* for its queue (events_subscribe()) */
+	void *events_data;
 };
 
 /* The outcome of one request. */

@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"  fit [--attr ATTR] [--align N] SIZE\n"
 		"                 how many buffers of SIZE fit in each region, now and empty\n"
 		"                 (the allocator's own count; e.g. fit 3110400 --align 4K)\n"
+		"  events [--count N]\n"
+		"                 follow what smhd does as it happens: connects, allocations,\n"
+		"                 frees, exports, imports, disconnects, deaths (--json: one\n"
+		"                 object per line); root and smhd's user only\n"
 		"  map [--width N]\n"
 		"                 a picture of each region's occupancy, N cells wide (%d to %d;\n"
 		"                 default: the terminal's width)\n"
@@ -304,10 +308,10 @@ static const struct command {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 } commands[] = {
-	{ "regions", cmd_regions }, { "stats", cmd_stats }, { "clients", cmd_clients },
-	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc }, { "map", cmd_map },
-	{ "doctor", cmd_doctor },   { "top", cmd_top },     { "metrics", cmd_metrics },
-	{ "fit", cmd_fit },
+	{ "regions", cmd_regions }, { "stats", cmd_stats },   { "clients", cmd_clients },
+	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc },   { "map", cmd_map },
+	{ "doctor", cmd_doctor },   { "top", cmd_top },       { "metrics", cmd_metrics },
+	{ "fit", cmd_fit },         { "events", cmd_events },
 };
 
 /* Output goes to a pipe or a file as often as to a terminal: a failed write is a failure. */

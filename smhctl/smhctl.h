@@ -93,5 +93,6 @@ int cmd_fit(struct ctl *ctl, int argc, char **argv);
 int cmd_alloc(struct ctl *ctl, int argc, char **argv);
 int cmd_map(struct ctl *ctl, int argc, char **argv);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);
+int cmd_events(struct ctl *ctl, int argc, char **argv);
 
 #endif
