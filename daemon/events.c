@@ -20,7 +20,6 @@
 #include <time.h>
 
 #include "daemon/events.h"
-#include "proto/wire.h"
 
 void events_init(struct events *ev, unsigned max_subs, uid_t owner_uid)
 {
@@ -194,33 +193,4 @@ void events_pop(struct events_sub *sub)
 		return;
 	sub->head = (sub->head + 1) % EVENTS_QUEUE_MAX;
 	sub->n--;
-}
-
-size_t events_pack(const struct events_item *item, void *out)
-{
-	Smh__Response resp;
-	Smh__Event e;
-	ssize_t n;
-
-	smh__response__init(&resp);
-	smh__event__init(&e);
-	e.kind = (Smh__EventKind)item->kind;
-	e.time_us = item->time_us;
-	e.client = item->client;
-	e.pid = item->pid;
-	e.uid = item->uid;
-	e.comm = (char *)item->comm;
-	e.handle = item->handle;
-	e.region = item->region;
-	e.size = item->size;
-	e.phys_addr = item->phys_addr;
-	e.n_buffers = item->n_buffers;
-	e.bytes = item->bytes;
-	e.released = item->released;
-	e.lost = item->lost;
-	e.why = (char *)item->why;
-	resp.body_case = SMH__RESPONSE__BODY_EVENT;
-	resp.event = &e;
-	n = wire_pack_response(&resp, out); /* a few hundred bytes at most: it fits */
-	return n < 0 ? 0 : (size_t)n;
 }

@@ -2,8 +2,8 @@
 /*
  * The event stream (`smhctl events`): what smhd does, pushed to the connections that
  * subscribed. The request handlers and the server report what happens (events_emit() and its
- * helpers); each subscriber has a bounded queue the server drains when its socket has room.
- * Knows nothing of sockets; packs the Event messages itself.
+ * helpers); each subscriber has a bounded queue the server drains when its socket has room
+ * (requests_pack_event() packs each). Knows nothing of sockets nor of protobuf.
  */
 #ifndef DAEMON_EVENTS_H
 #define DAEMON_EVENTS_H
@@ -115,11 +115,5 @@ const struct events_item *events_peek(struct events_sub *sub);
 
 /* Takes the oldest event off the queue (after events_peek() returned it). */
 void events_pop(struct events_sub *sub);
-
-/*
- * Packs @item as the Response (id 0) that carries it into @out, SMH_MSG_MAX bytes. Returns
- * its length.
- */
-size_t events_pack(const struct events_item *item, void *out);
 
 #endif

@@ -636,6 +636,33 @@ static void on_subscribe(struct request_ctx *ctx, struct reply *r)
 		refuse(r, ret, "%s", why);
 }
 
+size_t requests_pack_event(const struct events_item *item, void *out)
+{
+	Smh__Event e = SMH__EVENT__INIT;
+	Smh__Response resp = SMH__RESPONSE__INIT;
+	ssize_t n;
+
+	e.kind = (Smh__EventKind)item->kind;
+	e.time_us = item->time_us;
+	e.client = item->client;
+	e.pid = item->pid;
+	e.uid = item->uid;
+	e.comm = (char *)item->comm;
+	e.handle = item->handle;
+	e.region = item->region;
+	e.size = item->size;
+	e.phys_addr = item->phys_addr;
+	e.n_buffers = item->n_buffers;
+	e.bytes = item->bytes;
+	e.released = item->released;
+	e.lost = item->lost;
+	e.why = (char *)item->why;
+	resp.body_case = SMH__RESPONSE__BODY_EVENT;
+	resp.event = &e;
+	n = wire_pack_response(&resp, out); /* fixed-size strings: it fits */
+	return n < 0 ? 0 : (size_t)n;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct reply *r,

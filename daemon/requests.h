@@ -59,4 +59,8 @@ struct request_result {
 void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,
 		     struct request_result *result);
 
+/* Packs @item as the Response with id 0 that carries it into @out (SMH_MSG_MAX bytes). Returns
+ * its length (a few hundred bytes at most). */
+size_t requests_pack_event(const struct events_item *item, void *out);
+
 #endif

@@ -317,7 +317,7 @@ static bool send_events(struct conn *c)
 	const struct events_item *item;
 
 	for (int i = 0; i < EVENTS_SLICE && (item = events_peek(c->ctx.sub)); i++) {
-		size_t len = events_pack(item, c->srv->out);
+		size_t len = requests_pack_event(item, c->srv->out);
 		int ret = wire_send(c->fd, c->srv->out, len, NULL, 0);
 
 		if (ret == -EAGAIN)
