@@ -302,13 +302,17 @@ static int watch_conn(struct conn *c)
 	return watch(c, UV_READABLE | (more ? UV_WRITABLE : 0));
 }
 
-/* An event landed in @data's empty queue: send it once the socket has room. */
+/*
+ * An event landed in @data's empty queue: send it once the socket has room. Called while the
+ * events go round the subscribers, so it must not close one (that would unsubscribe it under
+ * the walk); a watch that fails was logged, and the hang-up still shows.
+ */
 static void events_ready(void *data)
 {
 	struct conn *c = data;
 
-	if (!c->pending && !uv_is_closing((uv_handle_t *)&c->poll) && watch_conn(c) < 0)
-		conn_close(c, "cannot watch the socket");
+	if (!c->pending && !uv_is_closing((uv_handle_t *)&c->poll))
+		watch_conn(c);
 }
 
 /* Sends a slice of @c's events. Returns false when @c was closed. */
