@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The event stream (`smhctl events`, smh_events_*) on the real daemon: a subscriber sees
- * another client's connect, alloc, export, the import of a third, frees (the last one
+ * another client's connect, alloc, realloc, export, the import of a third, frees (the last one
  * releasing), a clean disconnect, and a SIGKILLed client's death with the buffers it held;
  * smhctl events prints them as lines for people and, with --json, as JSON lines that parse
  * (python3's json module); a subscriber that never reads while another client does 100k
@@ -132,6 +132,9 @@ static void test_sequence(void **state)
 	assert_true(strlen(ev.comm) > 0);
 	assert_int_equal(smh_alloc(a, CA, 100, 0, &buf), 0);
 	expect_buffer(s, SMH_EVENT_ALLOC, a, &buf);
+	assert_int_equal(smh_realloc(a, &buf, 1000), 0);
+	expect_buffer(s, SMH_EVENT_REALLOC, a, &buf); /* its new size */
+	assert_int_equal(buf.size, 1024);
 	assert_int_equal(smh_export(a, &buf, &token), 0);
 	expect_buffer(s, SMH_EVENT_EXPORT, a, &buf);
 	b = harness_connect(d);
