@@ -421,6 +421,66 @@ static void test_who_may_subscribe(void **state)
 	smhd_stop(d);
 }
 
+/* ---------------------------------------------------------------- smhd under valgrind */
+
+static bool valgrind_installed(void)
+{
+	const char *path = getenv("PATH");
+	char dir[4096], exe[4200];
+
+	snprintf(dir, sizeof(dir), "%s", path ? path : "/usr/bin:/bin");
+	for (char *save, *p = strtok_r(dir, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		snprintf(exe, sizeof(exe), "%s/valgrind", p);
+		if (access(exe, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The daemon's side under valgrind (errors and leaks fail smhd_stop()): queues filled past
+ * their end, a subscriber refused, a death, and subscribers still connected when smhd stops.
+ */
+static void test_daemon_under_valgrind(void **state)
+{
+	const char *sanitized = getenv("SMH_SANITIZED");
+	const char *args[] = { "--max-subscribers", "2", NULL };
+	struct smhd_options opts = { .valgrind = true, .extra_args = args };
+	struct smh_client *s, *slow, *c, *t;
+	struct smh_event ev;
+	struct smhd *d;
+	pid_t victim;
+
+	(void)state;
+	if (sanitized && strcmp(sanitized, "0") != 0) {
+		print_message("sanitized build: the valgrind pass runs this test\n");
+		skip();
+	}
+	if (!valgrind_installed()) {
+		print_message("valgrind is not installed\n");
+		skip();
+	}
+	d = smhd_start(&opts);
+	s = subscriber(d);
+	slow = subscriber(d);
+	t = harness_connect(d);
+	assert_int_equal(smh_events_subscribe(t), -EMFILE);
+	c = harness_connect(d);
+	churn(c, 1500); /* 3000 events: past both queues */
+	victim = start_victim(d);
+	kill(victim, SIGKILL);
+	harness_wait_child(victim);
+	do
+		next(s, &ev);
+	while (ev.kind != SMH_EVENT_LOST);
+	assert_true(ev.lost > 0);
+	smh_disconnect(t);
+	smh_disconnect(c);
+	smhd_stop(d); /* s and slow still subscribed, slow's queue full */
+	smh_disconnect(slow);
+	smh_disconnect(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +488,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_smhctl, harness_teardown),
 		cmocka_unit_test_teardown(test_slow_subscriber, harness_teardown),
 		cmocka_unit_test_teardown(test_who_may_subscribe, harness_teardown),
+		cmocka_unit_test_teardown(test_daemon_under_valgrind, harness_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
