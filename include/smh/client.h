@@ -370,9 +370,9 @@ int smh_events_subscribe(struct smh_client *client);
 
 /*
  * Waits up to @timeout_ms (-1: for ever, 0: not at all) for the next event of a subscribed
- * @client and fills @ev. Returns 0, -EAGAIN when none came in time, -EINVAL when @client did
- * not subscribe, or the error that ended the connection (-ECONNRESET: smhd went away,
- * -EPROTO).
+ * @client and fills @ev. Returns 0, -EAGAIN when none came in time (or a signal interrupted
+ * the wait), -EINVAL when @client did not subscribe, or the error that ended the connection
+ * (-ECONNRESET: smhd went away, -EPROTO).
  */
 int smh_events_next(struct smh_client *client, struct smh_event *ev, int timeout_ms);
 
