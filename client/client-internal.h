@@ -11,6 +11,7 @@
  *   client.c            connect, calls (a loop: exchange, on a hang-up reconnect and re-send)
  *   client-query.c, client-buffer.c, client-access.c, shared-multi-heap.c: the public calls
  *   client-cache.c      cache maintenance (the public API only: smh_buffer_mapping())
+ *   client-events.c     the event subscription (its own receive path after the subscribe)
  *
  * Locks: each client's `lock` serialises its round trips and guards everything that only round
  * trips touch. The process-wide registry lock (client_registry_lock()) guards the list of live
@@ -76,6 +77,7 @@ struct smh_client {
 	 */
 	uint64_t n_held;
 	unsigned generation; /* client_fork_generation() at connect: a fork since makes it stale */
+	bool subscribed;     /* to events (client-events.c): no more requests */
 
 	uint64_t next_id;
 	uint64_t granule;

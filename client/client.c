@@ -28,6 +28,10 @@ int client_begin(struct smh_client *client)
 	if (client->generation != client_fork_generation())
 		return -ECHILD;
 	pthread_mutex_lock(&client->lock);
+	if (client->subscribed) { /* it only receives events now */
+		pthread_mutex_unlock(&client->lock);
+		return -EBUSY;
+	}
 	if (client->state == CLIENT_LOST)
 		client_reconnect(client, 0);
 	if (client->state != CLIENT_CONNECTED) {

@@ -15,6 +15,8 @@ void json_init(struct json *j, FILE *out)
 
 static void indent(struct json *j)
 {
+	if (j->compact)
+		return;
 	fputc('\n', j->out);
 	for (unsigned i = 0; i < j->depth; i++)
 		fputs("  ", j->out);

@@ -19,6 +19,7 @@ struct json {
 	unsigned depth;
 	bool has_items[JSON_MAX_DEPTH]; /* per level: something was written (a comma is due) */
 	bool after_key;
+	bool compact; /* no newlines nor indentation: one document per line (JSON lines) */
 };
 
 void json_init(struct json *j, FILE *out);

@@ -18,6 +18,7 @@
 #include "core/buddy.h"
 #include "core/pool.h"
 #include "core/report.h"
+#include "daemon/events.h"
 #include "daemon/policy-config.h"
 #include "daemon/restart/keeper.h"
 #include "daemon/restart/recover.h"
@@ -62,6 +63,8 @@ static void usage(FILE *f)
 		"                   and report those written after free (costs memory and time)\n"
 		"  --poison-quarantine SIZE  with --debug-poison: bytes quarantined per region\n"
 		"                   (default: a quarter of each region), K/M/G suffix\n"
+		"  --max-subscribers N  connections following events (smhctl events) at once\n"
+		"                   (default %d; 0: none)\n"
 		"  --log-level L    error, warning, info (default) or debug\n"
 		"  -v, --verbose    the same as --log-level debug\n"
 		"  --check          validate the configuration, print the regions and exit\n"
@@ -70,7 +73,8 @@ static void usage(FILE *f)
 		"  -V, --version    show the version and exit\n"
 		"\n",
 		BUDDY_MIN_GRANULE, POOL_DEFAULT_GRANULE, RECOVER_DEFAULT_GRACE_S,
-		SERVER_DEFAULT_HELLO_TIMEOUT_S, SERVER_DEFAULT_MAX_CONNS_PER_UID);
+		SERVER_DEFAULT_HELLO_TIMEOUT_S, SERVER_DEFAULT_MAX_CONNS_PER_UID,
+		EVENTS_DEFAULT_MAX_SUBSCRIBERS);
 	policy_usage(f);
 	fprintf(f, "\nExit status: 0 success, 1 invalid configuration or failure, 2 usage error\n"
 		   "(also for an error in the configuration file).\n");
@@ -163,6 +167,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		OPT_MAX_CONNS_PER_UID,
 		OPT_DEBUG_POISON,
 		OPT_POISON_QUARANTINE,
+		OPT_MAX_SUBSCRIBERS,
 		OPT_POLICY, /* + enum policy_key */
 	};
 	static const struct option longopts[] = {
@@ -184,6 +189,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONNS_PER_UID },
 		{ "debug-poison", no_argument, NULL, OPT_DEBUG_POISON },
 		{ "poison-quarantine", required_argument, NULL, OPT_POISON_QUARANTINE },
+		{ "max-subscribers", required_argument, NULL, OPT_MAX_SUBSCRIBERS },
 		{ "allow-uid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_UID },
 		{ "allow-gid", required_argument, NULL, OPT_POLICY + POLICY_ALLOW_GID },
 		{ "max-clients", required_argument, NULL, OPT_POLICY + POLICY_MAX_CLIENTS },
@@ -277,6 +283,11 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			break;
 		case OPT_POISON_QUARANTINE:
 			if (parse_quarantine(optarg, &opts->daemon.poison_quarantine) < 0)
+				return -1;
+			break;
+		case OPT_MAX_SUBSCRIBERS:
+			if (parse_uint("max-subscribers", optarg, 1024, "subscribers",
+				       &opts->daemon.limits.max_subscribers) < 0)
 				return -1;
 			break;
 		case 'v':
@@ -376,6 +387,7 @@ int main(int argc, char **argv)
 			.limits = {
 				.hello_timeout_s = SERVER_DEFAULT_HELLO_TIMEOUT_S,
 				.max_conns_per_uid = SERVER_DEFAULT_MAX_CONNS_PER_UID,
+				.max_subscribers = EVENTS_DEFAULT_MAX_SUBSCRIBERS,
 			},
 		},
 		.log_level = LOG_INFO,

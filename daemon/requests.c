@@ -158,6 +158,7 @@ static void on_hello(struct request_ctx *ctx, const Smh__Hello *req, struct repl
 		return;
 	}
 	h->session = ctx->client->session;
+	events_client(ctx->events, EVENTS_CONNECT, ctx->client);
 	r->resp.body_case = SMH__RESPONSE__BODY_HELLO;
 	r->resp.hello = h;
 }
@@ -248,11 +249,16 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		refuse_other(r, ret, "allocate");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_ALLOC, ctx->client, a);
 	reply_buffer(ctx, a, r, res);
 }
 
 static void on_free(struct request_ctx *ctx, const Smh__FreeRequest *req, struct reply *r)
 {
+	struct broker_hold *h = broker_find_hold(ctx->broker, ctx->client, req->handle);
+
+	if (h) /* the free cannot fail then */
+		events_free(ctx->events, ctx->client, h);
 	if (broker_free(ctx->broker, ctx->client, req->handle) < 0)
 		refuse(r, -EINVAL, "This connection holds no buffer %llu",
 		       (unsigned long long)req->handle);
@@ -301,6 +307,7 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 		refuse_other(r, ret, "resize");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_REALLOC, ctx->client, a);
 	reply_buffer(ctx, a, r, res);
 }
 
@@ -318,6 +325,8 @@ static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, st
 		refuse_other(r, ret, "export");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_EXPORT, ctx->client,
+		      broker_find_hold(ctx->broker, ctx->client, req->handle)->alloc);
 	smh__export_reply__init(&r->body.export_);
 	r->body.export_.token = token;
 	r->resp.body_case = SMH__RESPONSE__BODY_EXPORT;
@@ -348,6 +357,7 @@ static void on_import(struct request_ctx *ctx, const Smh__ImportRequest *req, st
 		refuse_other(r, ret, "import");
 		return;
 	}
+	events_buffer(ctx->events, EVENTS_IMPORT, ctx->client, a);
 	reply_buffer(ctx, a, r, res);
 }
 
@@ -651,6 +661,49 @@ static void on_poison(struct request_ctx *ctx, struct reply *r)
 	r->resp.poison = p;
 }
 
+/* The reply goes out before the first event: the server queues none before it. */
+static void on_subscribe(struct request_ctx *ctx, struct reply *r)
+{
+	char why[sizeof(r->message)];
+	int ret;
+
+	if (!ctx->events) {
+		refuse(r, -EOPNOTSUPP, "This daemon has no event stream");
+		return;
+	}
+	ret = events_subscribe(ctx->events, ctx->client, ctx->events_wake, ctx->events_data,
+			       &ctx->sub, why, sizeof(why));
+	if (ret < 0)
+		refuse(r, ret, "%s", why);
+}
+
+size_t requests_pack_event(const struct events_item *item, void *out)
+{
+	Smh__Event e = SMH__EVENT__INIT;
+	Smh__Response resp = SMH__RESPONSE__INIT;
+	ssize_t n;
+
+	e.kind = (Smh__EventKind)item->kind;
+	e.time_us = item->time_us;
+	e.client = item->client;
+	e.pid = item->pid;
+	e.uid = item->uid;
+	e.comm = (char *)item->comm;
+	e.handle = item->handle;
+	e.region = item->region;
+	e.size = item->size;
+	e.phys_addr = item->phys_addr;
+	e.n_buffers = item->n_buffers;
+	e.bytes = item->bytes;
+	e.released = item->released;
+	e.lost = item->lost;
+	e.why = (char *)item->why;
+	resp.body_case = SMH__RESPONSE__BODY_EVENT;
+	resp.event = &e;
+	n = wire_pack_response(&resp, out); /* fixed-size strings: it fits */
+	return n < 0 ? 0 : (size_t)n;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct reply *r,
@@ -697,6 +750,9 @@ static void dispatch(struct request_ctx *ctx, const Smh__Request *req, struct re
 	case SMH__REQUEST__BODY_POISON:
 		on_poison(ctx, r);
 		return;
+	case SMH__REQUEST__BODY_SUBSCRIBE:
+		on_subscribe(ctx, r);
+		return;
 	default: {
 		refuse(r, -EOPNOTSUPP, "Unknown request");
 		return;
@@ -726,6 +782,10 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	}
 	if (!ctx->hello_done && req->body_case != SMH__REQUEST__BODY_HELLO) {
 		res->violation = "a request before the hello";
+		goto out;
+	}
+	if (ctx->sub) {
+		res->violation = "a request after subscribing to events";
 		goto out;
 	}
 	memset(&r, 0, sizeof(r));

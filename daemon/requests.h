@@ -14,6 +14,7 @@
 
 #include "daemon/backend.h"
 #include "daemon/broker.h"
+#include "daemon/events.h"
 #include "proto/wire.h"
 
 struct policy;
@@ -26,10 +27,14 @@ struct request_ctx {
 	const struct policy *policy; /* the access policy and quotas (daemon/policy.h), or NULL */
 	struct scrub *scrub;         /* the scrubber (daemon/scrub.h), or NULL */
 	struct broker_client *client;
-	bool *fd_sent;         /* per region: its fd went to this connection already */
-	bool hello_done;       /* the first request was a hello with a version we speak */
-	char refusal[192];     /* why the policy refuses the connection (client->refused) */
-	unsigned quota_logged; /* the quotas this connection was logged over (policy_charge) */
+	bool *fd_sent;          /* per region: its fd went to this connection already */
+	bool hello_done;        /* the first request was a hello with a version we speak */
+	char refusal[192];      /* why the policy refuses the connection (client->refused) */
+	unsigned quota_logged;  /* the quotas this connection was logged over (policy_charge) */
+	struct events *events;  /* the event stream to report to, or NULL */
+	struct events_sub *sub; /* set once this connection subscribed: it takes no requests */
+	void (*events_wake)(void *data); /* for its queue (events_subscribe()) */
+	void *events_data;
 };
 
 /* The outcome of one request. */
@@ -55,5 +60,9 @@ struct request_result {
  */
 void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,
 		     struct request_result *result);
+
+/* Packs @item as the Response with id 0 that carries it into @out (SMH_MSG_MAX bytes). Returns
+ * its length (a few hundred bytes at most). */
+size_t requests_pack_event(const struct events_item *item, void *out);
 
 #endif

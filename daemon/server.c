@@ -35,6 +35,10 @@
  * blocks came back; the loop frees them into the pool in bounded batches and hands the parked
  * requests again. A closed connection's holds are released in bounded slices (an idle
  * handle), so a client with a million buffers does not stall the others.
+ *
+ * Events (daemon/events.h): a connection that subscribed takes no more requests; its queue is
+ * sent while its socket has room (a slice per wake-up, like the reads), and the loop never
+ * waits for it: what does not fit in the queue is counted as lost there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +54,7 @@
 
 #include "common/log.h"
 #include "common/proc.h"
+#include "daemon/events.h"
 #include "daemon/listen.h"
 #include "daemon/policy.h"
 #include "daemon/ratelog.h"
@@ -69,6 +74,9 @@
 
 /* With no fd left for a new client, accepting pauses this long (or until a client leaves). */
 #define ACCEPT_PAUSE_MS 200
+
+/* Events sent to one subscriber per wake-up of its socket. */
+#define EVENTS_SLICE 64
 
 /* All the connections' parked replies together (each is at most SMH_MSG_MAX). */
 #define PARKED_MAX (16u << 20)
@@ -114,6 +122,7 @@ struct server {
 	uv_async_t scrub_async;  /* the scrubber finished blocks */
 	uv_idle_t reap_idle;     /* closed connections' holds are being released */
 	struct list parked_reqs; /* connections waiting for memory being scrubbed */
+	struct events events;
 	bool stopping;
 	unsigned char in[SMH_MSG_MAX];
 	unsigned char out[SMH_MSG_MAX];
@@ -233,6 +242,10 @@ static void conn_drop(struct conn *c, enum warn_kind kind, const char *why)
 {
 	struct broker_client *bc = c->ctx.client;
 
+	events_unsubscribe(&c->srv->events, c->ctx.sub);
+	c->ctx.sub = NULL;
+	if (c->ctx.hello_done)
+		events_left(&c->srv->events, bc, why);
 	if (why)
 		warn(c->srv, bc->uid, kind, "Dropping client %llu (pid %d, %s, uid %u): %s",
 		     (unsigned long long)bc->id, (int)bc->pid, bc->comm, (unsigned)bc->uid, why);
@@ -279,6 +292,51 @@ static int watch(struct conn *c, int events)
 		log_error("Could not watch client %llu: %s", (unsigned long long)c->ctx.client->id,
 			  uv_strerror(ret));
 	return ret;
+}
+
+/* Watches @c for requests, and for room for its events if it subscribed and has some. */
+static int watch_conn(struct conn *c)
+{
+	bool more = c->ctx.sub && events_peek(c->ctx.sub);
+
+	return watch(c, UV_READABLE | (more ? UV_WRITABLE : 0));
+}
+
+/*
+ * An event landed in @data's empty queue: send it once the socket has room. Called while the
+ * events go round the subscribers, so it must not close one (that would unsubscribe it under
+ * the walk); a watch that fails was logged, and the hang-up still shows.
+ */
+static void events_ready(void *data)
+{
+	struct conn *c = data;
+
+	if (!c->pending && !uv_is_closing((uv_handle_t *)&c->poll))
+		watch_conn(c);
+}
+
+/* Sends a slice of @c's events. Returns false when @c was closed. */
+static bool send_events(struct conn *c)
+{
+	const struct events_item *item;
+
+	for (int i = 0; i < EVENTS_SLICE && (item = events_peek(c->ctx.sub)); i++) {
+		size_t len = requests_pack_event(item, c->srv->out);
+		int ret = wire_send(c->fd, c->srv->out, len, NULL, 0);
+
+		if (ret == -EAGAIN)
+			break;
+		if (ret < 0) {
+			conn_close(c, ret == -EPIPE || ret == -ECONNRESET ? NULL : strerror(-ret));
+			return false;
+		}
+		events_pop(c->ctx.sub);
+	}
+	if (watch_conn(c) < 0) {
+		conn_close(c, "cannot watch the socket");
+		return false;
+	}
+	return true;
 }
 
 /* Sends a response, or keeps it for when the socket has room. Returns 0 or a negative errno. */
@@ -439,7 +497,7 @@ static void on_writable(struct conn *c)
 			   ret < 0 && ret != -EPIPE && ret != -ECONNRESET ? strerror(-ret) : NULL);
 		return;
 	}
-	if (watch(c, UV_READABLE) < 0)
+	if (watch_conn(c) < 0)
 		conn_close(c, "cannot watch the socket");
 }
 
@@ -461,6 +519,8 @@ static void on_conn_event(uv_poll_t *poll, int status, int events)
 		on_writable(c);
 		return;
 	}
+	if (c->ctx.sub && (events & UV_WRITABLE) && !send_events(c))
+		return;
 	if (events & UV_READABLE) {
 		on_readable(c);
 		return;
@@ -595,6 +655,9 @@ static int conn_add(struct server *srv, int fd)
 	c->ctx.backend = srv->backend;
 	c->ctx.policy = srv->policy;
 	c->ctx.scrub = srv->scrub;
+	c->ctx.events = &srv->events;
+	c->ctx.events_wake = events_ready;
+	c->ctx.events_data = c;
 	list_insert_before(&srv->conns, &c->link);
 	capped = over_cap(srv, c);
 	if (!capped) {
@@ -733,7 +796,9 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 			     : (struct server_limits){
 				       .hello_timeout_s = SERVER_DEFAULT_HELLO_TIMEOUT_S,
 				       .max_conns_per_uid = SERVER_DEFAULT_MAX_CONNS_PER_UID,
+				       .max_subscribers = EVENTS_DEFAULT_MAX_SUBSCRIBERS,
 			       };
+	events_init(&srv->events, srv->limits.max_subscribers, geteuid());
 	list_init(&srv->conns);
 	list_init(&srv->waiting);
 	list_init(&srv->parked_reqs);

@@ -22,6 +22,7 @@ struct server_limits {
 	unsigned hello_timeout_s; /* a connection that says no hello in time is closed; 0: never */
 	unsigned
 		max_conns_per_uid; /* connections of one uid at once, root's not counted; 0: none */
+	unsigned max_subscribers;  /* connections following events at once (daemon/events.h) */
 };
 
 #define SERVER_DEFAULT_HELLO_TIMEOUT_S   5

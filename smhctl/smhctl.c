@@ -56,6 +56,10 @@ static void usage(FILE *f)
 		"                 (the allocator's own count; e.g. fit 3110400 --align 4K)\n"
 		"  poison         with smhd --debug-poison: the blocks written after they were\n"
 		"                 freed (region, offset, bytes changed, handle, last holder)\n"
+		"  events [--count N]\n"
+		"                 follow what smhd does as it happens: connects, allocations,\n"
+		"                 frees, exports, imports, disconnects, deaths (--json: one\n"
+		"                 object per line); root and smhd's user only\n"
 		"  map [--width N]\n"
 		"                 a picture of each region's occupancy, N cells wide (%d to %d;\n"
 		"                 default: the terminal's width)\n"
@@ -309,7 +313,7 @@ static const struct command {
 	{ "regions", cmd_regions }, { "stats", cmd_stats },   { "clients", cmd_clients },
 	{ "allocs", cmd_allocs },   { "alloc", cmd_alloc },   { "map", cmd_map },
 	{ "doctor", cmd_doctor },   { "top", cmd_top },       { "metrics", cmd_metrics },
-	{ "fit", cmd_fit },         { "poison", cmd_poison },
+	{ "fit", cmd_fit },         { "poison", cmd_poison }, { "events", cmd_events },
 };
 
 /* Output goes to a pipe or a file as often as to a terminal: a failed write is a failure. */

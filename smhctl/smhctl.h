@@ -93,6 +93,7 @@ int cmd_fit(struct ctl *ctl, int argc, char **argv);
 int cmd_alloc(struct ctl *ctl, int argc, char **argv);
 int cmd_map(struct ctl *ctl, int argc, char **argv);
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);
+int cmd_events(struct ctl *ctl, int argc, char **argv);
 
 /* smhd --debug-poison (smhctl-poison.c): the command, and what `smhctl stats` adds. */
 int cmd_poison(struct ctl *ctl, int argc, char **argv);

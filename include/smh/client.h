@@ -357,6 +357,60 @@ void smh_allocs_free(struct smh_alloc_info *allocs, size_t n);
 int smh_get_occupancy(struct smh_client *client, uint32_t region, uint32_t n_cells,
 		      uint16_t *permille, uint64_t *cell_bytesp);
 
+/*
+ * Events: what smhd does, as it happens (`smhctl events`). smh_events_subscribe() turns the
+ * connection into a subscription: from then on it only receives events (every other call on
+ * it returns -EBUSY; a daemon restart ends it). Only root and smhd's own uid may subscribe,
+ * since the events name every client's buffers: others get -EPERM; past smhd's
+ * --max-subscribers, -EMFILE. smhd never waits for a subscriber: what its queue has no room
+ * for is dropped, and the subscriber, once it has read the rest, gets one SMH_EVENT_LOST
+ * saying how many.
+ */
+enum smh_event_kind {
+	SMH_EVENT_CONNECT = 1, /* a client said hello */
+	SMH_EVENT_DISCONNECT,  /* a client left holding nothing */
+	SMH_EVENT_DEATH,       /* a client left (died, hung up, was dropped) holding buffers */
+	SMH_EVENT_ALLOC,
+	SMH_EVENT_FREE, /* one hold dropped; `released`: the memory went back */
+	SMH_EVENT_REALLOC,
+	SMH_EVENT_EXPORT,
+	SMH_EVENT_IMPORT,
+	SMH_EVENT_LOST, /* `lost` events were dropped: the subscriber did not read in time */
+};
+
+struct smh_event {
+	enum smh_event_kind kind; /* a kind this library does not know is passed on as is */
+	uint64_t time_us;         /* CLOCK_REALTIME, microseconds */
+	uint64_t client;          /* the client id (smh_list_clients()) */
+	int32_t pid;
+	uint32_t uid;
+	char comm[32];             /* the client's command, as the daemon read it */
+	uint64_t handle;           /* buffer events */
+	uint32_t region;           /* buffer events */
+	uint64_t size, phys_addr;  /* buffer events */
+	uint64_t n_buffers, bytes; /* DEATH: holds released, and their bytes */
+	int released;              /* FREE: the last hold, the memory went back */
+	uint64_t lost;             /* LOST: events dropped */
+	char why[64];              /* DEATH: why smhd dropped the client, "" for a hang-up */
+};
+
+/* Subscribes @client to events (see above). Returns 0 or a negative errno. */
+int smh_events_subscribe(struct smh_client *client);
+
+/*
+ * Waits up to @timeout_ms (-1: for ever, 0: not at all) for the next event of a subscribed
+ * @client and fills @ev. Returns 0, -EAGAIN when none came in time (or a signal interrupted
+ * the wait), -EINVAL when @client did not subscribe, or the error that ended the connection
+ * (-ECONNRESET: smhd went away, -EPROTO).
+ */
+int smh_events_next(struct smh_client *client, struct smh_event *ev, int timeout_ms);
+
+/* The fd to poll() for POLLIN before smh_events_next(), or -EINVAL. */
+int smh_events_fd(struct smh_client *client);
+
+/* "alloc", "free", ..., "lost"; "unknown" for a kind this library does not know. */
+const char *smh_event_kind_name(enum smh_event_kind kind);
+
 #ifdef __cplusplus
 }
 #endif
