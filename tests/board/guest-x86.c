@@ -34,8 +34,8 @@ static void mount_debugfs(void)
 }
 
 /*
- * One line of the list: "PAT: [mem 0xS-0xE] TYPE" (newer kernels) or "TYPE @ 0xS-0xE" (6.1);
- * the end is exclusive in both.
+ * One line of the list: "PAT: [mem 0xS-0xE] TYPE" (Debian's 6.1 writes this) or, on older
+ * kernels, "TYPE @ 0xS-0xE"; the end is exclusive in both.
  */
 static bool pat_line(const char *line, uint64_t *startp, uint64_t *endp, char type[32])
 {
