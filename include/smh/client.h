@@ -56,8 +56,11 @@
  */
 #if defined(__cplusplus) && __cplusplus >= 201103L
 static_assert(sizeof(off_t) == 8, "libsmh-client needs a 64-bit off_t: -D_FILE_OFFSET_BITS=64");
-#elif !defined(__cplusplus)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(off_t) == 8, "libsmh-client needs a 64-bit off_t: -D_FILE_OFFSET_BITS=64");
+#else
+/* Older C and C++: an array of negative size when off_t is 32-bit. */
+typedef char smh_needs_64_bit_off_t[sizeof(off_t) == 8 ? 1 : -1];
 #endif
 
 #ifdef __cplusplus
