@@ -15,6 +15,9 @@
  * for devmem ones).
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -102,12 +105,35 @@ static int hold_call(struct smh_client *client, Smh__Request *req, struct smh_bu
 	return buffer_call(client, req, read_buffer, buf, true);
 }
 
+/*
+ * Whether this process could map a buffer of @size bytes: no object may exceed PTRDIFF_MAX
+ * (malloc() refuses larger ones too), which on a 32-bit system is 2 GiB. Asked before the
+ * daemon is, so a 32-bit process never holds a buffer it cannot map.
+ */
+static int check_mappable(struct smh_client *client, size_t size)
+{
+	char msg[160];
+
+	if (size <= PTRDIFF_MAX)
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "%zu bytes do not fit in this process's address space: a buffer is at most %td "
+		 "bytes (PTRDIFF_MAX) here",
+		 size, (ptrdiff_t)PTRDIFF_MAX);
+	client_set_last_error(client, msg);
+	return -EOVERFLOW;
+}
+
 int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
 	      struct smh_buffer *buf)
 {
 	Smh__AllocRequest body = SMH__ALLOC_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
 
+	int err = client ? check_mappable(client, size) : 0;
+
+	if (err < 0)
+		return err;
 	body.attr = (uint32_t)attr;
 	body.size = size;
 	body.align = align;
@@ -145,8 +171,8 @@ static int map_region(struct smh_client *client, uint32_t index, const struct sm
 		return -EINVAL;
 	start = base & ~(page - 1);
 	end = (base + region_bytes(r) + page - 1) & ~(page - 1);
-	if (start > (uint64_t)INT64_MAX || end - start > SIZE_MAX)
-		return -EOVERFLOW;
+	if (start > (uint64_t)INT64_MAX || end - start > PTRDIFF_MAX)
+		return -EOVERFLOW; /* an offset beyond off_t, or more than this process can map */
 	map = mmap(NULL, (size_t)(end - start), PROT_READ | PROT_WRITE, MAP_SHARED, slot->fd,
 		   (off_t)start);
 	if (map == MAP_FAILED)
@@ -228,6 +254,9 @@ int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size)
 
 	if (!buf)
 		return -EINVAL;
+	err = client ? check_mappable(client, size) : 0;
+	if (err < 0)
+		return err;
 	m.handle = body.handle = buf->handle;
 	body.size = size;
 	req.body_case = SMH__REQUEST__BODY_REALLOC;

@@ -185,6 +185,9 @@ static void describe(struct backend_region *r, struct mapping_facts *facts,
 	snprintf(r->mapping, sizeof(r->mapping), "%s", res.text);
 }
 
+/* /dev/mem offsets are physical addresses, above 4 GiB on 32-bit ARM with LPAE (meson.build). */
+_Static_assert(sizeof(off_t) == 8, "smhd needs a 64-bit off_t: -D_FILE_OFFSET_BITS=64");
+
 static int map_devmem(struct backend *b, struct backend_region *r, const struct dt_region *dr,
 		      const struct backend_options *opts, const struct diag *diag)
 {

@@ -203,6 +203,33 @@ static void test_refusals(void **state)
 	fake_stop(f);
 }
 
+/*
+ * A buffer larger than any object of this process (PTRDIFF_MAX: 2 GiB on 32-bit systems) is
+ * refused by the library, with a sentence, before the daemon is asked; so is a realloc to one.
+ */
+static void test_unmappable_size(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	size_t huge = (size_t)PTRDIFF_MAX + 1;
+	struct smh_buffer a, copy;
+
+	(void)state;
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, huge, 0, &a), -EOVERFLOW);
+	assert_non_null(
+		strstr(smh_last_error(client), "do not fit in this process's address space"));
+	assert_int_equal(f->n_received[SMH__REQUEST__BODY_ALLOC], 0);
+	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_string_equal(smh_last_error(client), "");
+	copy = a;
+	assert_int_equal(smh_realloc(client, &a, SIZE_MAX), -EOVERFLOW);
+	assert_memory_equal(&a, &copy, sizeof(a));
+	assert_int_equal(f->n_received[SMH__REQUEST__BODY_REALLOC], 0);
+	assert_int_equal(smh_free(client, &a), 0);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
 static void test_realloc_follows(void **state)
 {
 	struct fake *f = fake_start(FAKE_OK);
@@ -693,6 +720,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_and_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmappable_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_realloc_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_fd, setup, teardown),

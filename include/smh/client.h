@@ -44,8 +44,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "smh/attr.h"
+
+/*
+ * A buffer's offset in its fd is 64-bit (a devmem region's offset is its physical address, above
+ * 4 GiB on 32-bit ARM with LPAE), and a program that mmap()s buf->fd itself passes it as an
+ * off_t: on 32-bit systems build with -D_FILE_OFFSET_BITS=64, which `pkg-config --cflags
+ * libsmh-client` gives. Without it the build stops here rather than the mapping truncating.
+ */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+static_assert(sizeof(off_t) == 8, "libsmh-client needs a 64-bit off_t: -D_FILE_OFFSET_BITS=64");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(off_t) == 8, "libsmh-client needs a 64-bit off_t: -D_FILE_OFFSET_BITS=64");
+#else
+/* Older C and C++: an array of negative size when off_t is 32-bit. */
+typedef char smh_needs_64_bit_off_t[sizeof(off_t) == 8 ? 1 : -1];
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,7 +108,9 @@ void smh_disconnect(struct smh_client *client);
  * from the first region of that attribute (device-tree order) that can hold it. The memory is
  * zeroed. Fills @buf (buf->addr is NULL).
  * Returns 0 or a negative errno: -EINVAL (size 0, attribute out of range, bad alignment),
- * -ENOMEM (nothing fits), -EPIPE/-ECONNRESET (the daemon went away).
+ * -ENOMEM (nothing fits), -EPIPE/-ECONNRESET (the daemon went away), -EOVERFLOW (@size is more
+ * than PTRDIFF_MAX, more than this process could map: 2 GiB on 32-bit systems; refused without
+ * asking the daemon, smh_last_error() says why).
  */
 int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
 	      struct smh_buffer *buf);
@@ -106,7 +124,7 @@ int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, si
  * buf->addr NULL and mmap's errno is returned.
  * The alignment asked at allocation is kept when the buffer moves.
  * Returns 0 or a negative errno: -EINVAL (size 0, @buf not held), -EBUSY (another client holds
- * the buffer too: it maps it where it is), -ENOMEM.
+ * the buffer too: it maps it where it is), -ENOMEM, -EOVERFLOW (as smh_alloc()).
  */
 int smh_realloc(struct smh_client *client, struct smh_buffer *buf, size_t size);
 
@@ -123,7 +141,8 @@ int smh_free(struct smh_client *client, struct smh_buffer *buf);
  * devmem regions on arm64), use only aligned accesses, no memcpy()/memset():
  * smh_buffer_write(), smh_buffer_read() and smh_buffer_fill() do that.
  * Returns 0 or a negative errno: -EINVAL (buf->fd is not a region fd of a live client),
- * mmap's errno.
+ * -EOVERFLOW (the region's mapping is more than PTRDIFF_MAX bytes, more than this process can
+ * map: a 32-bit process and a region of 2 GiB or more), mmap's errno.
  */
 int smh_map(struct smh_buffer *buf);
 
