@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "client/client-internal.h"
+#include "common/bufname.h"
 
 /* Longest list a client accepts, in entries, whatever the daemon says. */
 #define LIST_MAX (1u << 20)
@@ -340,7 +341,10 @@ int smh_list_clients(struct smh_client *client, struct smh_client_info **clients
 static int convert_alloc(struct smh_client *client, const Smh__AllocInfo *in,
 			 struct smh_alloc_info *out)
 {
-	if (in->region >= client->n_regions || in->n_holders > LIST_MAX)
+	const char *name = in->name ? in->name : "";
+
+	if (in->region >= client->n_regions || in->n_holders > LIST_MAX ||
+	    !bufname_valid(name, strlen(name), NULL, 0))
 		return client_proto_error(client, "a malformed allocation");
 	*out = (struct smh_alloc_info){
 		.handle = in->handle,
@@ -351,6 +355,7 @@ static int convert_alloc(struct smh_client *client, const Smh__AllocInfo *in,
 		.owner = in->owner,
 		.shared = in->shared,
 	};
+	memcpy(out->name, name, strlen(name) + 1);
 	if (in->n_holders) {
 		out->holders = malloc(in->n_holders * sizeof(*out->holders));
 		if (!out->holders)

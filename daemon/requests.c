@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/attr.h"
+#include "common/bufname.h"
 #include "common/log.h"
 #include "config.h"
 #include "daemon/policy.h"
@@ -197,6 +198,7 @@ static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, 
 	b->size = a->blk.size;
 	b->phys_addr = a->blk.addr;
 	b->attr = (uint32_t)pr->attr;
+	b->name = (char *)a->name;
 	r->resp.body_case = SMH__RESPONSE__BODY_BUFFER;
 	r->resp.buffer = b;
 	if (!ctx->fd_sent[a->blk.region]) {
@@ -211,9 +213,15 @@ static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, 
 static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, struct reply *r,
 		     struct request_result *res)
 {
+	const char *name = req->name ? req->name : "";
 	struct broker_alloc *a;
+	char bad[128];
 	int ret;
 
+	if (!bufname_valid(name, strlen(name), bad, sizeof(bad))) {
+		refuse(r, -EINVAL, "%s", bad);
+		return;
+	}
 	if (req->attr >= SMH_REG_ATTR_NUM) {
 		refuse(r, -EINVAL, "Attribute %u is out of range (0..%d)", req->attr,
 		       SMH_REG_ATTR_NUM - 1);
@@ -221,8 +229,8 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 	}
 	if (req->size > 0 && !quota_ok(ctx, broker_cost(charged(ctx, req->size), req->align), 1, r))
 		return;
-	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
-			   req->align, &a);
+	ret = broker_alloc_named(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
+				 req->align, name, &a);
 	if (ret == -EAGAIN) {
 		res->park = true;
 		return;
@@ -235,11 +243,11 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		return;
 	}
 	if (ret == -ENOMEM) {
-		char why[sizeof(r->message)];
+		char nomem[sizeof(r->message)];
 
 		broker_explain_nomem(ctx->broker, (enum smh_reg_attr)req->attr, req->size,
-				     req->align, why, sizeof(why));
-		refuse(r, ret, "%s", why);
+				     req->align, nomem, sizeof(nomem));
+		refuse(r, ret, "%s", nomem);
 		return;
 	}
 	if (ret < 0) {
@@ -492,6 +500,7 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 	i->phys_addr = a->blk.addr;
 	i->owner = a->owner;
 	i->shared = broker_alloc_shared(a);
+	i->name = (char *)a->name;
 	i->holders = holders;
 	list_for_each(pos, &a->holds) holders[i->n_holders++] =
 		list_entry(pos, struct broker_hold, alloc_link)->client->id;

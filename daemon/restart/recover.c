@@ -208,7 +208,8 @@ static void restore_alloc(struct recover *rec, struct backend *backend,
 
 	if (!br || !br->usable || !br->kept)
 		return; /* new memory: nothing of the old buffers is there */
-	ret = broker_restore_alloc(rec->broker, r->handle, &blk, r->align, r->token, &a);
+	ret = broker_restore_alloc_named(rec->broker, r->handle, &blk, r->align, r->token, r->name,
+					 &a);
 	if (ret < 0)
 		log_warning("Could not restore buffer %llu (region %u, 0x%llx, %llu bytes): %s",
 			    (unsigned long long)r->handle, r->region, (unsigned long long)r->addr,
