@@ -397,6 +397,27 @@ static void on_regions(struct request_ctx *ctx, struct reply *r)
 	r->resp.regions = &r->body.regions;
 }
 
+/* The refusal counts, every kind (zeros too: a series that appears late breaks rate()). */
+static bool stats_refusals(struct request_ctx *ctx, struct reply *r, Smh__StatsReply *s)
+{
+	Smh__RefusalCount *counts = scratch_alloc(r, REFUSAL_N, sizeof(*counts));
+	Smh__RefusalCount **ptrs = scratch_alloc(r, REFUSAL_N, sizeof(*ptrs));
+
+	if (!counts || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return false;
+	}
+	for (size_t k = 0; k < REFUSAL_N; k++) {
+		smh__refusal_count__init(&counts[k]);
+		counts[k].kind = (char *)refusal_name((enum refusal_kind)k);
+		counts[k].count = ctx->refusals ? ctx->refusals->n[k] : 0;
+		ptrs[k] = &counts[k];
+	}
+	s->n_refusals = REFUSAL_N;
+	s->refusals = ptrs;
+	return true;
+}
+
 static void on_stats(struct request_ctx *ctx, struct reply *r)
 {
 	struct broker *b = ctx->broker;
@@ -439,6 +460,8 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 	s->n_clients = (uint32_t)b->n_clients;
 	s->n_allocs = b->allocs.n;
 	s->n_shared = b->n_shared;
+	if (!stats_refusals(ctx, r, s))
+		return;
 	r->resp.body_case = SMH__RESPONSE__BODY_STATS;
 	r->resp.stats = s;
 }
@@ -679,6 +702,8 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	memset(res, 0, sizeof(*res));
 	if (!req) {
 		res->violation = "a datagram that is not a request message";
+		if (ctx->refusals)
+			ctx->refusals->n[REFUSAL_PROTOCOL]++;
 		return;
 	}
 	/*
@@ -699,6 +724,8 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	dispatch(ctx, req, &r, res);
 	if (res->park)
 		goto out_scratch;
+	if (r.resp.status < 0 && ctx->refusals)
+		ctx->refusals->n[refusal_kind_of(r.resp.status)]++;
 	n = wire_pack_response(&r.resp, out);
 	if (n < 0) { /* the list pages are sized to fit: this is a bug, not the client's */
 		refuse(&r, -EOVERFLOW, "Reply too large");
@@ -711,5 +738,7 @@ out_scratch:
 	for (size_t i = 0; i < r.n_scratch; i++)
 		free(r.scratch[i]);
 out:
+	if (res->violation && ctx->refusals)
+		ctx->refusals->n[REFUSAL_PROTOCOL]++;
 	wire_free_request(req);
 }

@@ -14,6 +14,7 @@
 
 #include "daemon/backend.h"
 #include "daemon/broker.h"
+#include "daemon/refusals.h"
 #include "proto/wire.h"
 
 struct policy;
@@ -24,10 +25,11 @@ struct request_ctx {
 	struct backend *backend;
 	const struct policy *policy; /* the access policy and quotas (daemon/policy.h), or NULL */
 	struct broker_client *client;
-	bool *fd_sent;         /* per region: its fd went to this connection already */
-	bool hello_done;       /* the first request was a hello with a version we speak */
-	char refusal[192];     /* why the policy refuses the connection (client->refused) */
-	unsigned quota_logged; /* the quotas this connection was logged over (policy_charge) */
+	bool *fd_sent;             /* per region: its fd went to this connection already */
+	bool hello_done;           /* the first request was a hello with a version we speak */
+	char refusal[192];         /* why the policy refuses the connection (client->refused) */
+	unsigned quota_logged;     /* the quotas this connection was logged over (policy_charge) */
+	struct refusals *refusals; /* the daemon's counts, shared by every connection; or NULL */
 };
 
 /* The outcome of one request. */
@@ -48,7 +50,8 @@ struct request_result {
  * Handles the datagram @in of @len bytes and packs the response into @out (SMH_MSG_MAX bytes).
  * On a protocol violation (not a message, first request not a hello) result->violation
  * says what, and nothing is to be sent. Refusals (bad size, not held, ...) are responses with a
- * negative status. Marks in ctx->fd_sent the region fds the response carries. An allocation
+ * negative status; both are counted by kind in ctx->refusals. Marks in ctx->fd_sent the region
+ * fds the response carries. An allocation
  * that only memory being scrubbed could serve sets result->park instead of answering.
  */
 void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,

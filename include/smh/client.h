@@ -340,6 +340,19 @@ void smh_stats_finish(struct smh_stats *stats);
  */
 int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blocksp);
 
+/* Requests smhd refused since it started, of one kind (see smh_get_refusals()). */
+struct smh_refusal_count {
+	char kind[32]; /* "nomem", "quota", "permission", "max_clients", "invalid", ... */
+	uint64_t count;
+};
+
+/*
+ * The daemon's refusals by kind, every kind it counts (zeros too), in its order; free
+ * *countsp with free(). docs/metrics.md lists the kinds; a daemon may add more, and one from
+ * before the counts gives none (*np 0). Returns 0 or a negative errno.
+ */
+int smh_get_refusals(struct smh_client *client, struct smh_refusal_count **countsp, size_t *np);
+
 /* Every connected client; free *clientsp with free(). Returns 0 or a negative errno. */
 int smh_list_clients(struct smh_client *client, struct smh_client_info **clientsp, size_t *np);
 
