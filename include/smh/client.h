@@ -349,7 +349,9 @@ struct smh_refusal_count {
 /*
  * The daemon's refusals by kind, every kind it counts (zeros too), in its order; free
  * *countsp with free(). docs/metrics.md lists the kinds; a daemon may add more, and one from
- * before the counts gives none (*np 0). Returns 0 or a negative errno.
+ * before the counts gives none (*np 0).
+ * Returns 0 or a negative errno: -EINVAL (@countsp or @np NULL), -ENOMEM, -EPROTO (a kind that
+ * is not lower-case letters and '_', or more than 64 kinds), and those of any call to smhd.
  */
 int smh_get_refusals(struct smh_client *client, struct smh_refusal_count **countsp, size_t *np);
 
