@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include "client/client-internal.h"
+#include "common/bufname.h"
+
+_Static_assert(SMH_NAME_MAX == BUFNAME_MAX, "one limit for the library and the daemon");
 
 /*
  * Bytes of region @r from its physical address that buffers may use: the device tree's size.
@@ -72,9 +75,26 @@ static int fill_buffer(struct smh_client *client, const Smh__Buffer *b, struct s
 	return 0;
 }
 
-static int read_buffer(struct smh_client *client, const Smh__Response *resp, void *buf)
+/* Where a reply describing a new hold goes: the buffer, and its name if the caller wants it. */
+struct hold_out {
+	struct smh_buffer *buf;
+	char *name; /* SMH_NAME_MAX + 1 bytes, or NULL */
+};
+
+static int read_buffer(struct smh_client *client, const Smh__Response *resp, void *ctx)
 {
-	return fill_buffer(client, resp->buffer, buf);
+	struct hold_out *out = ctx;
+	const char *name = resp->buffer->name ? resp->buffer->name : "";
+	size_t len = strlen(name);
+	int err;
+
+	/* The daemon checks names; one it should have refused is not passed on. */
+	if (!bufname_valid(name, len, NULL, 0))
+		return client_proto_error(client, "a buffer with a malformed name");
+	err = fill_buffer(client, resp->buffer, out->buf);
+	if (err == 0 && out->name)
+		memcpy(out->name, name, len + 1);
+	return err;
 }
 
 /*
@@ -97,12 +117,15 @@ static int buffer_call(struct smh_client *client, Smh__Request *req, client_read
 	return err;
 }
 
-/* An alloc or an import: a request whose reply is a new hold, described into @buf. */
-static int hold_call(struct smh_client *client, Smh__Request *req, struct smh_buffer *buf)
+/* An alloc or an import: a request whose reply is a new hold, described into @buf and @name. */
+static int hold_call(struct smh_client *client, Smh__Request *req, struct smh_buffer *buf,
+		     char *name)
 {
+	struct hold_out out = { .buf = buf, .name = name };
+
 	if (!buf)
 		return -EINVAL;
-	return buffer_call(client, req, read_buffer, buf, true);
+	return buffer_call(client, req, read_buffer, &out, true);
 }
 
 /*
@@ -127,22 +150,41 @@ static int check_mappable(struct smh_client *client, size_t size)
 int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
 	      struct smh_buffer *buf)
 {
+	return smh_alloc_named(client, attr, size, align, NULL, buf);
+}
+
+int smh_alloc_named(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
+		    const char *name, struct smh_buffer *buf)
+{
 	Smh__AllocRequest body = SMH__ALLOC_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
+	char why[128];
 
 	int err = client ? check_mappable(client, size) : 0;
 
 	if (err < 0)
 		return err;
+	/* Checked here too: refused without a round trip, the reason in smh_last_error(). */
+	if (name && !bufname_valid(name, strnlen(name, SMH_NAME_MAX + 1), why, sizeof(why))) {
+		if (client)
+			client_set_last_error(client, why);
+		return -EINVAL;
+	}
 	body.attr = (uint32_t)attr;
 	body.size = size;
 	body.align = align;
+	body.name = name ? (char *)name : (char *)"";
 	req.body_case = SMH__REQUEST__BODY_ALLOC;
 	req.alloc = &body;
-	return hold_call(client, &req, buf);
+	return hold_call(client, &req, buf, NULL);
 }
 
 int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf)
+{
+	return smh_import_named(client, token, buf, NULL);
+}
+
+int smh_import_named(struct smh_client *client, uint64_t token, struct smh_buffer *buf, char *name)
 {
 	Smh__ImportRequest body = SMH__IMPORT_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
@@ -150,7 +192,7 @@ int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf
 	body.token = token;
 	req.body_case = SMH__REQUEST__BODY_IMPORT;
 	req.import = &body;
-	return hold_call(client, &req, buf);
+	return hold_call(client, &req, buf, name);
 }
 
 /* ---------------------------------------------------------------- mapping */

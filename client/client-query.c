@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "client/client-internal.h"
+#include "common/bufname.h"
 
 /* Longest list a client accepts, in entries, whatever the daemon says. */
 #define LIST_MAX (1u << 20)
@@ -212,6 +213,67 @@ int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blo
 	return ret;
 }
 
+/* More kinds than this is not a daemon's answer. */
+#define REFUSAL_KINDS_MAX 64
+
+struct refusals {
+	struct smh_refusal_count *counts;
+	size_t n;
+};
+
+/* A kind is a label value: lower-case letters and '_', not empty, NUL-terminated in its field. */
+static bool kind_ok(const char *kind)
+{
+	size_t len = kind ? strlen(kind) : 0;
+
+	if (len == 0 || len >= sizeof(((struct smh_refusal_count *)0)->kind))
+		return false;
+	return strspn(kind, "abcdefghijklmnopqrstuvwxyz_") == len;
+}
+
+static int read_refusals(struct smh_client *client, const Smh__Response *resp, void *data)
+{
+	const Smh__StatsReply *s = resp->stats;
+	struct refusals *out = data;
+
+	if (s->n_refusals > REFUSAL_KINDS_MAX)
+		return client_proto_error(client, "too many refusal kinds");
+	for (size_t i = 0; i < s->n_refusals; i++)
+		if (!kind_ok(s->refusals[i]->kind))
+			return client_proto_error(client, "a malformed refusal kind");
+	out->counts = calloc(s->n_refusals ? s->n_refusals : 1, sizeof(*out->counts));
+	if (!out->counts)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_refusals; i++) {
+		snprintf(out->counts[i].kind, sizeof(out->counts[i].kind), "%s",
+			 s->refusals[i]->kind);
+		out->counts[i].count = s->refusals[i]->count;
+	}
+	out->n = s->n_refusals;
+	return 0;
+}
+
+int smh_get_refusals(struct smh_client *client, struct smh_refusal_count **countsp, size_t *np)
+{
+	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	struct refusals r = { 0 };
+	int ret;
+
+	if (!countsp || !np)
+		return -EINVAL;
+	req.body_case = SMH__REQUEST__BODY_STATS;
+	req.stats = &body;
+	ret = client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_refusals, &r);
+	if (ret < 0) {
+		free(r.counts);
+		return ret;
+	}
+	*countsp = r.counts;
+	*np = r.n;
+	return 0;
+}
+
 void smh_stats_finish(struct smh_stats *stats)
 {
 	if (!stats)
@@ -340,7 +402,10 @@ int smh_list_clients(struct smh_client *client, struct smh_client_info **clients
 static int convert_alloc(struct smh_client *client, const Smh__AllocInfo *in,
 			 struct smh_alloc_info *out)
 {
-	if (in->region >= client->n_regions || in->n_holders > LIST_MAX)
+	const char *name = in->name ? in->name : "";
+
+	if (in->region >= client->n_regions || in->n_holders > LIST_MAX ||
+	    !bufname_valid(name, strlen(name), NULL, 0))
 		return client_proto_error(client, "a malformed allocation");
 	*out = (struct smh_alloc_info){
 		.handle = in->handle,
@@ -351,6 +416,7 @@ static int convert_alloc(struct smh_client *client, const Smh__AllocInfo *in,
 		.owner = in->owner,
 		.shared = in->shared,
 	};
+	memcpy(out->name, name, strlen(name) + 1);
 	if (in->n_holders) {
 		out->holders = malloc(in->n_holders * sizeof(*out->holders));
 		if (!out->holders)

@@ -436,8 +436,21 @@ static void insert_in_order(struct broker *b, struct broker_alloc *a)
 	list_insert_before(&list_entry(succ, struct broker_alloc, by_handle)->link, &a->link);
 }
 
+static void set_name(struct broker_alloc *a, const char *name)
+{
+	if (name)
+		snprintf(a->name, sizeof(a->name), "%s", name);
+}
+
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
 		 uint64_t align, struct broker_alloc **allocp)
+{
+	return broker_alloc_named(b, c, attr, size, align, NULL, allocp);
+}
+
+int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_attr attr,
+		       uint64_t size, uint64_t align, const char *name,
+		       struct broker_alloc **allocp)
 {
 	struct broker_alloc *a = calloc(1, sizeof(*a));
 	int ret;
@@ -445,6 +458,7 @@ int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr at
 	if (!a)
 		return -ENOMEM;
 	list_init(&a->holds);
+	set_name(a, name);
 	ret = reserve(b, 2); /* the allocation and its hold */
 	if (ret < 0)
 		goto err_alloc;
@@ -625,6 +639,13 @@ int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, 
 int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_block *blk,
 			 uint64_t align, uint64_t token, struct broker_alloc **allocp)
 {
+	return broker_restore_alloc_named(b, handle, blk, align, token, NULL, allocp);
+}
+
+int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct pool_block *blk,
+			       uint64_t align, uint64_t token, const char *name,
+			       struct broker_alloc **allocp)
+{
 	struct broker_alloc *a;
 	int ret;
 
@@ -644,6 +665,7 @@ int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_bl
 		goto err_alloc;
 	a->handle = handle;
 	a->align = align;
+	set_name(a, name);
 	ret = hmap_put(&b->allocs, handle, a);
 	if (ret < 0)
 		goto err_block;

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/bufname.h"
 #include "common/hmap.h"
 #include "common/list.h"
 #include "common/treap.h"
@@ -96,11 +97,12 @@ struct broker_alloc {
 	uint64_t token; /* 0 until exported */
 	uint64_t owner; /* id of the client that allocated it */
 	struct pool_block blk;
-	uint64_t align;     /* asked at allocation; a realloc that moves keeps it */
-	unsigned n_holders; /* clients holding it */
-	struct list holds;  /* struct broker_hold.alloc_link */
-	struct list link;   /* broker's allocations, in handle order */
-	uint32_t slot;      /* the journal's record, 0 for none */
+	uint64_t align;             /* asked at allocation; a realloc that moves keeps it */
+	unsigned n_holders;         /* clients holding it */
+	struct list holds;          /* struct broker_hold.alloc_link */
+	struct list link;           /* broker's allocations, in handle order */
+	uint32_t slot;              /* the journal's record, 0 for none */
+	char name[BUFNAME_MAX + 1]; /* given at allocation (common/bufname.h), "" for none */
 
 	/* In the broker's index of the allocations; the key is the handle. */
 	struct treap_node by_handle;
@@ -197,6 +199,14 @@ int broker_scrub_free(struct broker *b, uint32_t region);
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
 		 uint64_t align, struct broker_alloc **allocp);
 
+/*
+ * broker_alloc() of a buffer named @name (NULL or "": none), which the journal records with
+ * it. The caller checked it (bufname_valid()); a longer one is cut to BUFNAME_MAX bytes.
+ */
+int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_attr attr,
+		       uint64_t size, uint64_t align, const char *name,
+		       struct broker_alloc **allocp);
+
 /* Drops one hold of @c on @handle. Returns 0 or -EINVAL when @c holds no such buffer. */
 int broker_free(struct broker *b, struct broker_client *c, uint64_t handle);
 
@@ -240,6 +250,10 @@ int broker_orphan_add(struct broker *b, uint64_t session, pid_t pid, uid_t uid, 
 		      struct broker_client **orphanp);
 int broker_restore_alloc(struct broker *b, uint64_t handle, const struct pool_block *blk,
 			 uint64_t align, uint64_t token, struct broker_alloc **allocp);
+/* broker_restore_alloc() of a buffer named @name (NULL or "": none; cut as broker_alloc_named()). */
+int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct pool_block *blk,
+			       uint64_t align, uint64_t token, const char *name,
+			       struct broker_alloc **allocp);
 int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_client *orphan,
 			uint64_t count);
 void broker_restore_drop(struct broker *b, struct broker_alloc *a);

@@ -30,7 +30,7 @@
 
 /*
  * The default buffer caps. Every buffer costs the daemon memory (its records, ~400 bytes of
- * RSS) and the state file two records (192 bytes): unbounded, 500k buffers of 64 B took smhd
+ * RSS) and the state file two records (320 bytes): unbounded, 500k buffers of 64 B took smhd
  * from 3 to 214 MB and the state file, in /run, to 100 MB. Far above what a camera or codec
  * pipeline holds; "unlimited" lifts them.
  */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/attr.h"
+#include "common/bufname.h"
 #include "common/log.h"
 #include "config.h"
 #include "daemon/policy.h"
@@ -200,6 +201,7 @@ static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, 
 	b->size = a->blk.size;
 	b->phys_addr = a->blk.addr;
 	b->attr = (uint32_t)pr->attr;
+	b->name = (char *)a->name;
 	r->resp.body_case = SMH__RESPONSE__BODY_BUFFER;
 	r->resp.buffer = b;
 	if (!ctx->fd_sent[a->blk.region]) {
@@ -214,9 +216,15 @@ static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, 
 static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, struct reply *r,
 		     struct request_result *res)
 {
+	const char *name = req->name ? req->name : "";
 	struct broker_alloc *a;
+	char bad[128];
 	int ret;
 
+	if (!bufname_valid(name, strlen(name), bad, sizeof(bad))) {
+		refuse(r, -EINVAL, "%s", bad);
+		return;
+	}
 	if (req->attr >= SMH_REG_ATTR_NUM) {
 		refuse(r, -EINVAL, "Attribute %u is out of range (0..%d)", req->attr,
 		       SMH_REG_ATTR_NUM - 1);
@@ -224,8 +232,8 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 	}
 	if (req->size > 0 && !quota_ok(ctx, broker_cost(charged(ctx, req->size), req->align), 1, r))
 		return;
-	ret = broker_alloc(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
-			   req->align, &a);
+	ret = broker_alloc_named(ctx->broker, ctx->client, (enum smh_reg_attr)req->attr, req->size,
+				 req->align, name, &a);
 	if (ret == -EAGAIN) {
 		res->park = true;
 		return;
@@ -238,11 +246,11 @@ static void on_alloc(struct request_ctx *ctx, const Smh__AllocRequest *req, stru
 		return;
 	}
 	if (ret == -ENOMEM) {
-		char why[sizeof(r->message)];
+		char nomem[sizeof(r->message)];
 
 		broker_explain_nomem(ctx->broker, (enum smh_reg_attr)req->attr, req->size,
-				     req->align, why, sizeof(why));
-		refuse(r, ret, "%s", why);
+				     req->align, nomem, sizeof(nomem));
+		refuse(r, ret, "%s", nomem);
 		return;
 	}
 	if (ret < 0) {
@@ -401,6 +409,27 @@ static void on_regions(struct request_ctx *ctx, struct reply *r)
 	r->resp.regions = &r->body.regions;
 }
 
+/* The refusal counts, every kind (zeros too: a series that appears late breaks rate()). */
+static bool stats_refusals(struct request_ctx *ctx, struct reply *r, Smh__StatsReply *s)
+{
+	Smh__RefusalCount *counts = scratch_alloc(r, REFUSAL_N, sizeof(*counts));
+	Smh__RefusalCount **ptrs = scratch_alloc(r, REFUSAL_N, sizeof(*ptrs));
+
+	if (!counts || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return false;
+	}
+	for (size_t k = 0; k < REFUSAL_N; k++) {
+		smh__refusal_count__init(&counts[k]);
+		counts[k].kind = (char *)refusal_name((enum refusal_kind)k);
+		counts[k].count = ctx->refusals ? ctx->refusals->n[k] : 0;
+		ptrs[k] = &counts[k];
+	}
+	s->n_refusals = REFUSAL_N;
+	s->refusals = ptrs;
+	return true;
+}
+
 static void on_stats(struct request_ctx *ctx, struct reply *r)
 {
 	struct broker *b = ctx->broker;
@@ -443,6 +472,8 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 	s->n_clients = (uint32_t)b->n_clients;
 	s->n_allocs = b->allocs.n;
 	s->n_shared = b->n_shared;
+	if (!stats_refusals(ctx, r, s))
+		return;
 	r->resp.body_case = SMH__RESPONSE__BODY_STATS;
 	r->resp.stats = s;
 }
@@ -504,6 +535,7 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 	i->phys_addr = a->blk.addr;
 	i->owner = a->owner;
 	i->shared = broker_alloc_shared(a);
+	i->name = (char *)a->name;
 	i->holders = holders;
 	list_for_each(pos, &a->holds) holders[i->n_holders++] =
 		list_entry(pos, struct broker_hold, alloc_link)->client->id;
@@ -770,6 +802,8 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	memset(res, 0, sizeof(*res));
 	if (!req) {
 		res->violation = "a datagram that is not a request message";
+		if (ctx->refusals)
+			ctx->refusals->n[REFUSAL_PROTOCOL]++;
 		return;
 	}
 	/*
@@ -794,6 +828,8 @@ void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *
 	dispatch(ctx, req, &r, res);
 	if (res->park)
 		goto out_scratch;
+	if (r.resp.status < 0 && ctx->refusals)
+		ctx->refusals->n[refusal_kind_of(r.resp.status)]++;
 	n = wire_pack_response(&r.resp, out);
 	if (n < 0) { /* the list pages are sized to fit: this is a bug, not the client's */
 		refuse(&r, -EOVERFLOW, "Reply too large");
@@ -806,5 +842,7 @@ out_scratch:
 	for (size_t i = 0; i < r.n_scratch; i++)
 		free(r.scratch[i]);
 out:
+	if (res->violation && ctx->refusals)
+		ctx->refusals->n[REFUSAL_PROTOCOL]++;
 	wire_free_request(req);
 }

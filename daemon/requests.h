@@ -15,6 +15,7 @@
 #include "daemon/backend.h"
 #include "daemon/broker.h"
 #include "daemon/events.h"
+#include "daemon/refusals.h"
 #include "proto/wire.h"
 
 struct policy;
@@ -35,6 +36,7 @@ struct request_ctx {
 	struct events_sub *sub; /* set once this connection subscribed: it takes no requests */
 	void (*events_wake)(void *data); /* for its queue (events_subscribe()) */
 	void *events_data;
+	struct refusals *refusals; /* the daemon's counts, shared by every connection; or NULL */
 };
 
 /* The outcome of one request. */
@@ -55,7 +57,8 @@ struct request_result {
  * Handles the datagram @in of @len bytes and packs the response into @out (SMH_MSG_MAX bytes).
  * On a protocol violation (not a message, first request not a hello) result->violation
  * says what, and nothing is to be sent. Refusals (bad size, not held, ...) are responses with a
- * negative status. Marks in ctx->fd_sent the region fds the response carries. An allocation
+ * negative status; both are counted by kind in ctx->refusals. Marks in ctx->fd_sent the region
+ * fds the response carries. An allocation
  * that only memory being scrubbed could serve sets result->park instead of answering.
  */
 void requests_handle(struct request_ctx *ctx, const void *in, size_t len, void *out,

@@ -117,7 +117,8 @@ struct server {
 	uv_timer_t hello_timer;
 	struct server_limits limits;
 	struct ratelog ratelog;
-	size_t parked; /* bytes of all the parked replies */
+	struct refusals refusals; /* by kind, since the start: the stats reply carries them */
+	size_t parked;            /* bytes of all the parked replies */
 	struct scrub *scrub;
 	uv_async_t scrub_async;  /* the scrubber finished blocks */
 	uv_idle_t reap_idle;     /* closed connections' holds are being released */
@@ -658,6 +659,7 @@ static int conn_add(struct server *srv, int fd)
 	c->ctx.events = &srv->events;
 	c->ctx.events_wake = events_ready;
 	c->ctx.events_data = c;
+	c->ctx.refusals = &srv->refusals;
 	list_insert_before(&srv->conns, &c->link);
 	capped = over_cap(srv, c);
 	if (!capped) {

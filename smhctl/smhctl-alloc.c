@@ -4,7 +4,8 @@
  * buffer, checks that it arrives zeroed, writes a pattern through the mapping and reads it
  * back, optionally exports it (printing the token another process can import), and frees it
  * at exit or, with --hold, when SIGINT or SIGTERM arrives, so that `smhctl map` and `smhctl
- * allocs` can be watched meanwhile.
+ * allocs` can be watched meanwhile. --name names the buffer (smh_alloc_named()); the library
+ * and smhd check the name, and their reason is printed when they refuse it.
  *
  * Memory is touched with byte and aligned 8-byte volatile accesses only: on arm64 a
  * non-cacheable region may be mapped as Device memory, where an unaligned access faults, and
@@ -27,6 +28,7 @@ struct alloc_opts {
 	uint64_t align;
 	bool hold;
 	bool export;
+	const char *name; /* --name, or NULL */
 };
 
 static int parse_attr(struct ctl *ctl, const char *name, enum smh_reg_attr *attrp)
@@ -55,6 +57,7 @@ static int parse_alloc(struct ctl *ctl, int argc, char **argv, struct alloc_opts
 		{ "align", required_argument, NULL, 'A' },
 		{ "hold", no_argument, NULL, 'H' },
 		{ "export", no_argument, NULL, 'E' },
+		{ "name", required_argument, NULL, 'N' },
 		{ 0 },
 	};
 	int c, status = -1;
@@ -69,6 +72,8 @@ static int parse_alloc(struct ctl *ctl, int argc, char **argv, struct alloc_opts
 			o->hold = true;
 		else if (c == 'E')
 			o->export = true;
+		else if (c == 'N')
+			o->name = optarg;
 		else
 			status = ctl_option(ctl, c);
 	}
@@ -148,9 +153,11 @@ static int verify(struct smh_buffer *buf)
 	return 0;
 }
 
-static void print_human(const struct smh_buffer *buf, bool exported, uint64_t token)
+static void print_human(const struct smh_buffer *buf, const char *name, bool exported,
+			uint64_t token)
 {
 	char size[32], hex[24], region[ESCAPE_SIZE(sizeof(buf->region))];
+	char safe[ESCAPE_SIZE(SMH_NAME_MAX)];
 
 	escape_string(region, sizeof(region), buf->region);
 	units_format_size(buf->size, size, sizeof(size));
@@ -161,6 +168,8 @@ static void print_human(const struct smh_buffer *buf, bool exported, uint64_t to
 		printf("allocated %s (%llu bytes) %s from region %s\n", size,
 		       (unsigned long long)buf->size, attr_name(buf->attr), region);
 	printf("  handle     %llu\n", (unsigned long long)buf->handle);
+	if (name && *name)
+		printf("  name       %s\n", escape_string(safe, sizeof(safe), name));
 	ctl_hex(hex, sizeof(hex), buf->phys_addr);
 	printf("  phys       %s\n", hex);
 	ctl_hex(hex, sizeof(hex), buf->offset);
@@ -170,7 +179,8 @@ static void print_human(const struct smh_buffer *buf, bool exported, uint64_t to
 	printf("  check      arrived zeroed; pattern written and read back through the mapping\n");
 }
 
-static void print_json(const struct smh_buffer *buf, bool exported, uint64_t token)
+static void print_json(const struct smh_buffer *buf, const char *name, bool exported,
+		       uint64_t token)
 {
 	struct json j;
 
@@ -178,6 +188,8 @@ static void print_json(const struct smh_buffer *buf, bool exported, uint64_t tok
 	json_object_begin(&j);
 	json_key(&j, "handle");
 	json_uint(&j, buf->handle);
+	json_key(&j, "name");
+	json_string(&j, name ? name : "");
 	json_key(&j, "label");
 	json_string(&j, buf->region);
 	json_key(&j, "attr");
@@ -234,9 +246,9 @@ static int run(const struct ctl *ctl, struct smh_client *client, const struct al
 	if (o->export && (err = smh_export(client, buf, &token)) < 0)
 		return ctl_failed(ctl, client, "could not export the buffer", err);
 	if (ctl->json)
-		print_json(buf, o->export, token);
+		print_json(buf, o->name, o->export, token);
 	else
-		print_human(buf, o->export, token);
+		print_human(buf, o->name, o->export, token);
 	return o->hold ? hold(ctl, buf) : 0;
 }
 
@@ -251,7 +263,7 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 	if ((status = parse_alloc(ctl, argc, argv, &o)) >= 0 ||
 	    (status = ctl_connect(ctl, &client)))
 		return status;
-	err = smh_alloc(client, o.attr, (size_t)o.size, (size_t)o.align, &buf);
+	err = smh_alloc_named(client, o.attr, (size_t)o.size, (size_t)o.align, o.name, &buf);
 	if (err < 0) {
 		units_format_size(o.size, size, sizeof(size));
 		snprintf(what, sizeof(what), "could not allocate %s of %s memory", size,

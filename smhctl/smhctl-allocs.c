@@ -5,13 +5,16 @@
  * owner that is no longer connected (it exited and the buffer lives on in an importer, or it is
  * an orphaned session after a restart) shows as gone. Filters (--pid, --region, --attr) and a
  * sort select what is printed; --watch redraws the table every few seconds (`top` is allocs
- * --watch sorted by size). Buffer names do not exist yet, so there is no --name.
+ * --watch sorted by size). NAME, last so that a long one shifts nothing, is the name given at
+ * allocation, escaped (common/escape.h) like the command; --name selects names by an fnmatch()
+ * glob, matched against the name as smhd sent it.
  *
  * Every snapshot asks the daemon three lists (regions, allocations, clients) one after the
  * other: a client may come or go between them, which shows at worst as a gone owner for one
  * refresh.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +25,14 @@
 #include "common/escape.h"
 #include "smhctl/smhctl.h"
 
-enum sort_key { SORT_HANDLE, SORT_SIZE, SORT_REGION, SORT_PID, SORT_OWNER };
+enum sort_key { SORT_HANDLE, SORT_SIZE, SORT_REGION, SORT_PID, SORT_OWNER, SORT_NAME };
 
-static const char *const sort_names[] = { "handle", "size", "region", "pid", "owner" };
+static const char *const sort_names[] = { "handle", "size", "region", "pid", "owner", "name" };
 
 struct allocs_opts {
 	long long pid; /* --pid, or -1 */
 	const char *region;
+	const char *name; /* --name: an fnmatch() pattern, or NULL */
 	bool by_attr;
 	enum smh_reg_attr attr;
 	enum sort_key sort;
@@ -65,7 +69,7 @@ static int parse_sort(struct ctl *ctl, const char *name, enum sort_key *keyp)
 	}
 	return ctl_usage_error(ctl,
 			       "--sort %s: unknown key (valid: handle, size, region, pid, "
-			       "owner)",
+			       "owner, name)",
 			       name);
 }
 
@@ -95,6 +99,9 @@ static int parse_option(struct ctl *ctl, int c, struct allocs_opts *o)
 	case 'r':
 		o->region = optarg;
 		return -1;
+	case 'N':
+		o->name = optarg;
+		return -1;
 	case 'a':
 		if (attr_from_name(optarg, &o->attr) < 0)
 			return ctl_usage_error(ctl, "--attr %s: unknown attribute", optarg);
@@ -120,6 +127,7 @@ static int parse_allocs(struct ctl *ctl, int argc, char **argv, struct allocs_op
 		CTL_COMMON_OPTIONS,
 		{ "pid", required_argument, NULL, 'p' },
 		{ "region", required_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'N' },
 		{ "attr", required_argument, NULL, 'a' },
 		{ "sort", required_argument, NULL, 's' },
 		{ "watch", optional_argument, NULL, 'w' },
@@ -205,6 +213,8 @@ static bool selected(const struct snapshot *s, const struct row *r, const struct
 
 	if (o->pid >= 0 && !held_by_pid(s, r, o->pid))
 		return false;
+	if (o->name && fnmatch(o->name, r->a->name, 0) != 0)
+		return false;
 	if (o->region) {
 		snprintf(index, sizeof(index), "%u", r->a->region);
 		if (strcmp(o->region, index) != 0 &&
@@ -236,6 +246,8 @@ static int compare_rows(const void *pa, const void *pb)
 			    b->owner ? (uint64_t)b->owner->pid : UINT64_MAX);
 	else if (sort_by == SORT_OWNER)
 		c = cmp_u64(a->a->owner, b->a->owner);
+	else if (sort_by == SORT_NAME)
+		c = strcmp(a->a->name, b->a->name);
 	return c ? c : cmp_u64(a->a->handle, b->a->handle);
 }
 
@@ -301,6 +313,7 @@ static int label_width(const struct snapshot *s)
 static void print_row(const struct row *r, int w_label)
 {
 	char label[16], offset[24], size[32], phys[24], pid[16], holders[128];
+	char name[ESCAPE_SIZE(SMH_NAME_MAX)];
 	const struct smh_alloc_info *a = r->a;
 
 	ctl_hex(offset, sizeof(offset), a->offset);
@@ -308,10 +321,12 @@ static void print_row(const struct row *r, int w_label)
 	ctl_size(size, sizeof(size), a->size);
 	holders_text(holders, sizeof(holders), a);
 	snprintf(pid, sizeof(pid), "%d", r->owner ? r->owner->pid : 0);
-	printf("%8llu  %-*s  %12s  %10s  %18s  %8llu  %8s  %-16s  %-6s  %s\n",
+	escape_string(name, sizeof(name), a->name);
+	printf("%8llu  %-*s  %12s  %10s  %18s  %8llu  %8s  %-16s  %-6s  %-8s  %s\n",
 	       (unsigned long long)a->handle, w_label, row_label(r, label, sizeof(label)), offset,
 	       size, phys, (unsigned long long)a->owner, r->owner ? pid : "-",
-	       r->owner ? r->owner->comm : "(gone)", a->shared ? "yes" : "no", holders);
+	       r->owner ? r->owner->comm : "(gone)", a->shared ? "yes" : "no", holders,
+	       *name ? name : "-");
 }
 
 static void allocs_table(const struct snapshot *s, const struct row *rows, size_t n)
@@ -320,8 +335,9 @@ static void allocs_table(const struct snapshot *s, const struct row *rows, size_
 	uint64_t bytes = 0;
 	char total[32];
 
-	printf("%8s  %-*s  %12s  %10s  %18s  %8s  %8s  %-16s  %-6s  %s\n", "HANDLE", w_label,
-	       "REGION", "OFFSET", "SIZE", "PHYS", "OWNER", "PID", "COMMAND", "SHARED", "HOLDERS");
+	printf("%8s  %-*s  %12s  %10s  %18s  %8s  %8s  %-16s  %-6s  %-8s  %s\n", "HANDLE", w_label,
+	       "REGION", "OFFSET", "SIZE", "PHYS", "OWNER", "PID", "COMMAND", "SHARED", "HOLDERS",
+	       "NAME");
 	for (size_t i = 0; i < n; i++) {
 		print_row(&rows[i], w_label);
 		bytes += rows[i].a->size;
@@ -341,6 +357,8 @@ static void alloc_json(struct json *j, const struct row *r)
 	json_object_begin(j);
 	json_key(j, "handle");
 	json_uint(j, a->handle);
+	json_key(j, "name");
+	json_string(j, a->name);
 	json_key(j, "region");
 	json_uint(j, a->region);
 	json_key(j, "label");

@@ -8,8 +8,9 @@
  *
  * smh_up is 1 when smhd answered. When it cannot be reached the output is smh_up 0 alone (and
  * the exit status 1), so that an alert can fire on it rather than on a stale file.
- * The scrub backlog (memory given back and being zeroed) is exported over all regions; refusals
- * by kind are not in smhd's statistics reply yet: not exported.
+ * The scrub backlog (memory given back and being zeroed) is exported over all regions, and the
+ * requests smhd refused since it started, a counter per kind (smh_refusals_total{kind=...}),
+ * every kind the daemon counts, zeros included, so that rate() has a series from the start.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,15 @@ static void print_metrics(const struct smh_stats *st, const struct smh_region_in
 	printf("smh_scrubbing_blocks %llu\n", (unsigned long long)scrub_blocks);
 }
 
+static void print_refusals(const struct smh_refusal_count *counts, size_t n)
+{
+	printf("# HELP smh_refusals_total Requests smhd refused since it started, by kind "
+	       "(docs/metrics.md).\n# TYPE smh_refusals_total counter\n");
+	for (size_t i = 0; i < n; i++) /* kinds are [a-z_]: checked by the library */
+		printf("smh_refusals_total{kind=\"%s\"} %llu\n", counts[i].kind,
+		       (unsigned long long)counts[i].count);
+}
+
 static void print_down(void)
 {
 	print_header("smh_up", "1 when smhd answered, 0 when it could not be reached.");
@@ -146,7 +156,8 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 	struct smh_stats st = { 0 };
 	struct smh_client *client;
 	uint64_t scrub_bytes = 0, scrub_blocks = 0;
-	size_t n = 0;
+	struct smh_refusal_count *refusals = NULL;
+	size_t n = 0, n_refusals = 0;
 	int c, status, err;
 
 	optind = 0;
@@ -168,10 +179,15 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 		status = ctl_failed(ctl, client, "could not get the statistics", err);
 	else if ((err = smh_get_scrubbing(client, &scrub_bytes, &scrub_blocks)) < 0)
 		status = ctl_failed(ctl, client, "could not get the scrub backlog", err);
-	if (status)
+	else if ((err = smh_get_refusals(client, &refusals, &n_refusals)) < 0)
+		status = ctl_failed(ctl, client, "could not get the refusals", err);
+	if (status) {
 		print_down();
-	else
+	} else {
 		print_metrics(&st, regions, n, scrub_bytes, scrub_blocks);
+		print_refusals(refusals, n_refusals);
+	}
+	free(refusals);
 	smh_stats_finish(&st);
 	free(regions);
 	smh_disconnect(client);

@@ -36,6 +36,7 @@ struct event {
 	uint64_t client, session, count; /* holds */
 	uint32_t region;                 /* allocations and scrubs */
 	uint64_t addr, size, token;
+	char name[BUFNAME_MAX + 1]; /* allocations: as the journal saw it */
 };
 
 #define MAX_EVENTS 64
@@ -74,6 +75,7 @@ static void alloc_event(struct fixture *f, enum ev_kind kind, const struct broke
 	e->addr = a->blk.addr;
 	e->size = a->blk.size;
 	e->token = a->token;
+	memcpy(e->name, a->name, sizeof(e->name));
 }
 
 static void hold_event(struct fixture *f, enum ev_kind kind, const struct broker_hold *h)
@@ -330,6 +332,41 @@ static void test_restore(void **state)
 		n++;
 	}
 	assert_int_equal(n, (4096 - 256 + 12288) / 64); /* everything else, nothing of it */
+}
+
+/*
+ * Names: broker_alloc_named() keeps its name where the journal reads it, at its first record;
+ * a restored buffer gets its recorded name back, and a name past BUFNAME_MAX (which smhd's
+ * checks never let through) is cut, never overrun.
+ */
+static void test_names(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_alloc *a, *r, *r9, *plain;
+	char long_name[BUFNAME_MAX + 20];
+
+	assert_int_equal(broker_alloc_named(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0,
+					    "camera0/frame3", &a),
+			 0);
+	assert_string_equal(a->name, "camera0/frame3");
+	assert_int_equal(f->events[0].kind, EV_ALLOC);
+	assert_int_equal(f->events[0].handle, a->handle);
+	assert_string_equal(f->events[0].name, "camera0/frame3");
+	assert_int_equal(broker_restore_alloc_named(&f->b, 7, &blk7, 0, 0, "dsp/in", &r), 0);
+	assert_string_equal(r->name, "dsp/in");
+	assert_int_equal(f->events[2].kind, EV_ALLOC); /* after the first one's hold */
+	assert_string_equal(f->events[2].name, "dsp/in");
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_int_equal(broker_restore_alloc_named(&f->b, 9,
+						    &(struct pool_block){ 0, 0x42000800, 64 }, 0, 0,
+						    long_name, &r9),
+			 0);
+	assert_int_equal(strlen(r9->name), BUFNAME_MAX);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &plain), 0);
+	assert_string_equal(plain->name, "");
+	broker_restore_drop(&f->b, r); /* no hold came back for them */
+	broker_restore_drop(&f->b, r9);
 }
 
 static void test_restore_refused(void **state)
@@ -709,7 +746,7 @@ int main(void)
 		T(test_restore_refused),      T(test_restore_order_and_drop),
 		T(test_restore_any_order),    T(test_resume),
 		T(test_journal_full),         T(test_grace_releases_gone),
-		T(test_restore_without_room),
+		T(test_restore_without_room), T(test_names),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -208,11 +208,15 @@ static void restore_alloc(struct recover *rec, struct backend *backend,
 
 	if (!br || !br->usable || !br->kept)
 		return; /* new memory: nothing of the old buffers is there */
-	ret = broker_restore_alloc(rec->broker, r->handle, &blk, r->align, r->token, &a);
+	ret = broker_restore_alloc_named(rec->broker, r->handle, &blk, r->align, r->token, r->name,
+					 &a);
+	/* The name (checked by the state file's reader) says whose buffer the loss is. */
 	if (ret < 0)
-		log_warning("Could not restore buffer %llu (region %u, 0x%llx, %llu bytes): %s",
-			    (unsigned long long)r->handle, r->region, (unsigned long long)r->addr,
-			    (unsigned long long)r->size, strerror(-ret));
+		log_warning(
+			"Could not restore buffer %llu%s%s%s (region %u, 0x%llx, %llu bytes): %s",
+			(unsigned long long)r->handle, r->name[0] ? " \"" : "", r->name,
+			r->name[0] ? "\"" : "", r->region, (unsigned long long)r->addr,
+			(unsigned long long)r->size, strerror(-ret));
 }
 
 static void restore_hold(struct recover *rec, struct hmap *orphans, const struct state_record *r)

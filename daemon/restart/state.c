@@ -21,13 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/bufname.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "daemon/restart/state.h"
 
 #define STATE_MAGIC   "smhstat1"
-#define STATE_VERSION 2 /* 2: holds record their holder's uid */
+#define STATE_VERSION 3 /* 2: holds record their holder's uid; 3: allocations their name */
 #define INITIAL_SLOTS 256
 
 struct state_header {
@@ -54,11 +55,80 @@ struct state {
 	bool failed; /* growing failed: logged, not again until it works */
 };
 
+/* A record of version 2 (main's before names), read to upgrade without loss. */
+struct state_record_v2 {
+	uint32_t kind, region;
+	uint64_t handle, addr, size, align, token, session, count, proc_start;
+	int32_t pid;
+	uint32_t uid;
+	uint64_t seq, check;
+};
+
+_Static_assert(sizeof(struct state_record_v2) == 96, "version 2 records are 96 bytes");
+_Static_assert(sizeof(struct state_record) == 160, "version 3 records are 160 bytes");
+
 uint64_t state_record_check(const struct state_record *r)
 {
 	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, r, offsetof(struct state_record, check));
 
 	return h ? h : 1;
+}
+
+static bool v2_valid(const struct state_record_v2 *r)
+{
+	uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, r, offsetof(struct state_record_v2, check));
+
+	return r->check != 0 && r->check == (h ? h : 1);
+}
+
+/* Record @i of a file of @version into @rec (upgraded to the current layout). Valid or not. */
+static bool read_record(const unsigned char *recs, uint32_t version, size_t i,
+			struct state_record *rec)
+{
+	struct state_record_v2 v2;
+
+	if (version == STATE_VERSION) {
+		memcpy(rec, recs + i * sizeof(*rec), sizeof(*rec));
+		return rec->check != 0 && rec->check == state_record_check(rec);
+	}
+	memcpy(&v2, recs + i * sizeof(v2), sizeof(v2));
+	if (!v2_valid(&v2))
+		return false;
+	*rec = (struct state_record){
+		.kind = v2.kind,
+		.region = v2.region,
+		.handle = v2.handle,
+		.addr = v2.addr,
+		.size = v2.size,
+		.align = v2.align,
+		.token = v2.token,
+		.session = v2.session,
+		.count = v2.count,
+		.proc_start = v2.proc_start,
+		.pid = v2.pid,
+		.uid = v2.uid,
+		.seq = v2.seq,
+	};
+	rec->check = state_record_check(rec);
+	return true;
+}
+
+/*
+ * A name the check vouches for is still anyone's bytes: one that is not terminated inside its
+ * field, or not a name smhd would have accepted, is dropped (the buffer is kept, unnamed).
+ */
+static void check_name(struct state_record *rec)
+{
+	size_t len = strnlen(rec->name, sizeof(rec->name));
+
+	if (len < sizeof(rec->name) && (rec->kind != STATE_HOLD || len == 0) &&
+	    bufname_valid(rec->name, len, NULL, 0))
+		return;
+	log_warning("Buffer %llu: the state file gives it a name smhd does not accept; restored "
+		    "without it",
+		    (unsigned long long)rec->handle);
+	memset(rec->name, 0, sizeof(rec->name));
+	rec->check = state_record_check(rec);
 }
 
 /* ---------------------------------------------------------------- reading the old file */
@@ -86,7 +156,7 @@ static int by_key(const void *x, const void *y)
 static int parse_records(const unsigned char *buf, size_t len, struct state_old *old)
 {
 	const struct state_header *h = (const void *)buf;
-	size_t n = (len - sizeof(*h)) / sizeof(struct state_record), kept = 0;
+	size_t n = (len - sizeof(*h)) / h->record_size, kept = 0;
 	struct state_record *r = calloc(n ? n : 1, sizeof(*r));
 
 	if (!r)
@@ -94,8 +164,7 @@ static int parse_records(const unsigned char *buf, size_t len, struct state_old 
 	for (size_t i = 0; i < n; i++) {
 		struct state_record rec;
 
-		memcpy(&rec, buf + sizeof(*h) + i * sizeof(rec), sizeof(rec));
-		if (rec.check == 0 || rec.check != state_record_check(&rec))
+		if (!read_record(buf + sizeof(*h), h->version, i, &rec))
 			continue;
 		/* A valid check does not make the numbers sane: the file may be anyone's bytes. */
 		if (rec.handle == 0 || rec.handle >= STATE_HANDLE_MAX ||
@@ -103,6 +172,7 @@ static int parse_records(const unsigned char *buf, size_t len, struct state_old 
 			continue;
 		if (rec.kind != STATE_ALLOC && rec.kind != STATE_HOLD)
 			continue;
+		check_name(&rec);
 		r[kept++] = rec;
 	}
 	qsort(r, kept, sizeof(*r), by_key);
@@ -172,7 +242,8 @@ static int read_old(struct state *s, uint64_t fingerprint, struct state_old *old
 		return ret;
 	h = (const void *)buf;
 	if (len < sizeof(*h) || memcmp(h->magic, STATE_MAGIC, 8) != 0 ||
-	    h->version != STATE_VERSION || h->record_size != sizeof(struct state_record))
+	    !((h->version == STATE_VERSION && h->record_size == sizeof(struct state_record)) ||
+	      (h->version == 2 && h->record_size == sizeof(struct state_record_v2))))
 		set_aside(s, "is not a state file of this smhd");
 	else if (h->fingerprint != fingerprint)
 		set_aside(s, "describes another configuration (backend, granule or regions)");
@@ -533,6 +604,7 @@ static void on_alloc(void *data, struct broker_alloc *a)
 		.token = a->token,
 	};
 
+	memcpy(rec.name, a->name, sizeof(rec.name)); /* NUL-padded: the broker's is calloc()ed */
 	if (a->handle >= s->header->next_handle)
 		s->header->next_handle = a->handle + 1;
 	write_record(s, &rec, &a->slot);

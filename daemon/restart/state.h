@@ -5,7 +5,7 @@
  * updated in memory as the broker's journal (daemon/broker.h): no system call per request, and
  * whatever was stored before a SIGKILL is in the file (the page cache outlives the process).
  *
- * Records: one per allocation (handle, region, address, size, alignment, token) and one per
+ * Records: one per allocation (handle, region, address, size, alignment, token, name) and one per
  * hold (handle, session, count, and the holder's pid, start time and uid). A record is valid when
  * its `check` matches a hash of every other field; `check` is written last, after a release
  * fence. A change writes the new version into a free slot first, then clears the old one's
@@ -16,6 +16,9 @@
  * label, base, size and attribute): records of another configuration mean nothing, and the
  * file is then set aside as smhd.state.old. DIR/smhd.lock, held with flock() while the daemon
  * runs, keeps a second daemon from using the same directory.
+ *
+ * Versions: 3 (160-byte records, with the buffer's name) is written; 2 (96-byte records, the
+ * same without the name) is still read, so an upgrade keeps every buffer, unnamed.
  */
 #ifndef DAEMON_RESTART_STATE_H
 #define DAEMON_RESTART_STATE_H
@@ -33,7 +36,7 @@ enum state_kind {
 	STATE_HOLD = 2,
 };
 
-/* A record as the file holds it (96 bytes, naturally aligned). */
+/* A record as the file holds it (160 bytes, naturally aligned). */
 struct state_record {
 	uint32_t kind; /* enum state_kind */
 	uint32_t region;
@@ -43,6 +46,8 @@ struct state_record {
 	uint64_t proc_start;               /* holds: the holder's start time (common/proc.h) */
 	int32_t pid;                       /* holds: the holder's pid */
 	uint32_t uid;                      /* holds: the holder's uid (its quotas, who resumes) */
+	/* Allocations: the buffer's name (common/bufname.h), NUL-padded; "" for none. Version 3. */
+	char name[BUFNAME_MAX + 1];
 	uint64_t seq;
 	uint64_t check; /* written last; 0: free slot */
 };

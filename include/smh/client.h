@@ -69,6 +69,9 @@ extern "C" {
 
 #define SMH_REGION_LABEL_MAX 32
 
+/* The longest buffer name, in bytes, without the terminating NUL (see smh_alloc_named()). */
+#define SMH_NAME_MAX 63
+
 struct smh_client;
 
 struct smh_buffer {
@@ -114,6 +117,17 @@ void smh_disconnect(struct smh_client *client);
  */
 int smh_alloc(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
 	      struct smh_buffer *buf);
+
+/*
+ * smh_alloc() of a buffer named @name, for people: `smhctl allocs` shows it, an importer gets
+ * it (smh_import_named()), smhd's log mentions it, and it survives a restart of smhd. A name
+ * is 1 to SMH_NAME_MAX bytes of printable ASCII (0x20 to 0x7e), e.g. "camera0/frame3"; it
+ * need not be unique. NULL or "" is no name (smh_alloc()).
+ * Returns 0 or a negative errno: as smh_alloc(), and -EINVAL for a name too long or with a
+ * byte outside printable ASCII (smh_last_error() says which; nothing is sent to smhd).
+ */
+int smh_alloc_named(struct smh_client *client, enum smh_reg_attr attr, size_t size, size_t align,
+		    const char *name, struct smh_buffer *buf);
 
 /*
  * Resizes @buf to @size bytes, in place when possible, else the daemon moves the contents to a
@@ -224,6 +238,13 @@ int smh_export(struct smh_client *client, const struct smh_buffer *buf, uint64_t
 int smh_import(struct smh_client *client, uint64_t token, struct smh_buffer *buf);
 
 /*
+ * smh_import() that also copies the buffer's name (see smh_alloc_named()) into @name, which
+ * has room for SMH_NAME_MAX + 1 bytes ("" for an unnamed buffer), if @name is not NULL.
+ * Returns 0 or a negative errno, as smh_import().
+ */
+int smh_import_named(struct smh_client *client, uint64_t token, struct smh_buffer *buf, char *name);
+
+/*
  * Bounds every later call on @client to @timeout_ms milliseconds of waiting for smhd (0: wait
  * forever); the default, set at smh_connect(), is $SMH_TIMEOUT_MS, else 5000. A call that
  * runs out of time returns -ETIMEDOUT, and the client is dead from then on: every call
@@ -310,6 +331,12 @@ struct smh_alloc_info {
 	int shared;
 	size_t n_holders;
 	uint64_t *holders; /* client ids */
+	/*
+	 * Appended: the name given at allocation, "" for none (smh_alloc_named()). As for
+	 * struct smh_region_info, a program indexing the array smh_list_allocs() returns must be
+	 * built with this header.
+	 */
+	char name[SMH_NAME_MAX + 1];
 };
 
 /* This connection's client id, as smh_list_clients() and smh_list_allocs() name it. */
@@ -360,6 +387,21 @@ struct smh_poison_info {
  * daemon older than the request.
  */
 int smh_get_poison(struct smh_client *client, struct smh_poison_info *info);
+
+/* Requests smhd refused since it started, of one kind (see smh_get_refusals()). */
+struct smh_refusal_count {
+	char kind[32]; /* "nomem", "quota", "permission", "max_clients", "invalid", ... */
+	uint64_t count;
+};
+
+/*
+ * The daemon's refusals by kind, every kind it counts (zeros too), in its order; free
+ * *countsp with free(). docs/metrics.md lists the kinds; a daemon may add more, and one from
+ * before the counts gives none (*np 0).
+ * Returns 0 or a negative errno: -EINVAL (@countsp or @np NULL), -ENOMEM, -EPROTO (a kind that
+ * is not lower-case letters and '_', or more than 64 kinds), and those of any call to smhd.
+ */
+int smh_get_refusals(struct smh_client *client, struct smh_refusal_count **countsp, size_t *np);
 
 /* Every connected client; free *clientsp with free(). Returns 0 or a negative errno. */
 int smh_list_clients(struct smh_client *client, struct smh_client_info **clientsp, size_t *np);
