@@ -510,7 +510,7 @@ static void test_random_mutations_fixtures(void **state)
 		size_t size;
 		void *blob = slurp(path, &size);
 
-		fuzz_blob(blob, size, i << 32, 1000);
+		fuzz_blob(blob, size, (uint64_t)i << 32, 1000);
 		free(blob);
 		free(path);
 	}
