@@ -258,6 +258,14 @@ int dt_blob_check(const void *blob, size_t size, const struct diag *diag)
 	/* libfdt 1.6.1 does not check this, then loads tags with plain 32-bit reads. */
 	if (fdt_off_dt_struct(blob) % sizeof(fdt32_t))
 		return blob_error(diag, "the structure block is not 4-byte aligned");
+	/*
+	 * Nor this: fdt_check_full() counts the reservation map's entries with plain 64-bit loads,
+	 * which fault on 32-bit ARM (LDRD) when unaligned. The specification aligns the block to
+	 * 8 bytes. An offset with no room for an entry libfdt refuses itself, reading nothing.
+	 */
+	if (fdt_off_mem_rsvmap(blob) % sizeof(fdt64_t) &&
+	    fdt_off_mem_rsvmap(blob) <= fdt_totalsize(blob) - sizeof(struct fdt_reserve_entry))
+		return blob_error(diag, "the memory reservation block is not 8-byte aligned");
 	r = check_tags(blob, diag);
 	if (r < 0)
 		return r;

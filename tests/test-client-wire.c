@@ -512,13 +512,18 @@ static void fork_child(struct smh_client *parent, int results[4])
 
 static void test_fork(void **state)
 {
-	struct fake *f = fake_start(FAKE_OK);
-	struct smh_client *client = connect_fake(f);
+	struct fake *f;
+	struct smh_client *client;
 	struct smh_buffer a;
 	int status, results[4], pipefd[2];
 	pid_t pid;
 
 	(void)state;
+	/* qemu 7.2's child aborts (a vCPU assertion) when it forks while the fake's thread runs. */
+	if (test_under_qemu_user("fork() in a process with a second thread"))
+		skip();
+	f = fake_start(FAKE_OK);
+	client = connect_fake(f);
 	assert_int_equal(smh_alloc(client, SMH_REG_ATTR_CACHEABLE, 0, 0, &a), -EINVAL);
 	assert_string_equal(smh_last_error(client), "size 0 or bad attribute");
 	/* The child's answer comes through a pipe: under valgrind its exit status is valgrind's. */

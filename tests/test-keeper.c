@@ -153,14 +153,25 @@ static void test_fdpass_round_trip(void **state)
 	}
 }
 
+/*
+ * qemu-user receives into a control buffer larger than the program's and then copies what
+ * fits: the kernel never truncates, the program never sees MSG_CTRUNC, and the fds that did
+ * not fit stay open, unknown to it.
+ */
+#define CTRUNC_LOST "MSG_CTRUNC when more fds come than the control buffer holds"
+
 /* More fds than the caller has room for: the kernel truncates; nothing is kept. */
 static void test_fdpass_beyond_limit(void **state)
 {
-	int fd = new_memfd("a"), fds[3] = { fd, fd, fd }, got[2] = { -1, -1 };
+	int fd, fds[3], got[2] = { -1, -1 };
 	size_t n_fds = 9, n_closed = 9;
 	char buf[16];
 
 	(void)state;
+	if (test_under_qemu_user(CTRUNC_LOST))
+		skip();
+	fd = new_memfd("a");
+	fds[0] = fds[1] = fds[2] = fd;
 	assert_int_equal(fdpass_send(sv[0], "abc", 3, fds, 3), 0);
 	assert_int_equal(fdpass_recv(sv[1], buf, sizeof(buf), got, 2, &n_fds, &n_closed), -EPROTO);
 	assert_int_equal(n_fds, 0);
@@ -171,11 +182,16 @@ static void test_fdpass_beyond_limit(void **state)
 /* CMSG_SPACE rounds up: room for 1 fd may let 2 in, and the second is one too many. */
 static void test_fdpass_beyond_limit_rounded(void **state)
 {
-	int fd = new_memfd("a"), fds[2] = { fd, fd }, got[1] = { -1 };
+	int fd, fds[2], got[1] = { -1 };
 	size_t fit = (CMSG_SPACE(sizeof(int)) - CMSG_LEN(0)) / sizeof(int), n_fds = 9, n_closed;
 	char buf[16];
 
 	(void)state;
+	/* 32-bit: CMSG_SPACE has room for 1 fd and the kernel truncates the second. */
+	if (fit < 2 && test_under_qemu_user(CTRUNC_LOST))
+		skip();
+	fd = new_memfd("a");
+	fds[0] = fds[1] = fd;
 	assert_int_equal(fdpass_send(sv[0], "ab", 2, fds, 2), 0);
 	assert_int_equal(fdpass_recv(sv[1], buf, sizeof(buf), got, 1, &n_fds, &n_closed), -EPROTO);
 	assert_int_equal(n_fds, 0);
@@ -392,7 +408,9 @@ static void test_put_get(void **state)
 	/* It watches the daemon that spoke to it, start time included. */
 	assert_int_equal(k.daemon, getpid());
 	assert_true(k.daemon_start != 0);
-	assert_true(k.daemon_start == proc_start_time(getpid()));
+	/* qemu-user's /proc/PID/stat gives the reading thread's start time, not the process's. */
+	if (!test_under_qemu_user("the start time read from /proc/PID/stat in another thread"))
+		assert_true(k.daemon_start == proc_start_time(getpid()));
 
 	pid = 0;
 	assert_int_equal(exchange(false, &pid), 0);
@@ -481,7 +499,8 @@ static void test_keeper_refuses(void **state)
 	len = (size_t)snprintf(names, MSG_MAX, "PUT");
 	for (int i = 0; i <= KEEPER_FDS_MAX; i++)
 		len += (size_t)snprintf(names + len, MSG_MAX - len, "\nr%d", i);
-	refused(names, len, fd, KEEPER_FDS_MAX + 1); /* more fds than it holds */
+	if (!test_under_qemu_user(CTRUNC_LOST))
+		refused(names, len, fd, KEEPER_FDS_MAX + 1); /* more fds than it holds */
 	free(big);
 	free(names);
 	close(fd);

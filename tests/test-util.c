@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
@@ -11,6 +12,16 @@
 #include "core/dt.h"
 #include "core/pool.h"
 #include "tests/test-util.h"
+
+bool test_under_qemu_user(const char *what)
+{
+	const char *qemu = getenv("SMH_QEMU_USER");
+
+	if (!qemu || !*qemu)
+		return false;
+	printf("# not tested under %s, which does not emulate it: %s\n", qemu, what);
+	return true;
+}
 
 int test_count_fds(void)
 {

@@ -5,6 +5,7 @@
 #ifndef TESTS_TEST_UTIL_H
 #define TESTS_TEST_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,13 @@ uint64_t test_pool_used(const struct pool *pool, size_t region);
 
 /* Every region of @pool has nothing in use (a teardown's check that all was given back). */
 void test_assert_pool_empty(const struct pool *pool);
+
+/*
+ * Whether this test runs under qemu-user (the unit suite cross-built for the boards,
+ * tests/cross/run-unit: its exe_wrapper sets SMH_QEMU_USER to the emulator's name). If so, says
+ * that @what is left untested here, where the emulator differs from a kernel, and returns true.
+ * The host build tests it.
+ */
+bool test_under_qemu_user(const char *what);
 
 #endif
