@@ -16,9 +16,12 @@
  *   the loop then frees them into the pool in bounded batches (scrub_collect()) and retries the
  *   requests that waited for memory. Freeing journals nothing: the allocation was recorded gone
  *   before it was queued.
- * - memfd: whole pages go back to the kernel (fallocate(PUNCH_HOLE), which reads back as zeros
- *   and releases the memory); the partial pages at the ends are cleared with memset. devmem:
- *   aligned 64-bit volatile stores, never memset or DC ZVA on Device memory (backend_scrub()).
+ * - memfd: a large block's whole pages go back to the kernel (fallocate(PUNCH_HOLE), which
+ *   reads back as zeros and releases the memory); a small block is cleared with memset on the
+ *   pages that hold data only, so that its next owner finds it still mapped, and pages nobody
+ *   wrote stay holes (backend_scrub(); what it learns of holes is kept for one batch, whose
+ *   blocks were all free before it looked). devmem: aligned 64-bit volatile stores, never
+ *   memset or DC ZVA on Device memory.
  * - The thread runs at nice 10: on a loaded machine the loop and the clients come first.
  * - Large blocks are scrubbed in chunks; between chunks the thread sleeps when a test set a
  *   rate, and stops sleeping once scrub_destroy() asked it to finish.
@@ -116,12 +119,14 @@ static void pause_for(uint64_t bytes, uint64_t rate)
 		;
 }
 
-static void scrub_block(struct scrub *s, const struct pool_block *blk)
+static void scrub_block(struct scrub *s, const struct pool_block *blk, struct backend_seen *seen)
 {
+	bool punch = backend_punches(s->backend, blk->region, blk->size);
+
 	for (uint64_t off = 0; off < blk->size; off += CHUNK) {
 		uint64_t len = blk->size - off < CHUNK ? blk->size - off : CHUNK;
 
-		backend_scrub(s->backend, blk->region, blk->addr + off, len);
+		backend_scrub(s->backend, blk->region, blk->addr + off, len, punch, seen);
 		if (s->rate && !atomic_load(&s->hurry))
 			pause_for(len, s->rate);
 	}
@@ -144,6 +149,7 @@ static void take_batch(struct fifo *todo, struct fifo *batch)
 static void *run(void *data)
 {
 	struct scrub *s = data;
+	struct backend_seen seen;
 	struct fifo batch;
 	bool was_empty;
 
@@ -158,8 +164,10 @@ static void *run(void *data)
 		/* Small blocks go in batches: a lock and a wake-up per block would cost more. */
 		take_batch(&s->todo, &batch);
 		pthread_mutex_unlock(&s->lock);
+		/* What it learns of holes holds for the batch: all of it was free before. */
+		seen = (struct backend_seen){ 0 };
 		for (struct item *it = batch.head; it; it = it->next)
-			scrub_block(s, &it->blk);
+			scrub_block(s, &it->blk, &seen);
 		pthread_mutex_lock(&s->lock);
 		was_empty = !s->done.head;
 		fifo_splice(&s->done, &batch);
@@ -258,7 +266,8 @@ void scrub_queue(struct scrub *s, const struct pool_block *blk)
 	struct backlog *b = &s->backlog[blk->region];
 
 	if (!it) { /* no memory for the queue: scrub here, as before there was a thread */
-		backend_scrub(s->backend, blk->region, blk->addr, blk->size);
+		backend_scrub(s->backend, blk->region, blk->addr, blk->size,
+			      backend_punches(s->backend, blk->region, blk->size), NULL);
 		pool_free(s->pool, blk);
 		return;
 	}
