@@ -361,6 +361,15 @@ void backend_zero(struct backend *b, size_t index, uint64_t addr, uint64_t len)
 #define PUNCH_MIN          (UINT64_C(2) << 20)
 #define PUNCH_REGION_SHARE 16
 
+/*
+ * Blocks of a page up to this, all in memory, are zeroed on the loop (backend_zero_now()): a
+ * memset of a few KiB costs about what queueing them does, and they are back in the pool for
+ * the next allocation, still mapped by the clients, instead of waiting for a scrubber that a
+ * loaded machine may not run for milliseconds (its nice 10). Smaller blocks are queued: a
+ * dying client's million 64-byte buffers would cost a mincore() each on the loop.
+ */
+#define ZERO_NOW_MAX (UINT64_C(16) << 10)
+
 bool backend_punches(const struct backend *b, size_t index, uint64_t size)
 {
 	const struct backend_region *r = &b->regions[index];
@@ -427,6 +436,26 @@ static void zero_data(struct backend_region *r, size_t index, uint64_t addr, uin
 		if (!seen->hole)
 			zero_range(r, pos, stop - pos);
 	}
+}
+
+bool backend_zero_now(struct backend *b, size_t index, uint64_t addr, uint64_t len)
+{
+	struct backend_region *r = &b->regions[index];
+	uint64_t page = page_size();
+	uint64_t first = addr & ~(page - 1);
+	size_t n = (size_t)((addr + len + page - 1 - first) / page);
+	unsigned char vec[ZERO_NOW_MAX / 4096 + 2];
+
+	if (r->device_memory || b->kind != BACKEND_MEMFD || len < page || len > ZERO_NOW_MAX ||
+	    n > sizeof(vec) || backend_punches(b, index, len) ||
+	    mincore(r->map + (first - r->map_phys), n * page, vec) < 0)
+		return false;
+	/* Not in memory is a hole, or swapped out: the scrubber tells which. */
+	for (size_t i = 0; i < n; i++)
+		if (!(vec[i] & 1))
+			return false;
+	zero_range(r, addr, len);
+	return true;
 }
 
 void backend_scrub(struct backend *b, size_t index, uint64_t addr, uint64_t len, bool punch,

@@ -102,6 +102,13 @@ struct backend_seen {
 bool backend_punches(const struct backend *backend, size_t index, uint64_t size);
 
 /*
+ * Zeroes [@addr, @addr + @len) of region @index now, when it is small (a page to 16 KiB) in a
+ * memfd region and all its pages are in memory (mincore()); else does nothing. Called on the
+ * loop, for what scrub_queue() need not hand to the thread. Returns whether it zeroed it.
+ */
+bool backend_zero_now(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
+
+/*
  * Scrubs [@addr, @addr + @len) of region @index (multiples of 8). memfd: with @punch (see
  * backend_punches(); the range is part of a block that large), its whole pages go back to the
  * kernel (they read back as zeros); otherwise only the pages holding data are zeroed, pages

@@ -22,6 +22,9 @@
  *   wrote stay holes (backend_scrub(); what it learns of holes is kept for one batch, whose
  *   blocks were all free before it looked). devmem: aligned 64-bit volatile stores, never
  *   memset or DC ZVA on Device memory.
+ * - Blocks of one page to 16 KiB whose pages are all in memory are zeroed on the loop at
+ *   once (backend_zero_now()), as cheap as queueing them: they go back to the pool still mapped
+ *   by the clients, without waiting for the thread.
  * - The thread runs at nice 10: on a loaded machine the loop and the clients come first.
  * - Large blocks are scrubbed in chunks; between chunks the thread sleeps when a test set a
  *   rate, and stops sleeping once scrub_destroy() asked it to finish.
@@ -262,9 +265,14 @@ void scrub_set_wake(struct scrub *s, void (*wake)(void *data), void *data)
 
 void scrub_queue(struct scrub *s, const struct pool_block *blk)
 {
-	struct item *it = malloc(sizeof(*it));
+	struct item *it;
 	struct backlog *b = &s->backlog[blk->region];
 
+	if (backend_zero_now(s->backend, blk->region, blk->addr, blk->size)) {
+		pool_free(s->pool, blk);
+		return;
+	}
+	it = malloc(sizeof(*it));
 	if (!it) { /* no memory for the queue: scrub here, as before there was a thread */
 		backend_scrub(s->backend, blk->region, blk->addr, blk->size,
 			      backend_punches(s->backend, blk->region, blk->size), NULL);

@@ -243,6 +243,7 @@ static void test_small_block_zeroed_in_place(void **state)
 {
 	struct env *e = *state;
 	struct pool_block written, untouched, sub, after;
+	uint64_t blocks;
 
 	/* Two pages, one written; a 64-byte block alone in an untouched page; one after it. */
 	alloc_at(e, 4096, BIG_BASE, &written);
@@ -252,13 +253,18 @@ static void test_small_block_zeroed_in_place(void **state)
 	memset(mem(e, 0, BIG_BASE), 0x5a, 4096);
 	assert_false(backend_punches(e->backend, 0, 4096));
 
+	/* In memory and small: zeroed at once, on the caller's thread, and back in the pool. */
 	scrub_queue(e->scrub, &written);
+	assert_int_equal(backlog_bytes(e, 0, &blocks), 0);
+	assert_true(is_zero(mem(e, 0, BIG_BASE), 4096));
+	assert_int_equal(test_pool_used(e->pool, 0), 4096 + 64 + 64);
 	scrub_queue(e->scrub, &untouched);
 	scrub_queue(e->scrub, &sub);
-	collect(e, 3);
+	assert_int_equal(backlog_bytes(e, 0, &blocks), 4096 + 64);
+	assert_int_equal(blocks, 2);
+	collect(e, 2);
 	/* Zeroed where it lies: its page is still the memfd's, the next owner finds it mapped. */
 	assert_true(has_data(e, BIG_BASE));
-	assert_true(is_zero(mem(e, 0, BIG_BASE), 4096));
 	/* Pages nobody wrote are still holes: the scrubber did not make them resident. */
 	assert_false(has_data(e, BIG_BASE + 4096));
 	assert_false(has_data(e, BIG_BASE + 8192));
