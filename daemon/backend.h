@@ -84,11 +84,40 @@ const struct backend_region *backend_region(const struct backend *backend, size_
 void backend_zero(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
 
 /*
- * Scrubs [@addr, @addr + @len) of region @index (multiples of 8): memfd gives its whole pages
- * back to the kernel (they read back as zeros) and clears the partial ones; devmem takes
- * aligned word stores. Touches only the region's mapping and fd: the scrubber's thread calls it.
+ * What backend_scrub() learnt of a memfd's pages: [start, end) of region @region is a hole
+ * (reads as zero) or holds data. It stays true only for memory that was free when it was
+ * learnt (nobody writes it since): the scrubber keeps one per batch of queued blocks. Zeroed,
+ * it knows nothing.
  */
-void backend_scrub(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
+struct backend_seen {
+	bool known, hole;
+	size_t region;
+	uint64_t start, end;
+};
+
+/*
+ * Whether backend_scrub() gives a freed block of @size in region @index back to the kernel
+ * (memfd, a block of 2 MiB or a 16th of the region), rather than zeroing it in place.
+ */
+bool backend_punches(const struct backend *backend, size_t index, uint64_t size);
+
+/*
+ * Zeroes [@addr, @addr + @len) of region @index now, when it is small (a page to 16 KiB) in a
+ * memfd region and all its pages are in memory (mincore()); else does nothing. Called on the
+ * loop, for what scrub_queue() need not hand to the thread. Returns whether it zeroed it.
+ */
+bool backend_zero_now(struct backend *backend, size_t index, uint64_t addr, uint64_t len);
+
+/*
+ * Scrubs [@addr, @addr + @len) of region @index (multiples of 8). memfd: with @punch (see
+ * backend_punches(); the range is part of a block that large), its whole pages go back to the
+ * kernel (they read back as zeros); otherwise only the pages holding data are zeroed, pages
+ * never written are left as they are (holes, zero, not resident). @seen (may be NULL) carries
+ * what was learnt from one call to the next. devmem takes aligned word stores. Touches only the
+ * region's mapping and fd: the scrubber's thread calls it.
+ */
+void backend_scrub(struct backend *backend, size_t index, uint64_t addr, uint64_t len, bool punch,
+		   struct backend_seen *seen);
 
 /* Copies @len bytes (a multiple of 8, 8-aligned addresses) between regions. */
 void backend_copy(struct backend *backend, size_t dst, uint64_t dst_addr, size_t src,

@@ -16,9 +16,15 @@
  *   the loop then frees them into the pool in bounded batches (scrub_collect()) and retries the
  *   requests that waited for memory. Freeing journals nothing: the allocation was recorded gone
  *   before it was queued.
- * - memfd: whole pages go back to the kernel (fallocate(PUNCH_HOLE), which reads back as zeros
- *   and releases the memory); the partial pages at the ends are cleared with memset. devmem:
- *   aligned 64-bit volatile stores, never memset or DC ZVA on Device memory (backend_scrub()).
+ * - memfd: a large block's whole pages go back to the kernel (fallocate(PUNCH_HOLE), which
+ *   reads back as zeros and releases the memory); a small block is cleared with memset on the
+ *   pages that hold data only, so that its next owner finds it still mapped, and pages nobody
+ *   wrote stay holes (backend_scrub(); what it learns of holes is kept for one batch, whose
+ *   blocks were all free before it looked). devmem: aligned 64-bit volatile stores, never
+ *   memset or DC ZVA on Device memory.
+ * - Blocks of one page to 16 KiB whose pages are all in memory are zeroed on the loop at
+ *   once (backend_zero_now()), as cheap as queueing them: they go back to the pool still mapped
+ *   by the clients, without waiting for the thread.
  * - The thread runs at nice 10: on a loaded machine the loop and the clients come first.
  * - Large blocks are scrubbed in chunks; between chunks the thread sleeps when a test set a
  *   rate, and stops sleeping once scrub_destroy() asked it to finish.
@@ -141,12 +147,14 @@ static void pause_for(uint64_t bytes, uint64_t rate)
 		;
 }
 
-static void scrub_block(struct scrub *s, const struct pool_block *blk)
+static void scrub_block(struct scrub *s, const struct pool_block *blk, struct backend_seen *seen)
 {
+	bool punch = backend_punches(s->backend, blk->region, blk->size);
+
 	for (uint64_t off = 0; off < blk->size; off += CHUNK) {
 		uint64_t len = blk->size - off < CHUNK ? blk->size - off : CHUNK;
 
-		backend_scrub(s->backend, blk->region, blk->addr + off, len);
+		backend_scrub(s->backend, blk->region, blk->addr + off, len, punch, seen);
 		if (s->rate && !atomic_load(&s->hurry))
 			pause_for(len, s->rate);
 	}
@@ -212,21 +220,21 @@ static void release(struct scrub *s, bool all, struct fifo *out)
 
 			q->bytes -= it->blk.size;
 			check(s, it);
-			scrub_block(s, &it->blk);
+			scrub_block(s, &it->blk, NULL);
 			fifo_push(out, it);
 		}
 	}
 }
 
 /* Scrubs @batch; in poison mode, its blocks from allocations go to the quarantine instead. */
-static void process(struct scrub *s, struct fifo *batch, bool drain)
+static void process(struct scrub *s, struct fifo *batch, bool drain, struct backend_seen *seen)
 {
 	struct fifo in = *batch;
 	struct item *it;
 
 	if (!s->poison) {
 		for (it = batch->head; it; it = it->next)
-			scrub_block(s, &it->blk);
+			scrub_block(s, &it->blk, seen);
 		return;
 	}
 	if (!in.head)
@@ -234,7 +242,8 @@ static void process(struct scrub *s, struct fifo *batch, bool drain)
 	fifo_init(batch);
 	while ((it = fifo_pop(&in))) {
 		if (!it->poison) {
-			scrub_block(s, &it->blk);
+			/* The pattern written into pages meanwhile: learn nothing across blocks. */
+			scrub_block(s, &it->blk, NULL);
 			fifo_push(batch, it);
 			continue;
 		}
@@ -258,6 +267,7 @@ static uint64_t quarantined(const struct scrub *s)
 static void *run(void *data)
 {
 	struct scrub *s = data;
+	struct backend_seen seen;
 	struct fifo batch;
 	bool was_empty, drain;
 
@@ -275,7 +285,9 @@ static void *run(void *data)
 		if (s->todo.head)
 			take_batch(&s->todo, &batch);
 		pthread_mutex_unlock(&s->lock);
-		process(s, &batch, drain);
+		/* What it learns of holes holds for the batch: all of it was free before. */
+		seen = (struct backend_seen){ 0 };
+		process(s, &batch, drain, &seen);
 		pthread_mutex_lock(&s->lock);
 		s->poison_st.quarantine_bytes = quarantined(s);
 		was_empty = !s->done.head;
@@ -416,12 +428,19 @@ void scrub_queue_from(struct scrub *s, const struct pool_block *blk,
 		      const struct poison_origin *origin)
 {
 	bool poison = s->poison && origin;
-	/* Without poison mode, no room for an origin: the queue costs what it did before. */
-	struct item *it = malloc(poison ? sizeof(*it) : offsetof(struct item, origin));
+	struct item *it;
 	struct backlog *b = &s->backlog[blk->region];
 
+	/* A quarantined block must keep its pattern: not zeroed here. */
+	if (!poison && backend_zero_now(s->backend, blk->region, blk->addr, blk->size)) {
+		pool_free(s->pool, blk);
+		return;
+	}
+	/* Without poison mode, no room for an origin: the queue costs what it did before. */
+	it = malloc(poison ? sizeof(*it) : offsetof(struct item, origin));
 	if (!it) { /* no memory for the queue: scrub here, as before there was a thread */
-		backend_scrub(s->backend, blk->region, blk->addr, blk->size);
+		backend_scrub(s->backend, blk->region, blk->addr, blk->size,
+			      backend_punches(s->backend, blk->region, blk->size), NULL);
 		pool_free(s->pool, blk);
 		return;
 	}

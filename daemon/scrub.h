@@ -45,7 +45,10 @@ void scrub_destroy(struct scrub *scrub);
  */
 void scrub_set_wake(struct scrub *scrub, void (*wake)(void *data), void *data);
 
-/* Takes @blk (a live block of the pool no client holds) to zero and free it. */
+/*
+ * Takes @blk (a live block of the pool no client holds) to zero and free it. A small one whose
+ * pages are all in memory is zeroed and freed at once, on the caller's thread (see scrub.c).
+ */
 void scrub_queue(struct scrub *scrub, const struct pool_block *blk);
 
 /*

@@ -3,9 +3,11 @@
  * Scrubbing off the request path: the scrubber (daemon/scrub.c) over a real memfd backend of
  * the example device tree, and the broker's use of a scrub queue (daemon/broker.h).
  *
- * - The scrubber zeroes what it is given (whole pages punched: the memfd's pages go back to the
- *   kernel; partial pages cleared without touching their neighbours), counts it as backlog until
- *   the loop collects it, then frees it into the pool; destroy finishes what is queued.
+ * - The scrubber zeroes what it is given, counts it as backlog until the loop collects it, then
+ *   frees it into the pool; destroy finishes what is queued. A large block (a 16th of the region
+ *   or 2 MiB) has its whole pages punched: the memfd's pages go back to the kernel. A smaller
+ *   one is zeroed in place on its written pages, which stay the memfd's, and its pages nobody
+ *   wrote stay holes; partial pages are cleared without touching their neighbours.
  * - The broker hands freed blocks, a shrinking realloc's tail and a moving realloc's old block
  *   to the queue as live blocks (the allocator cannot hand them out); an allocation that only
  *   the backlog could serve is -EAGAIN, one that even the backlog cannot hold -ENOMEM.
@@ -56,14 +58,11 @@ static void on_wake(void *data)
 	pthread_mutex_unlock(&e->lock);
 }
 
-static int env_setup(void **state)
+static void env_start(struct env *e)
 {
-	struct env *e = calloc(1, sizeof(*e));
 	struct backend_options opts = { .kind = BACKEND_MEMFD };
 	struct pool_hooks hooks;
 
-	assert_non_null(e);
-	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &e->cfg, NULL), 0);
 	assert_int_equal(backend_create(&opts, &e->cfg, NULL, &e->backend), 0);
 	hooks = backend_pool_hooks(e->backend);
 	assert_int_equal(pool_create(&e->cfg, 64, &hooks, NULL, &e->pool), 0);
@@ -71,6 +70,38 @@ static int env_setup(void **state)
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	scrub_set_wake(e->scrub, on_wake, e);
+}
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	assert_int_equal(dt_load(getenv("SMH_EXAMPLE_DTB"), &e->cfg, NULL), 0);
+	env_start(e);
+	*state = e;
+	return 0;
+}
+
+/* One region of BIG_SIZE: a 4 KiB block is small there, BIG_PUNCH (its 16th) large. */
+#define BIG_BASE  UINT64_C(0x50000000)
+#define BIG_SIZE  (UINT64_C(4) << 20)
+#define BIG_PUNCH (BIG_SIZE / 16)
+
+static int big_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->cfg.regions = calloc(1, sizeof(*e->cfg.regions));
+	assert_non_null(e->cfg.regions);
+	e->cfg.n_regions = 1;
+	e->cfg.regions[0] = (struct dt_region){
+		.label = "big", .base = BIG_BASE, .size = BIG_SIZE, .attr = SMH_REG_ATTR_CACHEABLE
+	};
+	e->cfg.regions[0].path = strdup("/reserved-memory/big@50000000");
+	assert_non_null(e->cfg.regions[0].path);
+	env_start(e);
 	*state = e;
 	return 0;
 }
@@ -191,6 +222,98 @@ static void test_destroy_finishes_the_queue(void **state)
 	scrub_destroy(e->scrub); /* the teardown checks the pool got it back */
 	e->scrub = NULL;
 	assert_true(is_zero(mem(e, 0, RES0), 4096));
+}
+
+/* Whether the page of region 0 at @addr holds data (is resident or swapped), not a hole. */
+static bool has_data(struct env *e, uint64_t addr)
+{
+	const struct backend_region *br = backend_region(e->backend, 0);
+	off_t off = (off_t)(addr - br->fd_phys_base);
+
+	return lseek(br->fd, off, SEEK_DATA) == off;
+}
+
+static void alloc_at(struct env *e, uint64_t size, uint64_t addr, struct pool_block *blk)
+{
+	assert_int_equal(pool_alloc(e->pool, SMH_REG_ATTR_CACHEABLE, size, 0, blk), 0);
+	assert_int_equal(blk->addr, addr);
+}
+
+static void test_small_block_zeroed_in_place(void **state)
+{
+	struct env *e = *state;
+	struct pool_block written, untouched, sub, after;
+	uint64_t blocks;
+
+	/* Two pages, one written; a 64-byte block alone in an untouched page; one after it. */
+	alloc_at(e, 4096, BIG_BASE, &written);
+	alloc_at(e, 4096, BIG_BASE + 4096, &untouched);
+	alloc_at(e, 64, BIG_BASE + 8192, &sub);
+	alloc_at(e, 64, BIG_BASE + 8192 + 64, &after);
+	memset(mem(e, 0, BIG_BASE), 0x5a, 4096);
+	assert_false(backend_punches(e->backend, 0, 4096));
+
+	/* In memory and small: zeroed at once, on the caller's thread, and back in the pool. */
+	scrub_queue(e->scrub, &written);
+	assert_int_equal(backlog_bytes(e, 0, &blocks), 0);
+	assert_true(is_zero(mem(e, 0, BIG_BASE), 4096));
+	assert_int_equal(test_pool_used(e->pool, 0), 4096 + 64 + 64);
+	scrub_queue(e->scrub, &untouched);
+	scrub_queue(e->scrub, &sub);
+	assert_int_equal(backlog_bytes(e, 0, &blocks), 4096 + 64);
+	assert_int_equal(blocks, 2);
+	collect(e, 2);
+	/* Zeroed where it lies: its page is still the memfd's, the next owner finds it mapped. */
+	assert_true(has_data(e, BIG_BASE));
+	/* Pages nobody wrote are still holes: the scrubber did not make them resident. */
+	assert_false(has_data(e, BIG_BASE + 4096));
+	assert_false(has_data(e, BIG_BASE + 8192));
+	assert_int_equal(region_fd_blocks(e, 0), 4096 / 512);
+	assert_int_equal(pool_free(e->pool, &after), 0);
+}
+
+/* A hole seen before a written page says nothing of that page, in the same batch or not. */
+static void test_hole_then_data(void **state)
+{
+	struct env *e = *state;
+	struct pool_block blk[4];
+
+	/* Four 64-byte blocks: two in an untouched page, two in the next page, written. */
+	alloc_at(e, 64, BIG_BASE, &blk[0]);
+	alloc_at(e, 64, BIG_BASE + 64, &blk[1]);
+	assert_int_equal(pool_reserve(e->pool, 0, BIG_BASE + 4096, 64, &blk[2]), 0);
+	assert_int_equal(pool_reserve(e->pool, 0, BIG_BASE + 4096 + 128, 64, &blk[3]), 0);
+	memset(mem(e, 0, BIG_BASE + 4096), 0xa5, 4096);
+
+	scrub_set_wake(e->scrub, NULL, NULL);
+	for (int i = 0; i < 4; i++)
+		scrub_queue(e->scrub, &blk[i]);
+	scrub_destroy(e->scrub); /* finishes the queue; the teardown checks the pool */
+	e->scrub = NULL;
+	assert_false(has_data(e, BIG_BASE));
+	assert_true(is_zero(mem(e, 0, BIG_BASE + 4096), 64));
+	assert_int_equal(mem(e, 0, BIG_BASE + 4096 + 64)[0], 0xa5); /* free, not queued */
+	assert_true(is_zero(mem(e, 0, BIG_BASE + 4096 + 128), 64));
+	assert_int_equal(mem(e, 0, BIG_BASE + 4096 + 192)[0], 0xa5);
+}
+
+static void test_large_block_punched(void **state)
+{
+	struct env *e = *state;
+	struct pool_block blk;
+
+	alloc_at(e, BIG_PUNCH, BIG_BASE, &blk);
+	memset(mem(e, 0, BIG_BASE), 0x5a, BIG_PUNCH);
+	assert_int_equal(region_fd_blocks(e, 0), BIG_PUNCH / 512);
+	assert_true(backend_punches(e->backend, 0, BIG_PUNCH));
+	assert_false(backend_punches(e->backend, 0, BIG_PUNCH - 4096));
+
+	scrub_queue(e->scrub, &blk);
+	collect(e, 1);
+	/* Given back to the kernel: nothing of the memfd is left resident. */
+	assert_int_equal(region_fd_blocks(e, 0), 0);
+	assert_false(has_data(e, BIG_BASE));
+	assert_true(is_zero(mem(e, 0, BIG_BASE), BIG_PUNCH));
 }
 
 /* ---------------------------------------------------------------- the broker's queue */
@@ -363,13 +486,21 @@ static void test_scrub_free_region(void **state)
 int main(void)
 {
 #define E(name) cmocka_unit_test_setup_teardown(name, env_setup, env_teardown)
+#define B(name) cmocka_unit_test_setup_teardown(name, big_setup, env_teardown)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		E(test_scrubs_and_frees),       E(test_destroy_finishes_the_queue),
-		T(test_free_queues_live_block), T(test_realloc_queues_what_it_gives_back),
-		T(test_retire_in_slices),       T(test_scrub_free_region),
+		E(test_scrubs_and_frees),
+		E(test_destroy_finishes_the_queue),
+		B(test_small_block_zeroed_in_place),
+		B(test_hole_then_data),
+		B(test_large_block_punched),
+		T(test_free_queues_live_block),
+		T(test_realloc_queues_what_it_gives_back),
+		T(test_retire_in_slices),
+		T(test_scrub_free_region),
 	};
 #undef T
+#undef B
 #undef E
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
