@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The invariant checker is the oracle of every allocator test, so it is tested too: this file
- * compiles core/buddy.c and core/buddy-index.c itself to reach their state, breaks one
+ * compiles core/buddy.c, core/buddy-index.c and core/buddy-allocs.c itself to reach their state, breaks one
  * invariant at a time by hand, and expects buddy_check() to report it (-EUCLEAN and a
  * description), and buddy_walk() to refuse a state it cannot walk. It also makes the metadata
  * allocations fail, and expects the calls that needed them to change nothing.
@@ -41,6 +41,7 @@ static void *fallible_realloc(void *p, size_t size)
 #define calloc  fallible_calloc
 #define malloc  fallible_malloc
 #define realloc fallible_realloc
+#include "core/buddy-allocs.c"
 #include "core/buddy-index.c"
 #include "core/buddy.c"
 #undef calloc
@@ -201,9 +202,9 @@ static void test_allocation_misplaced(void **state)
 	uint32_t s = buddy_allocs_find(&b->allocs, 10), mask = slot_mask(&b->allocs);
 	uint32_t t = (s + mask) & mask; /* the slot before its home: never probed */
 
-	assert_int_equal(b->allocs.slot[t].start, BUDDY_NIL);
+	assert_int_equal(b->allocs.slot[t].len, 0); /* empty */
 	b->allocs.slot[t] = b->allocs.slot[s];
-	b->allocs.slot[s].start = BUDDY_NIL;
+	b->allocs.slot[s].len = 0;
 	expect_broken(b, "not where its hash leads");
 	b = three_runs();
 	b->allocs.n++;
@@ -216,7 +217,7 @@ static void test_tiling(void **state)
 	int count = 0;
 
 	/* an allocation the table lost: nothing starts at granule 10 */
-	b->allocs.slot[buddy_allocs_find(&b->allocs, 10)].start = BUDDY_NIL;
+	b->allocs.slot[buddy_allocs_find(&b->allocs, 10)].len = 0;
 	b->allocs.n--;
 	assert_int_equal(buddy_walk(b, NULL, &count), -EUCLEAN);
 	expect_broken(b, "do not tile");
