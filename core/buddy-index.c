@@ -9,8 +9,7 @@
  * smallest-block search descends on it). Nodes live in one dense array: a removed node's slot
  * is filled with the last node, found again by its key, so that the array can shrink.
  *
- * Allocations: linear probing on the first granule with Fibonacci hashing, deletion by
- * backward shift (no tombstones), grown at 3/4 load and shrunk below 1/8.
+ * The allocations' table is in buddy-allocs.c.
  *
  * Arrays of BIG_BYTES or more are mapped directly (mremap() grows and shrinks them): glibc
  * raises its mmap threshold to the size of every mapped chunk it frees, so that a shrunk or
@@ -589,129 +588,6 @@ int buddy_runs_check(const struct buddy_runs *r, uint32_t n_granules, char *why,
 	if (t.free_granules != r->free_granules)
 		FAIL("%llu free granules in runs, %llu recorded",
 		     (unsigned long long)t.free_granules, (unsigned long long)r->free_granules);
-	return 0;
-}
-
-/* ---------------------------------------------------------------- allocations */
-
-static uint32_t home(const struct buddy_allocs *t, uint32_t start)
-{
-	return (uint32_t)(start * UINT32_C(0x9E3779B1)) >> (32 - t->bits);
-}
-
-static uint32_t slot_mask(const struct buddy_allocs *t)
-{
-	return (UINT32_C(1) << t->bits) - 1;
-}
-
-static void put(struct buddy_allocs *t, uint32_t start, uint32_t len)
-{
-	uint32_t i = home(t, start);
-
-	while (t->slot[i].start != BUDDY_NIL)
-		i = (i + 1) & slot_mask(t);
-	t->slot[i] = (struct buddy_slot){ start, len };
-}
-
-/* Moves the table to 2^@bits slots. Returns 0 or -ENOMEM (the table is unchanged then). */
-static int rehash(struct buddy_allocs *t, unsigned bits)
-{
-	struct buddy_allocs old = *t;
-	struct buddy_slot *slot = mem_resize(NULL, 0, sizeof(*slot) << bits);
-
-	if (!slot)
-		return -ENOMEM;
-	memset(slot, 0xff, sizeof(*slot) << bits);
-	t->slot = slot;
-	t->bits = bits;
-	for (uint32_t i = 0; old.slot && i <= slot_mask(&old); i++) {
-		if (old.slot[i].start != BUDDY_NIL)
-			put(t, old.slot[i].start, old.slot[i].len);
-	}
-	if (old.slot)
-		mem_free(old.slot, sizeof(*old.slot) << old.bits);
-	return 0;
-}
-
-int buddy_allocs_init(struct buddy_allocs *t)
-{
-	*t = (struct buddy_allocs){ 0 };
-	return rehash(t, BUDDY_ALLOCS_MIN_BITS);
-}
-
-void buddy_allocs_finish(struct buddy_allocs *t)
-{
-	if (t->slot)
-		mem_free(t->slot, sizeof(*t->slot) << t->bits);
-	t->slot = NULL;
-	t->n = 0;
-}
-
-int buddy_allocs_reserve(struct buddy_allocs *t)
-{
-	if ((uint64_t)(t->n + 1) * 4 <= (uint64_t)3 << t->bits)
-		return 0;
-	return t->bits < 32 ? rehash(t, t->bits + 1) : -ENOMEM;
-}
-
-void buddy_allocs_insert(struct buddy_allocs *t, uint32_t start, uint32_t len)
-{
-	put(t, start, len);
-	t->n++;
-}
-
-uint32_t buddy_allocs_find(const struct buddy_allocs *t, uint32_t start)
-{
-	for (uint32_t i = home(t, start);; i = (i + 1) & slot_mask(t)) {
-		if (t->slot[i].start == start)
-			return i;
-		if (t->slot[i].start == BUDDY_NIL)
-			return BUDDY_NIL;
-	}
-}
-
-/* Whether slot @j's entry, whose home is @k, may move back to the hole at @i. */
-static bool may_fill(uint32_t i, uint32_t j, uint32_t k)
-{
-	return i <= j ? (k <= i || k > j) : (k <= i && k > j);
-}
-
-void buddy_allocs_remove(struct buddy_allocs *t, uint32_t i)
-{
-	uint32_t j = i;
-
-	for (;;) {
-		j = (j + 1) & slot_mask(t);
-		if (t->slot[j].start == BUDDY_NIL)
-			break;
-		if (may_fill(i, j, home(t, t->slot[j].start))) {
-			t->slot[i] = t->slot[j];
-			i = j;
-		}
-	}
-	t->slot[i].start = BUDDY_NIL;
-	t->n--;
-	if (t->bits > BUDDY_ALLOCS_MIN_BITS && (uint64_t)t->n * 8 < (UINT64_C(1) << t->bits))
-		(void)rehash(t, t->bits - 1); /* a refused shrink keeps the larger table */
-}
-
-int buddy_allocs_check(const struct buddy_allocs *t, char *why, size_t why_size)
-{
-	uint32_t count = 0;
-
-	for (uint32_t i = 0; i <= slot_mask(t); i++) {
-		uint32_t start = t->slot[i].start;
-
-		if (start == BUDDY_NIL)
-			continue;
-		count++;
-		if (buddy_allocs_find(t, start) != i)
-			FAIL("allocation at granule %u is not where its hash leads", start);
-	}
-	if (count != t->n)
-		FAIL("allocation table holds %u entries, %u recorded", count, t->n);
-	if ((uint64_t)count * 4 > (uint64_t)3 << t->bits)
-		FAIL("allocation table over-full: %u in %u slots", count, 1u << t->bits);
 	return 0;
 }
 

@@ -45,17 +45,27 @@ struct buddy_runs {
 	uint32_t n_free[BUDDY_MAX_ORDERS];
 };
 
-/* A live allocation [start, start + len); start == BUDDY_NIL marks an empty slot. */
+/* A live allocation [start, start + len); len == 0 marks an empty slot (zeroed memory). */
 struct buddy_slot {
 	uint32_t start, len;
 };
 
-/* The live allocations: open addressing, linear probing, 2^bits slots. */
+/*
+ * The live allocations: open addressing, linear probing, 2^bits slots. A large table moves to
+ * its new size a few slots per call: until it is done, `old` holds the entries not moved yet
+ * (old_n of the n), at slots from `cursor` up; the slots below `released` are unmapped.
+ */
 struct buddy_allocs {
 	struct buddy_slot *slot;
 	uint32_t n;
 	unsigned bits;
+	struct buddy_slot *old;
+	uint32_t old_n, cursor, released;
+	unsigned old_bits;
 };
+
+/* Marks a slot index of the old table (buddy_allocs_find()). */
+#define BUDDY_OLD_SLOT (UINT32_C(1) << 31)
 
 /* A run or an allocation as the queries return it. */
 struct buddy_span {
@@ -114,10 +124,14 @@ void buddy_allocs_finish(struct buddy_allocs *t);
 int buddy_allocs_reserve(struct buddy_allocs *t);
 /* Inserts one; room must have been reserved, and @start must not be in the table. */
 void buddy_allocs_insert(struct buddy_allocs *t, uint32_t start, uint32_t len);
-/* The slot of the allocation at @start, or BUDDY_NIL. */
+/* The slot index of the allocation at @start, or BUDDY_NIL; valid until the next change. */
 uint32_t buddy_allocs_find(const struct buddy_allocs *t, uint32_t start);
+/* The slot that buddy_allocs_find() returned @i for. */
+struct buddy_slot *buddy_allocs_slot(const struct buddy_allocs *t, uint32_t i);
 /* Removes the allocation in slot @i, then gives back memory the table no longer needs. */
 void buddy_allocs_remove(struct buddy_allocs *t, uint32_t i);
+/* Bytes the table holds now, the part of an old one not given back yet included. */
+size_t buddy_allocs_bytes(const struct buddy_allocs *t);
 /* Slots reachable from their home slot, count right: 0 or -EUCLEAN and a reason. */
 int buddy_allocs_check(const struct buddy_allocs *t, char *why, size_t why_size);
 

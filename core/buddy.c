@@ -169,7 +169,7 @@ void buddy_destroy(struct buddy *buddy)
 size_t buddy_metadata_bytes(const struct buddy *b)
 {
 	return sizeof(*b) + (size_t)b->runs.cap * sizeof(struct buddy_run) +
-	       (sizeof(struct buddy_slot) << b->allocs.bits);
+	       buddy_allocs_bytes(&b->allocs);
 }
 
 /* Size in granules, or 0 when @size is 0 or exceeds the range. */
@@ -274,7 +274,7 @@ static int find_alloc(const struct buddy *b, uint64_t addr, uint32_t *slotp, uin
 		return -EINVAL;
 	*slotp = s;
 	*ip = i;
-	*mp = b->allocs.slot[s].len;
+	*mp = buddy_allocs_slot(&b->allocs, s)->len;
 	return 0;
 }
 
@@ -309,7 +309,7 @@ int buddy_resize(struct buddy *b, uint64_t addr, uint64_t size, uint64_t *sizep)
 			return -ENOMEM;
 		take(b, &next, i + m, new_m - m);
 	}
-	b->allocs.slot[s].len = new_m;
+	buddy_allocs_slot(&b->allocs, s)->len = new_m;
 	if (sizep)
 		*sizep = (uint64_t)new_m << b->shift;
 	return 0;
@@ -393,7 +393,7 @@ static int tile_allocs(struct tiling *t, uint32_t end)
 
 		if (s == BUDDY_NIL)
 			return -EUCLEAN;
-		len = b->allocs.slot[s].len;
+		len = buddy_allocs_slot(&b->allocs, s)->len;
 		if (len == 0 || len > end - t->at)
 			return -EUCLEAN;
 		e.size = (uint64_t)len << b->shift;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The invariant checker is the oracle of every allocator test, so it is tested too: this file
- * compiles core/buddy.c and core/buddy-index.c itself to reach their state, breaks one
+ * compiles core/buddy.c, core/buddy-index.c and core/buddy-allocs.c itself to reach their state, breaks one
  * invariant at a time by hand, and expects buddy_check() to report it (-EUCLEAN and a
  * description), and buddy_walk() to refuse a state it cannot walk. It also makes the metadata
  * allocations fail, and expects the calls that needed them to change nothing.
@@ -41,6 +41,7 @@ static void *fallible_realloc(void *p, size_t size)
 #define calloc  fallible_calloc
 #define malloc  fallible_malloc
 #define realloc fallible_realloc
+#include "core/buddy-allocs.c"
 #include "core/buddy-index.c"
 #include "core/buddy.c"
 #undef calloc
@@ -201,9 +202,9 @@ static void test_allocation_misplaced(void **state)
 	uint32_t s = buddy_allocs_find(&b->allocs, 10), mask = slot_mask(&b->allocs);
 	uint32_t t = (s + mask) & mask; /* the slot before its home: never probed */
 
-	assert_int_equal(b->allocs.slot[t].start, BUDDY_NIL);
+	assert_int_equal(b->allocs.slot[t].len, 0); /* empty */
 	b->allocs.slot[t] = b->allocs.slot[s];
-	b->allocs.slot[s].start = BUDDY_NIL;
+	b->allocs.slot[s].len = 0;
 	expect_broken(b, "not where its hash leads");
 	b = three_runs();
 	b->allocs.n++;
@@ -216,7 +217,7 @@ static void test_tiling(void **state)
 	int count = 0;
 
 	/* an allocation the table lost: nothing starts at granule 10 */
-	b->allocs.slot[buddy_allocs_find(&b->allocs, 10)].start = BUDDY_NIL;
+	b->allocs.slot[buddy_allocs_find(&b->allocs, 10)].len = 0;
 	b->allocs.n--;
 	assert_int_equal(buddy_walk(b, NULL, &count), -EUCLEAN);
 	expect_broken(b, "do not tile");
@@ -288,6 +289,109 @@ static void test_grow_out_of_memory(void **state)
 	buddy_destroy(b);
 }
 
+/* A 64 MiB range of 64-byte granules holding @n allocations of one granule, from granule 0. */
+static struct buddy *filled(uint32_t n)
+{
+	struct buddy *b = NULL;
+	uint64_t addr;
+
+	assert_int_equal(buddy_create(BASE, 64 << 20, 64, &b), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+		assert_int_equal(addr, BASE + (uint64_t)i * 64);
+	}
+	return b;
+}
+
+/*
+ * A large allocation table moves to its new size a few slots per call, not in the call that
+ * resizes it: right after the resize most entries are still in the old table, every allocation
+ * is found in one table or the other (buddy_check() looks each up, and the walk tiles the
+ * range with them), the old table goes when emptied, and everything freed leaves what a new
+ * allocator holds.
+ */
+static void test_allocs_move_incrementally(void **state)
+{
+	/* 2^15 slots hold 24576: the next allocation grows the table to 2^16 (512 KiB) */
+	struct buddy *b = filled(24576);
+	size_t one = buddy_metadata_size(BASE, 64, 64);
+	uint64_t addr;
+	bool shrinking = false;
+
+	assert_null(b->allocs.old);
+	assert_int_equal(b->allocs.bits, 15);
+	assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+	assert_int_equal(b->allocs.bits, 16);
+	assert_non_null(b->allocs.old);
+	assert_int_equal(b->allocs.old_bits, 15);
+	assert_true(b->allocs.old_n > 24576 - 64); /* the allocation moved at most 32 slots */
+	assert_int_equal(b->allocs.n, 24577);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	/* the allocations that follow finish the move */
+	for (uint32_t i = 24577; b->allocs.old; i++) {
+		assert_true(i < 24577 + 4096);
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+		if (i % 512 == 0)
+			assert_int_equal(buddy_check(b, NULL, 0), 0);
+	}
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	/* freed from the first: the table halves below 1/8, a few slots per free */
+	for (uint64_t a = BASE; b->allocs.n > 0; a += 64) {
+		unsigned bits = b->allocs.bits;
+
+		assert_int_equal(buddy_free(b, a, 64), 0);
+		if (b->allocs.bits < bits && bits == 16) {
+			shrinking = true;
+			assert_non_null(b->allocs.old);
+			assert_true(b->allocs.old_n > b->allocs.n - 64);
+			assert_int_equal(buddy_check(b, NULL, 0), 0);
+		}
+		if (b->allocs.old && (a / 64) % 499 == 0)
+			assert_int_equal(buddy_check(b, NULL, 0), 0);
+	}
+	assert_true(shrinking);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	assert_null(b->allocs.old);
+	assert_int_equal(buddy_metadata_bytes(b), one);
+	buddy_destroy(b);
+}
+
+/* A resize while a move is under way finishes that move first: no entry is lost. */
+static void test_allocs_resize_during_move(void **state)
+{
+	struct buddy *b = filled(24577);
+	struct buddy_allocs *t = &b->allocs;
+
+	assert_non_null(t->old);
+	assert_true(t->old_n > 0);
+	assert_int_equal(rehash(t, 17), 0);
+	assert_int_equal(t->bits, 17);
+	assert_int_equal(t->old_bits, 16); /* the 2^15 table is gone, the 2^16 one moves */
+	assert_int_equal(t->old_n, 24577);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	for (uint32_t i = 0; i < 24577; i++)
+		assert_int_equal(buddy_free(b, BASE + (uint64_t)i * 64, 64), 0);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	assert_int_equal(t->n, 0);
+	buddy_destroy(b);
+}
+
+/* An entry of the old table that the count leaves out, or one out of its place, is reported. */
+static void test_old_allocs_broken(void **state)
+{
+	struct buddy *b = filled(24577);
+	uint32_t s;
+
+	b->allocs.old_n--;
+	expect_broken(b, "old allocation table holds");
+	b = filled(24577);
+	s = buddy_allocs_find(&b->allocs, 24575);
+	for (uint32_t i = 24574; !(s & BUDDY_OLD_SLOT); i--) /* one not moved yet */
+		s = buddy_allocs_find(&b->allocs, i);
+	buddy_allocs_slot(&b->allocs, s)->start = 24576 + 100; /* a granule no one allocated */
+	expect_broken(b, "old table");
+}
+
 /* Without a buffer for the reason, a broken state is still reported. */
 static void test_check_without_reason(void **state)
 {
@@ -316,6 +420,9 @@ int main(void)
 		cmocka_unit_test(test_create_out_of_memory),
 		cmocka_unit_test(test_grow_out_of_memory),
 		cmocka_unit_test(test_check_without_reason),
+		cmocka_unit_test(test_allocs_move_incrementally),
+		cmocka_unit_test(test_allocs_resize_during_move),
+		cmocka_unit_test(test_old_allocs_broken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
