@@ -265,11 +265,11 @@ int bench_scrub(const struct bench_options *o, const char *smh_socket, struct ta
 	if (err < 0)
 		return err;
 	err = probe(client, &ns); /* maps `cached` once, as the latency rows do */
-	if (err == 0)
+	if (err == 0 && (o->groups & BENCH_GROUP_FREE_LOOP))
 		err = group_free_loop(o, client, smh_socket, t);
-	if (err == 0)
+	if (err == 0 && (o->groups & BENCH_GROUP_GIGABYTE))
 		err = group_gigabyte(o, client, t);
-	if (err == 0)
+	if (err == 0 && (o->groups & BENCH_GROUP_DISCONNECT))
 		err = group_disconnect(o, client, smh_socket, t);
 	smh_disconnect(client);
 	return err;

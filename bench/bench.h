@@ -29,8 +29,21 @@ struct bench_options {
 	size_t n_clients;
 	size_t buddy_pairs;
 	size_t disconnect_buffers; /* the client whose disconnect is timed holds this many */
+	unsigned groups;           /* BENCH_GROUP_* bits: what to measure */
 	bool smoke;
 	bool json;
+};
+
+/* The groups of rows --only selects. */
+enum {
+	BENCH_GROUP_LATENCY = 1u << 0,
+	BENCH_GROUP_CLIENTS = 1u << 1,
+	BENCH_GROUP_FREE_LOOP = 1u << 2,
+	BENCH_GROUP_GIGABYTE = 1u << 3,
+	BENCH_GROUP_DISCONNECT = 1u << 4,
+	BENCH_GROUP_BUDDY = 1u << 5,
+	BENCH_GROUP_COPY = 1u << 6,
+	BENCH_GROUP_ALL = (1u << 7) - 1,
 };
 
 /* Latency samples of one operation, in nanoseconds. */

@@ -7,7 +7,7 @@
  *
  * usage: smh-bench [--cpu N] [--json] [--smoke] [--iterations N] [--rounds N] [--duration MS]
  *                  [--clients N[,N...]] [--buddy-pairs N] [--smhd PATH] [--dtb PATH]
- *                  [--echo PATH]
+ *                  [--echo PATH] [--only GROUP[,GROUP...]]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,8 +33,36 @@ static void usage(FILE *f)
 		"  --duration MS      milliseconds per throughput phase (default 300)\n"
 		"  --clients LIST     concurrent clients, comma separated (default 8,64)\n"
 		"  --buddy-pairs N    alloc+free pairs for the buddy figures (default 2000000)\n"
+		"  --only LIST        measure only these groups, comma separated: latency, "
+		"clients,\n"
+		"                     free-loop, gigabyte, disconnect, buddy, copy (default all)\n"
 		"  --smhd PATH, --dtb PATH, --echo PATH   the programs and blob to use (default:\n"
 		"                     those of the build tree)\n");
+}
+
+static const char *const group_names[] = {
+	"latency", "clients", "free-loop", "gigabyte", "disconnect", "buddy", "copy",
+};
+
+static int parse_groups(const char *arg, unsigned *groupsp)
+{
+	unsigned groups = 0;
+
+	while (*arg) {
+		size_t len = strcspn(arg, ","), i;
+
+		for (i = 0; i < sizeof(group_names) / sizeof(group_names[0]); i++)
+			if (strlen(group_names[i]) == len && strncmp(arg, group_names[i], len) == 0)
+				break;
+		if (i == sizeof(group_names) / sizeof(group_names[0]))
+			return -EINVAL;
+		groups |= 1u << i;
+		arg += len + (arg[len] == ',');
+	}
+	if (!groups)
+		return -EINVAL;
+	*groupsp = groups;
+	return 0;
 }
 
 static int parse_clients(const char *arg, struct bench_options *o)
@@ -81,6 +109,7 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 		{ "smhd", required_argument, NULL, 's' },
 		{ "dtb", required_argument, NULL, 't' },
 		{ "echo", required_argument, NULL, 'e' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -125,6 +154,15 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
 		case 'e':
 			o->echo = optarg;
 			break;
+		case 'o':
+			if (parse_groups(optarg, &o->groups) < 0) {
+				fprintf(stderr,
+					"smh-bench: --only %s: a comma-separated list of latency, "
+					"clients, free-loop, gigabyte, disconnect, buddy, copy\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -145,7 +183,7 @@ static int run(const struct bench_options *o, const char *dir, struct table *t)
 {
 	char smh_socket[256], echo_socket[256];
 	pid_t smhd, echo;
-	int err, e;
+	int err = 0, e;
 
 	snprintf(smh_socket, sizeof(smh_socket), "%s/smhd.sock", dir);
 	snprintf(echo_socket, sizeof(echo_socket), "%s/echo.sock", dir);
@@ -160,14 +198,16 @@ static int run(const struct bench_options *o, const char *dir, struct table *t)
 		bench_stop(smhd);
 		return err;
 	}
-	err = bench_latency(o, smh_socket, t);
-	if (err == 0)
+	if (o->groups & BENCH_GROUP_LATENCY)
+		err = bench_latency(o, smh_socket, t);
+	if (err == 0 && (o->groups & BENCH_GROUP_CLIENTS))
 		err = bench_clients(o, smh_socket, echo_socket, t);
-	if (err == 0)
+	if (err == 0 &&
+	    (o->groups & (BENCH_GROUP_FREE_LOOP | BENCH_GROUP_GIGABYTE | BENCH_GROUP_DISCONNECT)))
 		err = bench_scrub(o, smh_socket, t);
-	if (err == 0)
+	if (err == 0 && (o->groups & BENCH_GROUP_BUDDY))
 		err = bench_buddy_rows(o, t);
-	if (err == 0)
+	if (err == 0 && (o->groups & BENCH_GROUP_COPY))
 		err = bench_copy(o, smh_socket, t);
 	if (err < 0)
 		fprintf(stderr, "smh-bench: error: a measurement failed: %s\n", strerror(-err));
@@ -193,6 +233,7 @@ int main(int argc, char **argv)
 		.n_clients = 2,
 		.buddy_pairs = 2000000,
 		.disconnect_buffers = 1u << 20,
+		.groups = BENCH_GROUP_ALL,
 	};
 	char dir[] = "/tmp/smh-bench-XXXXXX";
 	static struct table t;
