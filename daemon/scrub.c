@@ -8,14 +8,22 @@
  * - A block being scrubbed stays a live allocation of the pool (the broker took it out of its
  *   tables, the journal recorded it gone): the allocator cannot hand it out dirty, and no client
  *   sees it. Stats report it as the scrubbing backlog, per region (bytes, blocks).
- * - Two FIFO lists under one mutex: `todo` (the loop appends, the thread takes the head) and
- *   `done` (the thread appends, the loop takes the whole list at once). Critical sections are
- *   a few pointer moves: the loop never waits for a scrub, only for the lock, which no one
- *   holds across one.
- * - The thread signals finished blocks through the wake function (the server's uv_async_t);
- *   the loop then frees them into the pool in bounded batches (scrub_collect()) and retries the
- *   requests that waited for memory. Freeing journals nothing: the allocation was recorded gone
- *   before it was queued.
+ * - The loop never takes a lock the thread may hold. A lock held by a thread at nice 10 on a
+ *   busy machine is a priority inversion: the thread is preempted inside its few pointer moves
+ *   and the loop waits until the scheduler runs it again (a 1 M-buffer disconnect showed the
+ *   loop blocked on the old mutex for up to 7.7 ms at a time). Blocks change hands through two
+ *   lock-free stacks instead: `todo_in` (the loop pushes one block with a compare-and-swap;
+ *   the thread takes the whole stack with one exchange and puts it in order on its own FIFO)
+ *   and `done_in` (the thread pushes a finished batch as one chain; the loop takes the whole
+ *   stack with one exchange, in constant time, and frees from it in slices). A semaphore wakes
+ *   the thread when `todo_in` was empty, or to drain or stop: posting never blocks.
+ * - The thread signals finished blocks through the wake function (the server's uv_async_t)
+ *   when `done_in` was empty; the loop then frees them into the pool in bounded batches
+ *   (scrub_collect()) and retries the requests that waited for memory. Freeing journals
+ *   nothing: the allocation was recorded gone before it was queued.
+ * - A mutex guards what is not on that path: the wake function (set at start and stop) and the
+ *   poison statistics. The loop only tries it for the statistics, and answers with the last
+ *   figures it got when the thread holds it.
  * - memfd: a large block's whole pages go back to the kernel (fallocate(PUNCH_HOLE), which
  *   reads back as zeros and releases the memory); a small block is cleared with memset on the
  *   pages that hold data only, so that its next owner finds it still mapped, and pages nobody
@@ -42,6 +50,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -85,20 +94,24 @@ struct scrub {
 	struct pool *pool;
 	uint64_t rate;
 	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct fifo todo, done; /* under lock */
-	bool stop;              /* under lock: finish the queue and exit */
-	atomic_bool hurry;      /* read between chunks: ignore the rate */
-	void (*wake)(void *data);
+	sem_t work;                     /* posted: todo_in was empty, or drain, or stop */
+	_Atomic(struct item *) todo_in; /* the loop pushes blocks, the thread takes them all */
+	_Atomic(struct item *) done_in; /* the thread pushes batches, the loop takes them all */
+	atomic_bool stop;               /* finish the queue and exit */
+	atomic_bool drain;              /* release every quarantined block */
+	atomic_bool hurry;              /* read between chunks: ignore the rate */
+	pthread_mutex_t lock;           /* the wake function and poison_st */
+	void (*wake)(void *data);       /* under lock */
 	void *wake_data;
-	/* Poison mode: set before the first block, then read-only but for what is under lock. */
+	/* Poison mode: set before the first block is queued, then read-only. */
 	bool poison;
 	struct quarantine *quarantine; /* per region, the thread's alone */
-	bool drain;                    /* under lock: release every quarantined block */
 	struct poison_stats poison_st; /* under lock */
+	/* The thread's alone. */
+	struct fifo todo; /* taken from todo_in, oldest first */
 	/* The loop's alone. */
-	struct fifo ready; /* finished, taken from done, not freed yet */
+	struct item *ready;               /* finished, taken from done_in, not freed yet */
+	struct poison_stats poison_known; /* the last poison_st the loop read */
 	struct backlog *backlog;
 	size_t n_regions;
 };
@@ -128,14 +141,38 @@ static struct item *fifo_pop(struct fifo *f)
 	return it;
 }
 
-/* Moves all of @from to the end of @to. */
-static void fifo_splice(struct fifo *to, struct fifo *from)
+/* Pushes the chain @first..@last (linked by next) on @top. Returns whether @top was empty. */
+static bool stack_push(_Atomic(struct item *) *top, struct item *first, struct item **lastp)
 {
-	if (!from->head)
-		return;
-	*to->tailp = from->head;
-	to->tailp = from->tailp;
-	fifo_init(from);
+	struct item *old = atomic_load_explicit(top, memory_order_relaxed);
+
+	do
+		*lastp = old;
+	while (!atomic_compare_exchange_weak_explicit(top, &old, first, memory_order_release,
+						      memory_order_relaxed));
+	return old == NULL;
+}
+
+/* Takes the whole stack @top: constant time, newest first. */
+static struct item *stack_take(_Atomic(struct item *) *top)
+{
+	return atomic_exchange_explicit(top, NULL, memory_order_acquire);
+}
+
+/* The thread: appends what the loop pushed to @todo, oldest first. */
+static void take_todo(struct scrub *s)
+{
+	struct item *it = stack_take(&s->todo_in), *oldest = NULL, *next;
+
+	for (; it; it = next) {
+		next = it->next;
+		it->next = oldest;
+		oldest = it;
+	}
+	for (it = oldest; it; it = next) {
+		next = it->next;
+		fifo_push(&s->todo, it);
+	}
 }
 
 static void pause_for(uint64_t bytes, uint64_t rate)
@@ -264,41 +301,55 @@ static uint64_t quarantined(const struct scrub *s)
 	return bytes;
 }
 
+/* The thread: hands a processed batch to the loop, waking it when it had nothing. */
+static void hand_over(struct scrub *s, struct fifo *batch)
+{
+	if (s->poison) {
+		pthread_mutex_lock(&s->lock);
+		s->poison_st.quarantine_bytes = quarantined(s);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (!batch->head || !stack_push(&s->done_in, batch->head, batch->tailp))
+		return;
+	/* Under the lock: once scrub_set_wake(NULL) returned, it is never called again. */
+	pthread_mutex_lock(&s->lock);
+	if (s->wake)
+		s->wake(s->wake_data);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void *run(void *data)
 {
 	struct scrub *s = data;
 	struct backend_seen seen;
 	struct fifo batch;
-	bool was_empty, drain;
+	bool drain, stop;
 
 	/* Behind the loop and the clients for the CPU: the backlog only matters when short. */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), SCRUB_NICE);
-	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->todo.head && !s->stop && !s->drain)
-			pthread_cond_wait(&s->cond, &s->lock);
+		/* Read before taking: what was queued before scrub_destroy() is in the take. */
+		stop = atomic_load_explicit(&s->stop, memory_order_acquire);
+		take_todo(s);
+		drain = atomic_exchange_explicit(&s->drain, false, memory_order_acquire);
+		if (!s->todo.head && !drain && !stop) {
+			while (sem_wait(&s->work) < 0 && errno == EINTR)
+				;
+			continue;
+		}
 		/* Stopping, and nothing left: the quarantine is checked too. */
-		drain = s->drain || (s->stop && !s->todo.head);
-		s->drain = false;
+		drain = drain || (stop && !s->todo.head);
 		fifo_init(&batch);
-		/* Small blocks go in batches: a lock and a wake-up per block would cost more. */
+		/* Small blocks go in batches: a hand-over and a wake-up per block would cost more. */
 		if (s->todo.head)
 			take_batch(&s->todo, &batch);
-		pthread_mutex_unlock(&s->lock);
 		/* What it learns of holes holds for the batch: all of it was free before. */
 		seen = (struct backend_seen){ 0 };
 		process(s, &batch, drain, &seen);
-		pthread_mutex_lock(&s->lock);
-		s->poison_st.quarantine_bytes = quarantined(s);
-		was_empty = !s->done.head;
-		fifo_splice(&s->done, &batch);
-		/* Told when done was empty: the loop takes the whole list when it comes. */
-		if (s->wake && was_empty && s->done.head)
-			s->wake(s->wake_data);
-		if (s->stop && !s->todo.head && drain)
+		hand_over(s, &batch);
+		if (stop && !s->todo.head && drain)
 			break;
 	}
-	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -319,11 +370,16 @@ int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, stru
 	s->pool = pool;
 	s->rate = rate;
 	atomic_init(&s->hurry, false);
+	atomic_init(&s->stop, false);
+	atomic_init(&s->drain, false);
+	atomic_init(&s->todo_in, NULL);
+	atomic_init(&s->done_in, NULL);
 	fifo_init(&s->todo);
-	fifo_init(&s->done);
-	fifo_init(&s->ready);
+	if (sem_init(&s->work, 0, 0) < 0) {
+		ret = -errno;
+		goto err_scrub;
+	}
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
 	ret = -pthread_create(&s->thread, NULL, run, s);
 	if (ret < 0)
 		goto err_lock;
@@ -331,12 +387,23 @@ int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, stru
 	return 0;
 
 err_lock:
-	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
+	sem_destroy(&s->work);
 err_scrub:
 	free(s->backlog);
 	free(s);
 	return ret;
+}
+
+/* The loop: the next finished block, NULL when none. Taking the thread's batches is constant
+ * time: ready is refilled only when empty. */
+static struct item *next_ready(struct scrub *s)
+{
+	struct item *it = s->ready ? s->ready : stack_take(&s->done_in);
+
+	if (it)
+		s->ready = it->next;
+	return it;
 }
 
 /* A finished block goes back to the pool: clean, it may be handed out. */
@@ -358,16 +425,15 @@ void scrub_destroy(struct scrub *s)
 		return;
 	atomic_store(&s->hurry, true);
 	pthread_mutex_lock(&s->lock);
-	s->stop = true;
 	s->wake = NULL;
-	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+	atomic_store_explicit(&s->stop, true, memory_order_release);
+	sem_post(&s->work);
 	pthread_join(s->thread, NULL);
-	fifo_splice(&s->ready, &s->done);
-	while ((it = fifo_pop(&s->ready)))
+	while ((it = next_ready(s)))
 		give_back(s, it);
-	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
+	sem_destroy(&s->work);
 	free(s->quarantine);
 	free(s->backlog);
 	free(s);
@@ -379,7 +445,7 @@ void scrub_set_wake(struct scrub *s, void (*wake)(void *data), void *data)
 	s->wake = wake;
 	s->wake_data = data;
 	/* Blocks finished before anyone listened must not wait for the next one. */
-	if (wake && s->done.head)
+	if (wake && atomic_load_explicit(&s->done_in, memory_order_relaxed))
 		wake(data);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -398,6 +464,7 @@ int scrub_set_poison(struct scrub *s, uint64_t quarantine)
 	s->quarantine = q;
 	s->poison = true;
 	s->poison_st.enabled = true;
+	s->poison_known = s->poison_st;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -406,17 +473,18 @@ void scrub_drain(struct scrub *s)
 {
 	if (!s->poison)
 		return;
-	pthread_mutex_lock(&s->lock);
-	s->drain = true;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	atomic_store_explicit(&s->drain, true, memory_order_release);
+	sem_post(&s->work);
 }
 
 void scrub_poison_stats(struct scrub *s, struct poison_stats *st)
 {
-	pthread_mutex_lock(&s->lock);
-	*st = s->poison_st;
-	pthread_mutex_unlock(&s->lock);
+	/* Never waits for the thread: the last figures read when it holds the lock. */
+	if (pthread_mutex_trylock(&s->lock) == 0) {
+		s->poison_known = s->poison_st;
+		pthread_mutex_unlock(&s->lock);
+	}
+	*st = s->poison_known;
 }
 
 void scrub_queue(struct scrub *s, const struct pool_block *blk)
@@ -450,12 +518,9 @@ void scrub_queue_from(struct scrub *s, const struct pool_block *blk,
 		it->origin = *origin;
 	b->bytes += blk->size;
 	b->blocks++;
-	pthread_mutex_lock(&s->lock);
-	/* The thread waits only on an empty queue: no wake-up system call per block. */
-	if (!s->todo.head)
-		pthread_cond_signal(&s->cond);
-	fifo_push(&s->todo, it);
-	pthread_mutex_unlock(&s->lock);
+	/* The thread sleeps only on an empty stack: no wake-up system call per block. */
+	if (stack_push(&s->todo_in, it, &it->next))
+		sem_post(&s->work);
 }
 
 size_t scrub_collect(struct scrub *s, size_t max, bool *morep)
@@ -463,14 +528,11 @@ size_t scrub_collect(struct scrub *s, size_t max, bool *morep)
 	struct item *it;
 	size_t n = 0;
 
-	pthread_mutex_lock(&s->lock);
-	fifo_splice(&s->ready, &s->done);
-	pthread_mutex_unlock(&s->lock);
-	while (n < max && (it = fifo_pop(&s->ready))) {
+	while (n < max && (it = next_ready(s))) {
 		give_back(s, it);
 		n++;
 	}
-	*morep = s->ready.head != NULL;
+	*morep = s->ready || atomic_load_explicit(&s->done_in, memory_order_relaxed);
 	return n;
 }
 
