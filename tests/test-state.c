@@ -261,12 +261,19 @@ static void test_commit_and_next_handle(void **state)
 	assert_int_equal(f->old.next_handle, 40);
 }
 
-/* Past the first 256 slots the file doubles, and every record is still there. */
+/* Whole pages of records: the first ones hold 256 and more. */
+static uint64_t slots_in(off_t size)
+{
+	return ((uint64_t)size - sizeof(struct state_header)) / sizeof(struct state_record);
+}
+
+/* Past its first slots the file doubles (while small), and every record is still there. */
 static void test_grows(void **state)
 {
 	struct fixture *f = *state;
 	struct broker_alloc *a;
 	uint64_t n = 0;
+	off_t size;
 
 	start_journal(f);
 	while (n < 300 && broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a) == 0)
@@ -274,8 +281,10 @@ static void test_grows(void **state)
 	assert_int_equal(n, 256); /* res0 and res2: 16 KiB of 64-byte blocks */
 	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_NON_CACHEABLE, 64, 0, &a), 0);
 	n++;
-	assert_int_equal(file_size(f, "smhd.state"),
-			 sizeof(struct state_header) + 1024 * sizeof(struct state_record));
+	size = file_size(f, "smhd.state");
+	assert_int_equal(size % sysconf(_SC_PAGESIZE), 0);
+	assert_true(slots_in(size) >= 2 * n);
+	assert_true(slots_in(size) < 4 * n); /* doubled twice at most, from 256 or more */
 	crash(f);
 
 	open_state(f, FP);
@@ -351,6 +360,60 @@ static void write_file(const struct fixture *f, uint64_t fp, const struct state_
 	free(buf);
 }
 
+/* The fixture's broker over one 64 MiB region at granule 64: a million 64-byte buffers fit. */
+static void use_big_pool(struct fixture *f)
+{
+	struct pool_hooks hooks = { 0 };
+	struct dt_config cfg = { 0 };
+
+	broker_finish(&f->b);
+	pool_destroy(f->pool);
+	cfg.regions = calloc(1, sizeof(*cfg.regions));
+	assert_non_null(cfg.regions);
+	cfg.n_regions = 1;
+	cfg.regions[0] = (struct dt_region){ .label = "big",
+					     .base = UINT64_C(0x50000000),
+					     .size = UINT64_C(64) << 20,
+					     .attr = SMH_REG_ATTR_CACHEABLE };
+	cfg.regions[0].path = strdup("/reserved-memory/big@50000000");
+	assert_non_null(cfg.regions[0].path);
+	assert_int_equal(pool_create(&cfg, 64, &hooks, NULL, &f->pool), 0);
+	dt_config_finish(&cfg);
+	broker_init(&f->b, f->pool, NULL);
+	assert_int_equal(broker_client_add(&f->b, 4321, 1000, 1000, "cam", &f->c1), 0);
+	f->c1->proc_start = 99;
+	assert_int_equal(broker_client_add(&f->b, getpid(), 1001, 1001, "codec", &f->c2), 0);
+}
+
+/*
+ * Large files grow GROW_MAX at a time, not by doubling (which cost one allocation 20-30 ms at
+ * two million records), and in place: the mapping does not move. Every record is read back.
+ */
+static void test_grows_in_steps_in_place(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t n = 80000; /* 160,000 records: 25.6 MB, many GROW_MAX past doubling */
+	uint64_t need = sizeof(struct state_header) + 2 * n * sizeof(struct state_record);
+	struct broker_alloc *a;
+	void *header;
+	off_t size;
+
+	use_big_pool(f);
+	start_journal(f);
+	header = f->s->header;
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_ptr_equal(f->s->header, header);
+	size = file_size(f, "smhd.state");
+	assert_true((uint64_t)size >= need);
+	/* Doubling would have made it 46 MB or more. */
+	assert_true((uint64_t)size <= need + GROW_MAX + (uint64_t)sysconf(_SC_PAGESIZE));
+	crash(f);
+	open_state(f, FP);
+	assert_int_equal(f->old.n_records, 2 * n);
+	assert_int_equal(f->old.records[n - 1].handle, n);
+}
+
 /*
  * The file cannot grow (a full file system, here RLIMIT_FSIZE at its current size): every
  * allocation that fits is recorded, the next one is refused with ENOSPC and leaves the pool
@@ -381,7 +444,9 @@ static void test_full_refuses(void **state)
 	signal(SIGXFSZ, old_sig);
 	assert_int_equal(refused, -ENOSPC);
 	assert_int_equal(ret, -ENOSPC);
-	assert_int_equal(n, 128); /* 256 slots: an allocation and its hold each */
+	/* The first slots (256 and what fills their last page): an allocation and its hold each. */
+	assert_int_equal(n, slots_in(lim.rlim_cur) / 2);
+	assert_true(n >= 128);
 	assert_int_equal(after.used, before.used);
 	assert_int_equal(f->c2->n_buffers, 0);
 	assert_int_equal(f->b.allocs.n, n);
@@ -806,6 +871,7 @@ int main(void)
 		T(test_latest_version_only),
 		T(test_commit_and_next_handle),
 		T(test_grows),
+		T(test_grows_in_steps_in_place),
 		T(test_full_refuses),
 		T(test_next_handle_bounded),
 		T(test_fifo_refused),

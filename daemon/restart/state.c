@@ -2,9 +2,15 @@
 /*
  * The state file (see state.h).
  *
- * Slots are numbered from 1 (0 means "no record" in the broker's structures); free slots sit
- * on a stack in memory. The file grows by doubling (ftruncate + mremap): the only system
- * calls after start, and rare. The previous daemon's file is read whole at start, checked
+ * Slots are numbered from 1 (0 means "no record" in the broker's structures). Slots never used
+ * are taken in order (`next_fresh`); freed ones sit on a stack in memory, taken first. The file
+ * grows (ftruncate + fallocate): the only system calls after start, and rare. Growing costs
+ * what it adds, never what the file holds: the new part is at most GROW_MAX, and the file is
+ * mapped from the start for all it may grow to (pages past its end are never touched), so the
+ * mapping never moves. Doubling the file, moving its mapping and pushing every new slot on the
+ * stack took 20-30 ms inside one allocation once a client held a million buffers (two million
+ * records). Where that much address space is not to be had (32 bits: a part of it is mapped),
+ * the mapping moves with mremap() past it, as before. The previous daemon's file is read whole at start, checked
  * record by record, reduced to the latest version of each record, and kept in memory for
  * daemon/restart/recover.c; the new daemon writes a fresh file beside it (smhd.state.new) while it
  * restores, and renames it over the old one once the restore is done, so a crash during the
@@ -30,6 +36,11 @@
 #define STATE_MAGIC   "smhstat1"
 #define STATE_VERSION 3 /* 2: holds record their holder's uid; 3: allocations their name */
 #define INITIAL_SLOTS 256
+/* The most one growth adds to the file. */
+#define GROW_MAX (UINT64_C(4) << 20)
+/* The file's mapping: all it may grow to, or a part on 32 bits. */
+#define RESERVE_64 ((size_t)STATE_FILE_MAX)
+#define RESERVE_32 ((size_t)256 << 20)
 
 struct state_header {
 	char magic[8];
@@ -46,10 +57,13 @@ struct state {
 	int lock_fd;
 	int fd;
 	struct state_header *header; /* the mapping: header, then the records */
-	size_t map_len;
+	size_t map_len;              /* the file's length: whole pages */
+	size_t reserved;             /* mapped from header on: map_len and more */
 	struct state_record *records;
 	uint32_t n_slots;
-	uint32_t *free_slots; /* stack */
+	uint32_t next_fresh;  /* slots from here to n_slots were never used */
+	uint32_t *free_slots; /* stack, room for n_slots: mapped (grown by mremap(), no copy) */
+	size_t stack_bytes;
 	uint32_t n_free;
 	uint64_t seq;
 	bool failed; /* growing failed: logged, not again until it works */
@@ -263,39 +277,101 @@ void state_old_finish(struct state_old *old)
 
 /* ---------------------------------------------------------------- the new file */
 
+/* Room on the free-slot stack for every slot of a file of @n_slots. */
+static int stack_room(struct state *s, uint32_t n_slots)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = ((size_t)n_slots * sizeof(uint32_t) + page - 1) / page * page;
+	void *p;
+
+	if (bytes <= s->stack_bytes)
+		return 0;
+	if (s->free_slots)
+		p = mremap(s->free_slots, s->stack_bytes, bytes, MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	/*
+	 * Touched now, a growth's worth at a time: a page fault later, when a release pushes a
+	 * slot, would wait for the address-space lock that the scrubber's munmap() holds.
+	 */
+	memset((unsigned char *)p + s->stack_bytes, 0, bytes - s->stack_bytes);
+	s->free_slots = p;
+	s->stack_bytes = bytes;
+	return 0;
+}
+
+/*
+ * Maps the file for all it may grow to (RESERVE_64; RESERVE_32 on 32 bits), or just its @len
+ * bytes when that much address space is not to be had: pages past the end of the file are
+ * never touched, and become usable as ftruncate() extends it.
+ */
+static int map_first(struct state *s, size_t len)
+{
+	size_t want = sizeof(void *) >= 8 ? RESERVE_64 : RESERVE_32;
+	void *map = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+
+	if (map == MAP_FAILED) {
+		want = len;
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+		if (map == MAP_FAILED)
+			return -errno;
+	}
+	s->header = map;
+	s->reserved = want;
+	return 0;
+}
+
+/* The file grew to @len: within the mapping, nothing to do; past it, the mapping moves. */
+static int map_more(struct state *s, size_t len)
+{
+	void *map;
+
+	if (len <= s->reserved)
+		return 0;
+	map = mremap(s->header, s->reserved, len, MREMAP_MAYMOVE);
+	if (map == MAP_FAILED)
+		return -errno;
+	s->header = map;
+	s->reserved = len;
+	return 0;
+}
+
+/* Grows the file to hold @n_slots records (at least), or maps its first ones. */
 static int map_file(struct state *s, uint32_t n_slots)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t len = sizeof(struct state_header) + (size_t)n_slots * sizeof(struct state_record);
-	uint32_t *stack = realloc(s->free_slots, n_slots * sizeof(*stack));
-	void *map;
 	int ret;
 
-	if (!stack)
-		return -ENOMEM;
-	s->free_slots = stack;
+	len = (len + page - 1) / page * page;
+	n_slots = (uint32_t)((len - sizeof(struct state_header)) / sizeof(struct state_record));
+	ret = stack_room(s, n_slots);
+	if (ret < 0)
+		return ret;
 	/*
 	 * Reserve the blocks now: a store into a mapped page the file system cannot back (a full
 	 * tmpfs) would be SIGBUS later, on the request path; here it is an error we report.
 	 */
 	if (ftruncate(s->fd, (off_t)len) < 0)
 		return -errno;
-	ret = posix_fallocate(s->fd, 0, (off_t)len);
+	ret = posix_fallocate(s->fd, (off_t)s->map_len, (off_t)(len - s->map_len));
 	if (ret)
 		return -ret;
-	if (s->header)
-		map = mremap(s->header, s->map_len, len, MREMAP_MAYMOVE);
-	else
-		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
-	s->header = map;
+	ret = s->header ? map_more(s, len) : map_first(s, len);
+	if (ret < 0)
+		return ret;
 	s->map_len = len;
 	s->records = (struct state_record *)(s->header + 1);
-	/* Pushed from the top, so that slots are used from 1 up. */
-	for (uint32_t i = n_slots; i > s->n_slots; i--)
-		s->free_slots[s->n_free++] = i;
 	s->n_slots = n_slots;
 	return 0;
+}
+
+/* Slots that may be taken without growing. */
+static uint64_t n_available(const struct state *s)
+{
+	return (uint64_t)s->n_free + s->n_slots + 1 - s->next_fresh;
 }
 
 static int create_new(struct state *s, uint64_t fingerprint)
@@ -308,6 +384,7 @@ static int create_new(struct state *s, uint64_t fingerprint)
 		log_error("Could not create %s: %s", s->new_path, strerror(errno));
 		return ret;
 	}
+	s->next_fresh = 1;
 	ret = map_file(s, INITIAL_SLOTS);
 	if (ret < 0) {
 		log_error("Could not map %s: %s", s->new_path, strerror(-ret));
@@ -501,7 +578,7 @@ void state_close(struct state *s, bool clean)
 	if (!s)
 		return;
 	if (s->header)
-		munmap(s->header, s->map_len);
+		munmap(s->header, s->reserved);
 	if (s->fd >= 0)
 		close(s->fd);
 	if (clean) {
@@ -510,7 +587,8 @@ void state_close(struct state *s, bool clean)
 	}
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-	free(s->free_slots);
+	if (s->free_slots)
+		munmap(s->free_slots, s->stack_bytes);
 	free(s->dir);
 	free(s);
 }
@@ -534,8 +612,20 @@ static int reserve(void *data, unsigned n)
 	struct state *s = data;
 	int ret = 0;
 
-	while (s->n_free < n && ret == 0)
-		ret = s->n_slots <= UINT32_MAX / 2 ? map_file(s, s->n_slots * 2) : -E2BIG;
+	while (n_available(s) < n && ret == 0) {
+		/* Doubling while small, then GROW_MAX at a time; never past what is read back. */
+		uint64_t add = s->n_slots < GROW_MAX / sizeof(struct state_record)
+				       ? s->n_slots
+				       : GROW_MAX / sizeof(struct state_record);
+		uint64_t want = (uint64_t)s->n_slots + add;
+
+		if (sizeof(struct state_header) + want * sizeof(struct state_record) >
+			    (uint64_t)STATE_FILE_MAX ||
+		    want > UINT32_MAX - 1)
+			ret = -EFBIG; /* the next daemon would not read it back */
+		else
+			ret = map_file(s, (uint32_t)want);
+	}
 	if (ret == 0) {
 		if (s->failed)
 			log_info("%s grows again: allocations are served again", s->new_path);
@@ -553,9 +643,9 @@ static int reserve(void *data, unsigned n)
 /* A free slot, growing the file when there is none. 0 when it cannot grow (logged once). */
 static uint32_t take_slot(struct state *s)
 {
-	if (s->n_free == 0 && reserve(s, 1) < 0)
+	if (n_available(s) == 0 && reserve(s, 1) < 0)
 		return 0;
-	return s->free_slots[--s->n_free];
+	return s->n_free > 0 ? s->free_slots[--s->n_free] : s->next_fresh++;
 }
 
 static void clear_slot(struct state *s, uint32_t *slotp)
