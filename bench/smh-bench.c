@@ -235,7 +235,9 @@ int main(int argc, char **argv)
 		.disconnect_buffers = 1u << 20,
 		.groups = BENCH_GROUP_ALL,
 	};
-	char dir[] = "/tmp/smh-bench-XXXXXX";
+	/* On tmpfs when there is one, as /run/smh is: smhd keeps its state file beside its socket. */
+	char shm_dir[] = "/dev/shm/smh-bench-XXXXXX", tmp_dir[] = "/tmp/smh-bench-XXXXXX";
+	char *dir = shm_dir;
 	static struct table t;
 	int err = parse_options(argc, argv, &o);
 
@@ -246,7 +248,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(dir)) {
+	if (!mkdtemp(dir))
+		dir = tmp_dir;
+	if (dir == tmp_dir && !mkdtemp(dir)) {
 		fprintf(stderr, "smh-bench: error: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
