@@ -140,7 +140,7 @@ static void old_destroy(struct buddy_allocs *t)
 	size_t left = table_bytes(t->old_bits) - t->released * sizeof(*t->old);
 
 	if (left > 0)
-		munmap(t->old + t->released, left);
+		buddy_unmap_give(&t->unmap, t->old + t->released, left);
 	t->old = NULL;
 	t->old_bits = 0;
 	t->old_n = 0;
@@ -174,7 +174,7 @@ static void migrate(struct buddy_allocs *t, uint32_t steps, bool all)
 	if (t->old_n == 0)
 		t->cursor = end;
 	if (t->cursor - t->released >= CHUNK_SLOTS) {
-		munmap(t->old + t->released, CHUNK_SLOTS * sizeof(*t->old));
+		buddy_unmap_give(&t->unmap, t->old + t->released, CHUNK_SLOTS * sizeof(*t->old));
 		t->released += CHUNK_SLOTS;
 	}
 	if (t->cursor == end && (all || t->released + CHUNK_SLOTS > end))

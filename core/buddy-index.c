@@ -11,9 +11,12 @@
  *
  * The allocations' table is in buddy-allocs.c.
  *
- * Arrays of BIG_BYTES or more are mapped directly (mremap() grows and shrinks them): glibc
- * raises its mmap threshold to the size of every mapped chunk it frees, so that a shrunk or
- * freed large array would otherwise stay resident in its heap after the allocations are gone.
+ * Arrays of BIG_BYTES or more are mapped directly: glibc raises its mmap threshold to the size
+ * of every mapped chunk it frees, so that a shrunk or freed large array would otherwise stay
+ * resident in its heap after the allocations are gone. Without an unmap function mremap() grows
+ * and shrinks them; with one (the daemon's), a resize maps the new array, copies the nodes in
+ * use and hands the old one over: mremap() would flush the TLBs of every CPU the process runs
+ * on, and wait for them, inside the call.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -71,24 +74,35 @@ static void *map(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* realloc() that maps large arrays (see above). Returns NULL, @p unchanged, on failure. */
-static void *mem_resize(void *p, size_t old, size_t size)
+void buddy_unmap_give(const struct buddy_unmap *u, void *addr, size_t len)
+{
+	if (u->fn)
+		u->fn(u->data, addr, len);
+	else
+		munmap(addr, len);
+}
+
+/*
+ * realloc() that maps large arrays (see above); the first @used bytes are kept. Returns NULL,
+ * @p unchanged, on failure.
+ */
+static void *mem_resize(void *p, size_t old, size_t size, size_t used, const struct buddy_unmap *u)
 {
 	void *q;
 
 	if (old < BIG_BYTES && size < BIG_BYTES)
 		return realloc(p, size);
-	if (old >= BIG_BYTES && size >= BIG_BYTES) {
+	if (old >= BIG_BYTES && size >= BIG_BYTES && !u->fn) {
 		q = mremap(p, old, size, MREMAP_MAYMOVE);
 		return q == MAP_FAILED ? NULL : q;
 	}
 	q = size >= BIG_BYTES ? map(size) : malloc(size);
 	if (!q)
 		return NULL;
-	if (p)
-		memcpy(q, p, old < size ? old : size);
+	if (p && used)
+		memcpy(q, p, used < size ? used : size);
 	if (old >= BIG_BYTES)
-		munmap(p, old);
+		buddy_unmap_give(u, p, old);
 	else
 		free(p);
 	return q;
@@ -242,7 +256,8 @@ int buddy_runs_reserve(struct buddy_runs *r, uint32_t count)
 		return 0;
 	while (cap < count)
 		cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
-	node = mem_resize(r->node, (size_t)r->cap * sizeof(*node), (size_t)cap * sizeof(*node));
+	node = mem_resize(r->node, (size_t)r->cap * sizeof(*node), (size_t)cap * sizeof(*node),
+			  (size_t)r->n * sizeof(*node), &r->unmap);
 	if (!node)
 		return -ENOMEM;
 	r->node = node;
@@ -261,7 +276,8 @@ void buddy_runs_trim(struct buddy_runs *r, uint32_t count)
 		cap /= 2;
 	if (cap == r->cap)
 		return;
-	node = mem_resize(r->node, (size_t)r->cap * sizeof(*node), (size_t)cap * sizeof(*node));
+	node = mem_resize(r->node, (size_t)r->cap * sizeof(*node), (size_t)cap * sizeof(*node),
+			  (size_t)r->n * sizeof(*node), &r->unmap);
 	if (node) { /* a refused shrink keeps the larger array */
 		r->node = node;
 		r->cap = cap;

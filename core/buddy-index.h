@@ -22,6 +22,18 @@
 #define BUDDY_RUNS_MIN_CAP    8
 #define BUDDY_ALLOCS_MIN_BITS 4
 
+/*
+ * How the index gives back mapped memory it no longer needs (an old table, a shrunk array):
+ * munmap() when @fn is NULL, else @fn, which then owns [@addr, @addr + @len) and must unmap it
+ * (buddy_set_unmap(): the daemon has a thread do it, off its loop).
+ */
+struct buddy_unmap {
+	void (*fn)(void *data, void *addr, size_t len);
+	void *data;
+};
+
+void buddy_unmap_give(const struct buddy_unmap *u, void *addr, size_t len);
+
 /* A maximal run of free granules [start, start + len): a node of the tree. */
 struct buddy_run {
 	uint32_t start, len;
@@ -43,6 +55,7 @@ struct buddy_runs {
 	uint64_t base_g;
 	uint64_t free_granules;
 	uint32_t n_free[BUDDY_MAX_ORDERS];
+	struct buddy_unmap unmap;
 };
 
 /* A live allocation [start, start + len); len == 0 marks an empty slot (zeroed memory). */
@@ -62,6 +75,7 @@ struct buddy_allocs {
 	struct buddy_slot *old;
 	uint32_t old_n, cursor, released;
 	unsigned old_bits;
+	struct buddy_unmap unmap;
 };
 
 /* Marks a slot index of the old table (buddy_allocs_find()). */

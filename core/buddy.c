@@ -157,6 +157,11 @@ err_buddy:
 	return -ENOMEM;
 }
 
+void buddy_set_unmap(struct buddy *b, void (*unmap)(void *data, void *addr, size_t len), void *data)
+{
+	b->runs.unmap = b->allocs.unmap = (struct buddy_unmap){ .fn = unmap, .data = data };
+}
+
 void buddy_destroy(struct buddy *buddy)
 {
 	if (!buddy)

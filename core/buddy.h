@@ -95,6 +95,15 @@ int buddy_create(uint64_t base, uint64_t size, uint64_t granule, struct buddy **
 void buddy_destroy(struct buddy *buddy);
 
 /*
+ * How the allocator gives back the mapped memory of its index as it shrinks or moves (old
+ * tables, shrunk arrays): @unmap(@data, addr, len) takes it and must munmap() it, off the
+ * caller's thread if it likes; NULL (the default): munmap() at once. Set it back to NULL before
+ * whatever @unmap hands the memory to goes away.
+ */
+void buddy_set_unmap(struct buddy *buddy, void (*unmap)(void *data, void *addr, size_t len),
+		     void *data);
+
+/*
  * Allocates @size bytes whose address is a multiple of @align (a power of two; 0 or anything
  * up to the granule means no constraint beyond the granule). Sets *addrp and, if @sizep is not
  * NULL, *sizep to the usable size: @size rounded up to the granule.

@@ -106,6 +106,13 @@ void pool_destroy(struct pool *pool)
 	free(pool);
 }
 
+void pool_set_unmap(struct pool *pool, void (*unmap)(void *data, void *addr, size_t len),
+		    void *data)
+{
+	for (size_t i = 0; i < pool->n_regions; i++)
+		buddy_set_unmap(pool->regions[i].buddy, unmap, data);
+}
+
 size_t pool_n_regions(const struct pool *pool)
 {
 	return pool->n_regions;

@@ -63,6 +63,10 @@ struct pool;
 int pool_create(const struct dt_config *cfg, uint64_t granule, const struct pool_hooks *hooks,
 		const struct diag *diag, struct pool **poolp);
 
+/* buddy_set_unmap() for every region's allocator. */
+void pool_set_unmap(struct pool *pool, void (*unmap)(void *data, void *addr, size_t len),
+		    void *data);
+
 /* Frees the pool and its allocators. pool_destroy(NULL) does nothing. */
 void pool_destroy(struct pool *pool);
 

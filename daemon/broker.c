@@ -25,6 +25,8 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	list_init(&b->clients);
 	list_init(&b->alloc_list);
 	treap_init(&b->by_handle);
+	slab_init_shared(&b->alloc_slab, sizeof(struct broker_alloc), b->scrub.depot);
+	slab_init_shared(&b->hold_slab, sizeof(struct broker_hold), b->scrub.depot);
 	list_init(&b->orphans);
 	list_init(&b->dying);
 	b->next_client_id = 1;
@@ -43,6 +45,8 @@ void broker_finish(struct broker *b)
 		broker_client_remove(b, list_entry(pos, struct broker_client, link));
 	hmap_finish(&b->allocs);
 	hmap_finish(&b->tokens);
+	slab_finish(&b->alloc_slab);
+	slab_finish(&b->hold_slab);
 }
 
 static uint64_t random_token(void)
@@ -173,7 +177,7 @@ static void release(struct broker *b, struct broker_alloc *a, const struct broke
 	treap_remove(&b->by_handle, &a->by_handle);
 	JOURNAL(b, alloc_gone, a);
 	give_back(b, &a->blk, &from);
-	free(a);
+	slab_free(&b->alloc_slab, a);
 }
 
 /* Drops @n of the hold's count; the hold and maybe the allocation go with the last. */
@@ -194,7 +198,7 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 	list_remove(&h->alloc_link);
 	list_remove(&h->client_link);
 	last = h->client;
-	free(h);
+	slab_free(&b->hold_slab, h);
 	a->n_holders--;
 	if (a->n_holders == 0) {
 		release(b, a, last);
@@ -372,7 +376,7 @@ static int add_holds(struct broker *b, struct broker_client *c, struct broker_al
 	if (!h) {
 		bool was_shared = broker_alloc_shared(a);
 
-		h = calloc(1, sizeof(*h));
+		h = slab_alloc(&b->hold_slab);
 		if (!h)
 			return -ENOMEM;
 		h->alloc = a;
@@ -452,7 +456,7 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 		       uint64_t size, uint64_t align, const char *name,
 		       struct broker_alloc **allocp)
 {
-	struct broker_alloc *a = calloc(1, sizeof(*a));
+	struct broker_alloc *a = slab_alloc(&b->alloc_slab);
 	int ret;
 
 	if (!a)
@@ -488,7 +492,7 @@ err_table:
 err_block:
 	pool_free(b->pool, &a->blk); /* never written: still clean */
 err_alloc:
-	free(a);
+	slab_free(&b->alloc_slab, a);
 	return ret;
 }
 
@@ -656,7 +660,7 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	    (blk->region < pool_n_regions(b->pool) &&
 	     align > pool_region(b->pool, blk->region)->size))
 		return -EINVAL;
-	a = calloc(1, sizeof(*a));
+	a = slab_alloc(&b->alloc_slab);
 	if (!a)
 		return -ENOMEM;
 	list_init(&a->holds);
@@ -688,7 +692,7 @@ err_table:
 err_block:
 	pool_free(b->pool, &a->blk);
 err_alloc:
-	free(a);
+	slab_free(&b->alloc_slab, a);
 	return ret;
 }
 

@@ -34,6 +34,7 @@
 #include "common/bufname.h"
 #include "common/hmap.h"
 #include "common/list.h"
+#include "common/slab.h"
 #include "common/treap.h"
 #include "core/pool.h"
 
@@ -73,6 +74,11 @@ struct broker_scrub {
 	 * scrubber must not hold memory back from it (the poison quarantine).
 	 */
 	void (*waiting)(void *data);
+	/*
+	 * Optional: the depot of empty slab chunks the broker's allocations and holds share
+	 * (common/slab.h; the scrubber's); it must outlive the broker. NULL: each its own.
+	 */
+	struct slab_depot *depot;
 };
 
 struct broker_client {
@@ -149,6 +155,8 @@ struct broker {
 	struct list orphans;    /* restored sessions nobody resumed yet */
 	struct list dying;      /* disconnected clients whose holds are being released */
 	struct broker_journal journal;
+	struct slab alloc_slab; /* struct broker_alloc, a million at a time (common/slab.h) */
+	struct slab hold_slab;  /* struct broker_hold */
 	uint64_t next_client_id;
 	uint64_t next_handle;
 	size_t n_clients;

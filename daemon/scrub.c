@@ -21,6 +21,10 @@
  *   when `done_in` was empty; the loop then frees them into the pool in bounded batches
  *   (scrub_collect()) and retries the requests that waited for memory. Freeing journals
  *   nothing: the allocation was recorded gone before it was queued.
+ * - Memory the loop gives back to the system (empty slab chunks: scrub_unmap()) is unmapped by
+ *   the thread too, through a third stack: an munmap() is a TLB shootdown that waits for every
+ *   other CPU running the process, 5-6 ms now and then on the 2-vCPU VM, which the loop must
+ *   not wait for.
  * - A mutex guards what is not on that path: the wake function (set at start and stop) and the
  *   poison statistics. The loop only tries it for the statistics, and answers with the last
  *   figures it got when the thread holds it.
@@ -55,15 +59,20 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/slab.h"
 #include "daemon/scrub.h"
 
 /* The thread's nice value (Linux: per thread). */
 #define SCRUB_NICE 10
+
+/* Empty slab chunks kept for the loop's objects (2 MiB); the rest go to the thread to unmap. */
+#define DEPOT_KEEP 32
 
 /* Bytes zeroed between two looks at the rate and the stop flag. */
 #define CHUNK (UINT64_C(1) << 20)
@@ -77,6 +86,20 @@ struct item {
 
 struct fifo {
 	struct item *head, **tailp;
+};
+
+/* Memory to unmap, the node in its first bytes. */
+struct unmap_node {
+	struct unmap_node *next;
+	size_t len;
+};
+
+/* Ranges sorted and joined per munmap() round. */
+#define UNMAP_BATCH 256
+
+struct unmap_range {
+	unsigned char *addr;
+	size_t len;
 };
 
 struct backlog {
@@ -97,11 +120,12 @@ struct scrub {
 	sem_t work;                     /* posted: todo_in was empty, or drain, or stop */
 	_Atomic(struct item *) todo_in; /* the loop pushes blocks, the thread takes them all */
 	_Atomic(struct item *) done_in; /* the thread pushes batches, the loop takes them all */
-	atomic_bool stop;               /* finish the queue and exit */
-	atomic_bool drain;              /* release every quarantined block */
-	atomic_bool hurry;              /* read between chunks: ignore the rate */
-	pthread_mutex_t lock;           /* the wake function and poison_st */
-	void (*wake)(void *data);       /* under lock */
+	_Atomic(struct unmap_node *) unmap_in; /* the loop pushes, the thread unmaps them all */
+	atomic_bool stop;                      /* finish the queue and exit */
+	atomic_bool drain;                     /* release every quarantined block */
+	atomic_bool hurry;                     /* read between chunks: ignore the rate */
+	pthread_mutex_t lock;                  /* the wake function and poison_st */
+	void (*wake)(void *data);              /* under lock */
 	void *wake_data;
 	/* Poison mode: set before the first block is queued, then read-only. */
 	bool poison;
@@ -111,6 +135,8 @@ struct scrub {
 	struct fifo todo; /* taken from todo_in, oldest first */
 	/* The loop's alone. */
 	struct item *ready;               /* finished, taken from done_in, not freed yet */
+	struct slab items;                /* every item (common/slab.h) */
+	struct slab_depot depot;          /* its empty chunks, shared (scrub_depot()) */
 	struct poison_stats poison_known; /* the last poison_st the loop read */
 	struct backlog *backlog;
 	size_t n_regions;
@@ -301,6 +327,41 @@ static uint64_t quarantined(const struct scrub *s)
 	return bytes;
 }
 
+static int by_address(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct unmap_range *)a)->addr;
+	uintptr_t y = (uintptr_t)((const struct unmap_range *)b)->addr;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Unmaps everything on the unmap stack (the thread's, or the loop's once it is gone), joining
+ * ranges that touch: every munmap() write-locks the address space and waits for the other
+ * CPUs' TLBs, so fewer is better for the loop too (chunks of a batch come back in a row).
+ */
+static void unmap_all(struct scrub *s)
+{
+	struct unmap_node *n = atomic_exchange_explicit(&s->unmap_in, NULL, memory_order_acquire);
+	struct unmap_range r[UNMAP_BATCH];
+
+	while (n) {
+		size_t k = 0, j = 0;
+
+		for (; n && k < UNMAP_BATCH; n = n->next)
+			r[k++] = (struct unmap_range){ .addr = (unsigned char *)n, .len = n->len };
+		qsort(r, k, sizeof(r[0]), by_address);
+		for (size_t i = 1; i < k; i++) {
+			if (r[j].addr + r[j].len == r[i].addr)
+				r[j].len += r[i].len;
+			else
+				r[++j] = r[i];
+		}
+		for (size_t i = 0; k > 0 && i <= j; i++)
+			munmap(r[i].addr, r[i].len);
+	}
+}
+
 /* The thread: hands a processed batch to the loop, waking it when it had nothing. */
 static void hand_over(struct scrub *s, struct fifo *batch)
 {
@@ -330,6 +391,7 @@ static void *run(void *data)
 	for (;;) {
 		/* Read before taking: what was queued before scrub_destroy() is in the take. */
 		stop = atomic_load_explicit(&s->stop, memory_order_acquire);
+		unmap_all(s);
 		take_todo(s);
 		drain = atomic_exchange_explicit(&s->drain, false, memory_order_acquire);
 		if (!s->todo.head && !drain && !stop) {
@@ -353,6 +415,30 @@ static void *run(void *data)
 	return NULL;
 }
 
+void scrub_unmap(struct scrub *s, void *addr, size_t len)
+{
+	struct unmap_node *n = addr,
+			  *old = atomic_load_explicit(&s->unmap_in, memory_order_relaxed);
+
+	n->len = len;
+	do
+		n->next = old;
+	while (!atomic_compare_exchange_weak_explicit(&s->unmap_in, &old, n, memory_order_release,
+						      memory_order_relaxed));
+	if (!old)
+		sem_post(&s->work);
+}
+
+static void release_chunk(void *data, void *chunk, size_t len)
+{
+	scrub_unmap(data, chunk, len);
+}
+
+struct slab_depot *scrub_depot(struct scrub *s)
+{
+	return &s->depot;
+}
+
 int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, struct scrub **scrubp)
 {
 	struct scrub *s = calloc(1, sizeof(*s));
@@ -374,7 +460,12 @@ int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, stru
 	atomic_init(&s->drain, false);
 	atomic_init(&s->todo_in, NULL);
 	atomic_init(&s->done_in, NULL);
+	atomic_init(&s->unmap_in, NULL);
 	fifo_init(&s->todo);
+	/* Without poison mode, no room for an origin: the queue costs what it did before. */
+	slab_depot_init(&s->depot, DEPOT_KEEP);
+	slab_depot_set_release(&s->depot, release_chunk, s);
+	slab_init_shared(&s->items, offsetof(struct item, origin), &s->depot);
 	if (sem_init(&s->work, 0, 0) < 0) {
 		ret = -errno;
 		goto err_scrub;
@@ -414,7 +505,7 @@ static void give_back(struct scrub *s, struct item *it)
 	pool_free(s->pool, &it->blk);
 	b->bytes -= it->blk.size;
 	b->blocks--;
-	free(it);
+	slab_free(&s->items, it);
 }
 
 void scrub_destroy(struct scrub *s)
@@ -432,6 +523,9 @@ void scrub_destroy(struct scrub *s)
 	pthread_join(s->thread, NULL);
 	while ((it = next_ready(s)))
 		give_back(s, it);
+	slab_finish(&s->items);
+	slab_depot_finish(&s->depot);
+	unmap_all(s); /* what was handed over meanwhile: no thread to do it now */
 	pthread_mutex_destroy(&s->lock);
 	sem_destroy(&s->work);
 	free(s->quarantine);
@@ -460,6 +554,9 @@ int scrub_set_poison(struct scrub *s, uint64_t quarantine)
 		fifo_init(&q[i].blocks);
 		q[i].max = quarantine ? quarantine : pool_region(s->pool, i)->size / 4;
 	}
+	/* No item exists yet: they grow room for an origin. */
+	slab_finish(&s->items);
+	slab_init_shared(&s->items, sizeof(struct item), &s->depot);
 	pthread_mutex_lock(&s->lock);
 	s->quarantine = q;
 	s->poison = true;
@@ -504,8 +601,7 @@ void scrub_queue_from(struct scrub *s, const struct pool_block *blk,
 		pool_free(s->pool, blk);
 		return;
 	}
-	/* Without poison mode, no room for an origin: the queue costs what it did before. */
-	it = malloc(poison ? sizeof(*it) : offsetof(struct item, origin));
+	it = slab_alloc(&s->items);
 	if (!it) { /* no memory for the queue: scrub here, as before there was a thread */
 		backend_scrub(s->backend, blk->region, blk->addr, blk->size,
 			      backend_punches(s->backend, blk->region, blk->size), NULL);

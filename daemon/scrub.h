@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/slab.h"
 #include "core/pool.h"
 #include "daemon/backend.h"
 #include "daemon/poison.h"
@@ -66,6 +67,21 @@ void scrub_queue_from(struct scrub *scrub, const struct pool_block *blk,
 		      const struct poison_origin *origin);
 void scrub_drain(struct scrub *scrub);
 void scrub_poison_stats(struct scrub *scrub, struct poison_stats *st);
+
+/*
+ * Gives [@addr, @addr + @len) (anonymous memory, page-aligned, the caller's to give) back to
+ * the system: the thread unmaps it, so that the caller does not wait for the TLB shootdown.
+ * Called from the loop's thread; its first 16 bytes are overwritten at once.
+ */
+void scrub_unmap(struct scrub *scrub, void *addr, size_t len);
+
+/*
+ * The depot of empty slab chunks the queue's items use (common/slab.h), for the loop's other
+ * slabs to share: a dying client's objects give chunks back as fast as the queue takes them,
+ * and no system call is made for either. What it does not keep goes to scrub_unmap(). It lives
+ * as long as the scrubber: slabs sharing it must be finished first.
+ */
+struct slab_depot *scrub_depot(struct scrub *scrub);
 
 /*
  * Frees up to @max finished blocks into the pool. Returns how many it freed; *morep tells

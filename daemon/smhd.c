@@ -98,6 +98,13 @@ static void scrub_waiting(void *data)
 	scrub_drain(d->scrub);
 }
 
+static void scrub_unmap_chunk(void *data, void *addr, size_t len)
+{
+	struct smhd *d = data;
+
+	scrub_unmap(d->scrub, addr, len);
+}
+
 static void scrub_get_backlog(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
 {
 	struct smhd *d = data;
@@ -117,6 +124,7 @@ static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 	struct broker_scrub bs = { .zero = scrub_zero,
 				   .queue = scrub_queue_block,
 				   .backlog = scrub_get_backlog,
+
 				   .data = d };
 
 	if (ret < 0) {
@@ -138,7 +146,10 @@ static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 			 "with 0x%02x and checked when they leave the quarantine",
 			 POISON_BYTE);
 	}
+	bs.depot = scrub_depot(d->scrub);
 	broker_init(&d->broker, d->pool, &bs);
+	/* The allocators' old tables and shrunk arrays are unmapped by the scrubber's thread. */
+	pool_set_unmap(d->pool, scrub_unmap_chunk, d);
 	return 0;
 }
 
@@ -355,6 +366,8 @@ void smhd_destroy(struct smhd *d)
 	recover_close(d->rec, server_loop(d->server), d->clean); /* first: see the top */
 	server_destroy(d->server);
 	broker_finish(&d->broker);
+	if (d->pool)
+		pool_set_unmap(d->pool, NULL, NULL); /* the scrubber goes */
 	scrub_destroy(d->scrub); /* finishes the queue: every block back in the pool */
 	pool_destroy(d->pool);
 	backend_destroy(d->backend);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include <cmocka.h>
 
 #include "core/buddy.h"
@@ -947,8 +949,40 @@ static void verify(struct model *m)
 	assert_int_equal(buddy_walk(m->b, match_walk, m), 0);
 }
 
+/*
+ * An unmap function that does what the daemon's does to the allocator: takes the memory away
+ * at once (PROT_NONE: a later touch by the allocator faults the test) and unmaps it later.
+ */
+struct deferred {
+	void *addr[64];
+	size_t len[64];
+	size_t n, calls, bytes;
+};
+
+static void deferred_flush(struct deferred *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		assert_int_equal(munmap(d->addr[i], d->len[i]), 0);
+	d->n = 0;
+}
+
+static void deferred_unmap(void *data, void *addr, size_t len)
+{
+	struct deferred *d = data;
+
+	assert_int_equal((uintptr_t)addr % 4096, 0);
+	assert_true(len >= 4096);
+	assert_int_equal(mprotect(addr, len, PROT_NONE), 0);
+	if (d->n == 64)
+		deferred_flush(d);
+	d->addr[d->n] = addr;
+	d->len[d->n++] = len;
+	d->calls++;
+	d->bytes += len;
+}
+
 static unsigned long run_property(uint64_t seed, uint64_t base, uint64_t size, uint64_t granule,
-				  unsigned long n_ops, bool verify_each)
+				  unsigned long n_ops, bool verify_each, struct deferred *unmap)
 {
 	struct rng r = { seed * 0x9E3779B97F4A7C15ull + 1 };
 	struct model m = { .base = base, .granule = granule, .exact = verify_each };
@@ -958,6 +992,8 @@ static unsigned long run_property(uint64_t seed, uint64_t base, uint64_t size, u
 	assert_non_null(initial);
 	assert_non_null(final);
 	m.b = make(base, size, granule);
+	if (unmap)
+		buddy_set_unmap(m.b, deferred_unmap, unmap);
 	buddy_stats(m.b, &st);
 	m.total_granules = st.total / granule;
 	m.base = base + (granule - base % granule) % granule;
@@ -1004,7 +1040,10 @@ static unsigned long run_property(uint64_t seed, uint64_t base, uint64_t size, u
 	walk(m.b, final);
 	assert_same_walk(initial, final);
 
+	buddy_set_unmap(m.b, NULL, NULL);
 	buddy_destroy(m.b);
+	if (unmap)
+		deferred_flush(unmap);
 	free(m.owner);
 	free(m.live);
 	free(initial);
@@ -1019,7 +1058,7 @@ static void test_property_checked(void **state)
 
 	for (uint64_t seed = 1; seed <= 8; seed++)
 		total += run_property(seed, 0x40000040 + seed * 0x1000, 0x10000 - seed * 64, 64,
-				      25000, true);
+				      25000, true, NULL);
 	print_message("property test: %lu operations, invariants checked after each\n", total);
 	assert_true(total >= 200000);
 }
@@ -1027,9 +1066,24 @@ static void test_property_checked(void **state)
 /* A larger range (4 MiB, 8-byte granules at an odd base), checked at the end. */
 static void test_property_large(void **state)
 {
-	unsigned long ops = run_property(99, 0x880000008ull, 4u << 20, 8, 200000, false);
+	unsigned long ops = run_property(99, 0x880000008ull, 4u << 20, 8, 200000, false, NULL);
 
 	print_message("property test (large): %lu operations\n", ops);
+}
+
+/*
+ * The same with an unmap function (the daemon's): the index's old tables and resized arrays are
+ * handed over, never touched again (PROT_NONE at once), and the allocator stays consistent.
+ */
+static void test_property_deferred_unmap(void **state)
+{
+	struct deferred d = { 0 };
+	unsigned long ops = run_property(99, 0x880000008ull, 4u << 20, 8, 200000, false, &d);
+
+	print_message("property test (deferred unmap): %lu operations, %zu hand-overs, %zu KiB\n",
+		      ops, d.calls, d.bytes >> 10);
+	assert_true(d.calls > 0);
+	assert_int_equal(d.n, 0);
 }
 
 int main(void)
@@ -1057,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(test_run_across_blocks),
 		cmocka_unit_test(test_property_checked),
 		cmocka_unit_test(test_property_large),
+		cmocka_unit_test(test_property_deferred_unmap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -381,6 +382,30 @@ static void test_many_blocks_cross_threads(void **state)
 	assert_true(is_zero(mem(e, 0, BIG_BASE), BIG_SIZE));
 }
 
+/* Memory handed to scrub_unmap() is unmapped by the thread: gone by the time destroy returns. */
+static void test_unmap_off_the_loop(void **state)
+{
+	struct env *e = *state;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[4];
+	void *p[3];
+
+	for (int i = 0; i < 3; i++) {
+		p[i] = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			    0);
+		assert_true(p[i] != MAP_FAILED);
+		memset(p[i], 0x5a, 4 * page);
+		scrub_unmap(e->scrub, p[i], 4 * page);
+	}
+	scrub_destroy(e->scrub);
+	e->scrub = NULL;
+	/* mincore() of an unmapped range fails with ENOMEM. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(mincore(p[i], 4 * page, vec), -1);
+		assert_int_equal(errno, ENOMEM);
+	}
+}
+
 /* ---------------------------------------------------------------- the broker's queue */
 
 struct fixture {
@@ -560,6 +585,7 @@ int main(void)
 		B(test_hole_then_data),
 		B(test_large_block_punched),
 		B(test_many_blocks_cross_threads),
+		E(test_unmap_off_the_loop),
 		T(test_free_queues_live_block),
 		T(test_realloc_queues_what_it_gives_back),
 		T(test_retire_in_slices),
