@@ -14,6 +14,7 @@
  * the moments the cache itself reads or writes its link; a live one is a heap block to Valgrind
  * (VALGRIND_MALLOCLIKE_BLOCK), so that one never freed is reported as a leak.
  */
+#include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -177,6 +178,7 @@ static void depot_give(struct slab_depot *d, struct slab_chunk *c)
 
 void slab_init_shared(struct slab *s, size_t size, struct slab_depot *depot)
 {
+	assert(size <= SLAB_CHUNK / 4);
 	size = size < sizeof(void *) ? sizeof(void *) : size;
 	*s = (struct slab){ .size = (size + 15) & ~(size_t)15 };
 	s->per_chunk = (uint32_t)(AREA / s->size);

@@ -202,7 +202,9 @@ static int rehash(struct buddy_allocs *t, unsigned bits)
 		if (used(&old[i]))
 			put(t, old[i].start, old[i].len);
 	}
-	if (old)
+	if (old && table_bytes(old_bits) >= MAPPED_BYTES)
+		buddy_unmap_give(&t->unmap, old, table_bytes(old_bits));
+	else if (old)
 		table_destroy(old, old_bits);
 	return 0;
 }

@@ -397,6 +397,9 @@ static void *run(void *data)
 		if (!s->todo.head && !drain && !stop) {
 			while (sem_wait(&s->work) < 0 && errno == EINTR)
 				;
+			/* Posts made while it was busy: the take at the top sees their work. */
+			while (sem_trywait(&s->work) == 0)
+				;
 			continue;
 		}
 		/* Stopping, and nothing left: the quarantine is checked too. */

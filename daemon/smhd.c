@@ -302,7 +302,9 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 err_broker:
 	broker_set_journal(&d->broker, NULL); /* the buffers restored stay recorded */
 	broker_finish(&d->broker);
+	pool_set_unmap(d->pool, NULL, NULL); /* the scrubber goes */
 	scrub_destroy(d->scrub);
+	d->scrub = NULL;
 err_pool:
 	pool_destroy(d->pool);
 err_backend:

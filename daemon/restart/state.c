@@ -41,6 +41,9 @@
 /* The file's mapping: all it may grow to, or a part on 32 bits. */
 #define RESERVE_64 ((size_t)STATE_FILE_MAX)
 #define RESERVE_32 ((size_t)256 << 20)
+/* The most slots: what fits in STATE_FILE_MAX in whole pages (the next smhd reads it back). */
+#define MAX_SLOTS \
+	(((uint64_t)STATE_FILE_MAX - sizeof(struct state_header)) / sizeof(struct state_record))
 
 struct state_header {
 	char magic[8];
@@ -617,11 +620,10 @@ static int reserve(void *data, unsigned n)
 		uint64_t add = s->n_slots < GROW_MAX / sizeof(struct state_record)
 				       ? s->n_slots
 				       : GROW_MAX / sizeof(struct state_record);
-		uint64_t want = (uint64_t)s->n_slots + add;
+		uint64_t want = (uint64_t)s->n_slots + add, most = MAX_SLOTS;
 
-		if (sizeof(struct state_header) + want * sizeof(struct state_record) >
-			    (uint64_t)STATE_FILE_MAX ||
-		    want > UINT32_MAX - 1)
+		want = want < most ? want : most;
+		if (want <= s->n_slots)
 			ret = -EFBIG; /* the next daemon would not read it back */
 		else
 			ret = map_file(s, (uint32_t)want);
