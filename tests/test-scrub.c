@@ -136,40 +136,37 @@ static unsigned char *mem(struct env *e, uint32_t region, uint64_t addr)
 	return br->map + (addr - br->map_phys);
 }
 
-/* Collects until @n blocks came back, waiting for the thread's wake-ups. */
-static void collect(struct env *e, size_t n)
+/* Collects every finished block there is now; returns how many. */
+static size_t drain_now(struct env *e)
 {
 	size_t got = 0;
 	bool more;
 
-	while (got < n) {
-		pthread_mutex_lock(&e->lock);
-		while (e->n_wakes == 0)
-			pthread_cond_wait(&e->cond, &e->lock);
-		e->n_wakes = 0;
-		pthread_mutex_unlock(&e->lock);
-		do
-			got += scrub_collect(e->scrub, 1, &more);
-		while (more);
-	}
-	assert_int_equal(got, n);
+	do
+		got += scrub_collect(e->scrub, 64, &more);
+	while (more);
+	return got;
 }
 
 /* Waits for the thread's next wake-up and collects everything finished. */
 static void collect_some(struct env *e, size_t *collectedp)
 {
-	size_t got = 0;
-	bool more;
-
 	pthread_mutex_lock(&e->lock);
 	while (e->n_wakes == 0)
 		pthread_cond_wait(&e->cond, &e->lock);
 	e->n_wakes = 0;
 	pthread_mutex_unlock(&e->lock);
-	do
-		got += scrub_collect(e->scrub, 64, &more);
-	while (more);
-	*collectedp += got;
+	*collectedp += drain_now(e);
+}
+
+/* Collects until @n blocks came back, waiting for the thread's wake-ups. */
+static void collect(struct env *e, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n)
+		collect_some(e, &got);
+	assert_int_equal(got, n);
 }
 
 static uint64_t backlog_bytes(struct env *e, uint32_t region, uint64_t *blocksp)
@@ -334,18 +331,6 @@ static void test_large_block_punched(void **state)
 	assert_int_equal(region_fd_blocks(e, 0), 0);
 	assert_false(has_data(e, BIG_BASE));
 	assert_true(is_zero(mem(e, 0, BIG_BASE), BIG_PUNCH));
-}
-
-/* Collects every finished block there is now; returns how many. */
-static size_t drain_now(struct env *e)
-{
-	size_t got = 0;
-	bool more;
-
-	do
-		got += scrub_collect(e->scrub, 64, &more);
-	while (more);
-	return got;
 }
 
 /*
