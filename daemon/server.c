@@ -823,6 +823,19 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	ret = uv_loop_init(&srv->loop);
 	if (ret < 0)
 		goto err_srv;
+	/*
+	 * The handlers come before the socket: a peer that sees it accept may stop smhd at
+	 * once, and a SIGTERM with no handler yet would kill it without cleaning up.
+	 */
+	for (int i = 0; i < 2; i++) {
+		uv_signal_init(&srv->loop, &srv->sig[i]);
+		srv->sig[i].data = srv;
+		ret = ret ? ret : uv_signal_start(&srv->sig[i], on_signal, signums[i]);
+	}
+	if (ret < 0) {
+		log_error("Could not handle SIGINT and SIGTERM: %s", uv_strerror(ret));
+		goto err_signals;
+	}
 	if (listen_fd >= 0) {
 		srv->listen_fd = listen_fd;
 		ret = listen_adopt(listen_fd);
@@ -832,10 +845,10 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	}
 	listen_fd = -1;
 	if (ret < 0)
-		goto err_loop;
+		goto err_signals;
 	ret = uv_poll_init(&srv->loop, &srv->listen_poll, srv->listen_fd);
 	if (ret < 0)
-		goto err_loop;
+		goto err_signals;
 	srv->listen_poll.data = srv;
 	uv_timer_init(&srv->loop, &srv->accept_timer);
 	srv->accept_timer.data = srv;
@@ -848,13 +861,7 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	uv_idle_init(&srv->loop, &srv->reap_idle);
 	srv->reap_idle.data = srv;
 	service_init(&srv->service, &srv->loop, broker);
-	for (int i = 0; i < 2; i++) {
-		uv_signal_init(&srv->loop, &srv->sig[i]);
-		srv->sig[i].data = srv;
-		ret = ret ? ret : uv_signal_start(&srv->sig[i], on_signal, signums[i]);
-	}
-	if (ret == 0)
-		ret = uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
+	ret = uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
 	if (ret < 0) {
 		log_error("Could not start serving: %s", uv_strerror(ret));
 		on_signal(&srv->sig[0], SIGTERM);
@@ -864,6 +871,10 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	*serverp = srv;
 	return 0;
 
+err_signals:
+	for (int i = 0; i < 2; i++)
+		uv_close((uv_handle_t *)&srv->sig[i], NULL);
+	uv_run(&srv->loop, UV_RUN_DEFAULT);
 err_loop:
 	if (srv->owns_path)
 		unlink(srv->path);

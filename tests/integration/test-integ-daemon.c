@@ -4,6 +4,7 @@
  * daemon already there, a path that is not a socket), its regions' fds (sealed: no client can
  * shrink them under the daemon), and a region whose allocator starts well after its first
  * byte (a large granule on an unaligned region), whose buffers the library must accept and map.
+ * A SIGTERM sent the moment the socket accepts stops the daemon cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +124,18 @@ static void test_stale_socket_replaced(void **state)
 }
 
 /* Clients get the regions' memfds read-write; sealed, none can shrink or grow them. */
+/*
+ * The harness counts smhd as up as soon as its socket accepts; a SIGTERM sent then must meet
+ * the daemon's handler (a clean exit, the socket removed), not the default action. The window
+ * was a few microseconds wide, so this repeats the start and stop.
+ */
+static void test_stop_as_soon_as_it_accepts(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 25; i++)
+		smhd_stop(smhd_start(NULL)); /* asserts exit status 0 and no socket left */
+}
+
 static void test_region_fds_are_sealed(void **state)
 {
 	struct smhd *d = smhd_start(NULL);
@@ -193,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_socket_mode_and_live_daemon, harness_teardown),
 		cmocka_unit_test_teardown(test_stale_socket_replaced, harness_teardown),
+		cmocka_unit_test_teardown(test_stop_as_soon_as_it_accepts, harness_teardown),
 		cmocka_unit_test_teardown(test_region_fds_are_sealed, harness_teardown),
 		cmocka_unit_test_teardown(test_region_with_unaligned_start, harness_teardown),
 	};
