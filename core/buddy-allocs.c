@@ -248,16 +248,22 @@ void buddy_allocs_insert(struct buddy_allocs *t, uint32_t start, uint32_t len)
 	t->n++;
 }
 
+/*
+ * While a move goes on, the old table is looked at first: its pages are all there, and an
+ * entry not yet moved is found without reading the new table at a random place. A read there
+ * maps a page the move has not reached (the zero page, and a write fault later): one fault per
+ * lookup, 20 us each on a virtual machine, 2-3 ms per 128 frees after a shrink.
+ */
 uint32_t buddy_allocs_find(const struct buddy_allocs *t, uint32_t start)
 {
-	uint32_t i = lookup(t->slot, t->bits, 0, start);
+	uint32_t i;
 
-	if (i == BUDDY_NIL && t->old_n > 0) {
+	if (t->old_n > 0) {
 		i = lookup(t->old, t->old_bits, t->cursor, start);
 		if (i != BUDDY_NIL)
-			i |= BUDDY_OLD_SLOT;
+			return i | BUDDY_OLD_SLOT;
 	}
-	return i;
+	return lookup(t->slot, t->bits, 0, start);
 }
 
 struct buddy_slot *buddy_allocs_slot(const struct buddy_allocs *t, uint32_t i)
