@@ -33,8 +33,10 @@
  * Scrubbing (daemon/scrub.h): an allocation only memory being scrubbed could serve parks its
  * connection (the request is kept, the socket not read) until the scrubber's uv_async_t says
  * blocks came back; the loop frees them into the pool in bounded batches and hands the parked
- * requests again. A closed connection's holds are released in bounded slices (an idle
- * handle), so a client with a million buffers does not stall the others.
+ * requests again. A closed connection's holds are released in bounded slices too. Both are
+ * background work (an idle handle): a slice ends early when any of the loop's fds is ready, so
+ * a request waits for one step of it, not a slice, and a client with a million buffers does not
+ * stall the others.
  *
  * Events (daemon/events.h): a connection that subscribed takes no more requests; its queue is
  * sent while its socket has room (a slice per wake-up, like the reads), and the loop never
@@ -42,6 +44,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +74,7 @@
  * blocks into the pool: what another client's request may wait behind them. Counts would not
  * bound it: a hold costs 1-3 us depending on the load and the cache (1024 holds took 1-4 ms,
  * 83 ms under load, and 4096 blocks as long again), so the slices look at the clock every step.
+ * They also end at the first step after which an fd is ready (io_ready()).
  */
 #define SLICE_NS (UINT64_C(500) * 1000)
 
@@ -127,7 +131,9 @@ struct server {
 	size_t parked;            /* bytes of all the parked replies */
 	struct scrub *scrub;
 	uv_async_t scrub_async;  /* the scrubber finished blocks */
-	uv_idle_t reap_idle;     /* closed connections' holds are being released */
+	uv_idle_t work_idle;     /* background work is left: */
+	bool reaping;            /* closed connections' holds are being released */
+	bool collecting;         /* scrubbed blocks wait to be freed into the pool */
 	struct list parked_reqs; /* connections waiting for memory being scrubbed */
 	struct events events;
 	bool stopping;
@@ -276,24 +282,15 @@ static void conn_close(struct conn *c, const char *why)
 	conn_drop(c, WARN_DROPPED, why);
 }
 
-static void on_reap(uv_idle_t *idle)
-{
-	struct server *srv = idle->data;
-	uint64_t end = uv_hrtime() + SLICE_NS;
-	bool more;
-
-	do
-		more = broker_reap(srv->broker, REAP_STEP);
-	while (more && uv_hrtime() < end);
-	if (!more)
-		uv_idle_stop(idle);
-}
+static void on_work(uv_idle_t *idle);
 
 /* Releases a few of @bc's holds now, the rest in slices on the next loop iterations. */
 static void reap(struct server *srv, struct broker_client *bc)
 {
-	if (broker_client_retire(srv->broker, bc, REAP_STEP) && !srv->stopping)
-		uv_idle_start(&srv->reap_idle, on_reap);
+	if (broker_client_retire(srv->broker, bc, REAP_STEP) && !srv->stopping) {
+		srv->reaping = true;
+		uv_idle_start(&srv->work_idle, on_work);
+	}
 }
 
 static int watch(struct conn *c, int events)
@@ -416,24 +413,52 @@ static void unpark_all(struct server *srv)
 	}
 }
 
+/*
+ * Whether an fd of the loop is ready (a request, a new client, the scrubber's wake): the
+ * background work ends its slice early, so that a request waits for a step, not a slice.
+ */
+static bool io_ready(struct server *srv)
+{
+	struct pollfd p = { .fd = uv_backend_fd(&srv->loop), .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* A slice of releasing closed connections' holds, then one of freeing scrubbed blocks. */
+static void on_work(uv_idle_t *idle)
+{
+	struct server *srv = idle->data;
+	uint64_t end = uv_hrtime() + SLICE_NS;
+	size_t n = 0;
+
+	if (srv->reaping) {
+		do
+			srv->reaping = broker_reap(srv->broker, REAP_STEP);
+		while (srv->reaping && uv_hrtime() < end && !io_ready(srv));
+	}
+	if (srv->collecting && srv->scrub) {
+		end = uv_hrtime() + SLICE_NS;
+		do
+			n += scrub_collect(srv->scrub, COLLECT_STEP, &srv->collecting);
+		while (srv->collecting && uv_hrtime() < end && !io_ready(srv));
+		if (n > 0) {
+			service_changed(&srv->service);
+			unpark_all(srv);
+		}
+	}
+	if (!srv->reaping && !srv->collecting)
+		uv_idle_stop(idle);
+}
+
+/* The scrubber finished blocks: they are freed into the pool as background work. */
 static void on_scrubbed(uv_async_t *async)
 {
 	struct server *srv = async->data;
-	uint64_t end = uv_hrtime() + SLICE_NS;
-	size_t n = 0;
-	bool more;
 
-	if (!srv->scrub)
+	if (!srv->scrub || srv->stopping)
 		return;
-	do
-		n += scrub_collect(srv->scrub, COLLECT_STEP, &more);
-	while (more && uv_hrtime() < end);
-	if (n > 0) {
-		service_changed(&srv->service);
-		unpark_all(srv);
-	}
-	if (more) /* the rest on the next iteration, after the other clients */
-		uv_async_send(async);
+	srv->collecting = true;
+	uv_idle_start(&srv->work_idle, on_work);
 }
 
 /* Called on the scrubber's thread. */
@@ -787,7 +812,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	if (srv->scrub)
 		scrub_set_wake(srv->scrub, NULL, NULL); /* before the handle goes */
 	uv_close((uv_handle_t *)&srv->scrub_async, NULL);
-	uv_close((uv_handle_t *)&srv->reap_idle, NULL); /* what is left: broker_finish() */
+	uv_close((uv_handle_t *)&srv->work_idle, NULL); /* what is left: broker_finish() */
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&srv->sig[i], NULL);
 	list_for_each_safe(pos, tmp, &srv->conns)
@@ -858,8 +883,8 @@ int server_create(const char *path, int listen_fd, bool shared_dir_ok, struct br
 	setsockopt(srv->listen_fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int));
 	uv_async_init(&srv->loop, &srv->scrub_async, on_scrubbed);
 	srv->scrub_async.data = srv;
-	uv_idle_init(&srv->loop, &srv->reap_idle);
-	srv->reap_idle.data = srv;
+	uv_idle_init(&srv->loop, &srv->work_idle);
+	srv->work_idle.data = srv;
 	service_init(&srv->service, &srv->loop, broker);
 	ret = uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen);
 	if (ret < 0) {
