@@ -40,7 +40,7 @@ static void print_row(const struct row *r)
 
 void report_table(const struct bench_options *o, const struct table *t)
 {
-	unsigned n = 0, met = 0;
+	unsigned n = 0, met = 0, shown = 0;
 
 	print_setup(o);
 	printf("%-36s %9s %9s %11s %7s  %-30s %s\n", "operation", "p50 us", "p99 us", "ops/s",
@@ -53,8 +53,12 @@ void report_table(const struct bench_options *o, const struct table *t)
 
 		if (!r->key)
 			continue;
-		printf("%s %s %.*f (%s %s)", n ? "," : "", r->key, r->key_value >= 10 ? 0 : 3,
-		       r->key_value, r->target, r->met ? "met" : "MISSED");
+		printf("%s %s %.*f", shown ? "," : "", r->key, r->key_value >= 10 ? 0 : 3,
+		       r->key_value);
+		shown++;
+		if (!r->target)
+			continue;
+		printf(" (%s %s)", r->target, r->met ? "met" : "MISSED");
 		n++;
 		met += r->met;
 	}
@@ -78,10 +82,11 @@ void report_json(const struct bench_options *o, const struct table *t)
 		printf("\"ops_s\": %.1f", r->st.ops_s);
 		if (r->baseline)
 			printf(", \"baseline\": \"%s\", \"ratio\": %.4f", r->baseline, r->ratio);
+		if (r->key)
+			printf(", \"key\": \"%s\", \"value\": %.4f", r->key, r->key_value);
 		if (r->target)
-			printf(", \"key\": \"%s\", \"value\": %.4f, \"target\": \"%s\", \"met\": "
-			       "%s",
-			       r->key, r->key_value, r->target, r->met ? "true" : "false");
+			printf(", \"target\": \"%s\", \"met\": %s", r->target,
+			       r->met ? "true" : "false");
 		printf("}");
 	}
 	printf("\n]}\n");

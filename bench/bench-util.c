@@ -168,6 +168,13 @@ void row_target(struct row *r, const char *key, const char *text, double limit, 
 	r->met = at_most ? r->ratio <= limit : r->ratio >= limit;
 }
 
+void row_info(struct row *r, const char *key, double value)
+{
+	r->key = key;
+	r->key_value = value;
+	r->target = NULL;
+}
+
 int bench_pin(int cpu)
 {
 	cpu_set_t set;

@@ -110,6 +110,9 @@ struct row *table_add_throughput(struct table *t, const char *name, double ops_s
 /* Sets @r's target: its ratio at most (@at_most) or at least @limit; @key labels it. */
 void row_target(struct row *r, const char *key, const char *text, double limit, bool at_most);
 
+/* Shows @value, labelled @key, among the key figures without a target (a baseline's). */
+void row_info(struct row *r, const char *key, double value);
+
 /* The table for people (with a closing line of key figures), or one JSON object. */
 void report_table(const struct bench_options *o, const struct table *t);
 void report_json(const struct bench_options *o, const struct table *t);
