@@ -123,7 +123,6 @@ static void test_stale_socket_replaced(void **state)
 	free(res);
 }
 
-/* Clients get the regions' memfds read-write; sealed, none can shrink or grow them. */
 /*
  * The harness counts smhd as up as soon as its socket accepts; a SIGTERM sent then must meet
  * the daemon's handler (a clean exit, the socket removed), not the default action. The window
@@ -136,6 +135,7 @@ static void test_stop_as_soon_as_it_accepts(void **state)
 		smhd_stop(smhd_start(NULL)); /* asserts exit status 0 and no socket left */
 }
 
+/* Clients get the regions' memfds read-write; sealed, none can shrink or grow them. */
 static void test_region_fds_are_sealed(void **state)
 {
 	struct smhd *d = smhd_start(NULL);
