@@ -13,9 +13,10 @@
  * slot 0 up (a moved entry is erased from the old table by backward shift, which fills only the
  * slot being emptied, so the slots below the cursor stay empty and are never read again). The
  * old table is unmapped a chunk at a time behind the cursor. A lookup tries the old table, then
- * the new one (buddy_allocs_find()); an old slot's index carries OLD_SLOT. The next resize comes at least 1/16 of the
- * old capacity of removals or 1/4 of insertions later, and the move takes at most capacity +
- * entries steps, so 32 steps per call end it long before; should it not, the rest moves then.
+ * the new one (buddy_allocs_find()); an old slot's index carries OLD_SLOT. The next resize
+ * comes at least 1/16 of the old capacity of removals or 1/4 of insertions later, and the move
+ * takes at most capacity + entries steps, so 32 steps per call end it long before; should it
+ * not, the rest moves then.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -407,6 +407,50 @@ static void test_allocs_find_reads_old_first(void **state)
 	buddy_destroy(b);
 }
 
+/* What an unmap function was handed (it unmaps at once). */
+struct handed {
+	void *addr;
+	size_t len;
+	unsigned calls;
+};
+
+static void record_unmap(void *data, void *addr, size_t len)
+{
+	struct handed *h = data;
+
+	h->addr = addr;
+	h->len = len;
+	h->calls++;
+	assert_int_equal(munmap(addr, len), 0);
+}
+
+/*
+ * With an unmap function, a mapped run array that shrinks stays in place and hands over only
+ * its tail: no copy of the runs into fresh pages (a fault per page) in the free that shrinks it.
+ */
+static void test_runs_shrink_in_place(void **state)
+{
+	struct buddy *b = fresh();
+	struct buddy_runs *r = &b->runs;
+	struct handed h = { 0 };
+	size_t node = sizeof(struct buddy_run);
+	struct buddy_run *before;
+
+	buddy_set_unmap(b, record_unmap, &h);
+	assert_int_equal(buddy_runs_reserve(r, 8192), 0);
+	assert_int_equal(r->cap, 8192);
+	before = r->node;
+	buddy_runs_trim(r, 1024); /* to 2048 runs: 64 KiB, still mapped */
+	assert_int_equal(r->cap, 2048);
+	assert_ptr_equal(r->node, before);
+	assert_int_equal(h.calls, 1);
+	assert_ptr_equal(h.addr, (unsigned char *)before + 2048 * node);
+	assert_int_equal(h.len, (8192 - 2048) * node);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	buddy_set_unmap(b, NULL, NULL);
+	buddy_destroy(b);
+}
+
 /* An entry of the old table that the count leaves out, or one out of its place, is reported. */
 static void test_old_allocs_broken(void **state)
 {
@@ -454,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_allocs_move_incrementally),
 		cmocka_unit_test(test_allocs_resize_during_move),
 		cmocka_unit_test(test_allocs_find_reads_old_first),
+		cmocka_unit_test(test_runs_shrink_in_place),
 		cmocka_unit_test(test_old_allocs_broken),
 	};
 
