@@ -432,9 +432,9 @@ void scrub_unmap(struct scrub *s, void *addr, size_t len)
 		sem_post(&s->work);
 }
 
-static void release_chunk(void *data, void *chunk, size_t len)
+void scrub_unmap_hook(void *scrub, void *addr, size_t len)
 {
-	scrub_unmap(data, chunk, len);
+	scrub_unmap(scrub, addr, len);
 }
 
 struct slab_depot *scrub_depot(struct scrub *s)
@@ -467,7 +467,7 @@ int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, stru
 	fifo_init(&s->todo);
 	/* Without poison mode, no room for an origin: the queue costs what it did before. */
 	slab_depot_init(&s->depot, DEPOT_KEEP);
-	slab_depot_set_release(&s->depot, release_chunk, s);
+	slab_depot_set_release(&s->depot, scrub_unmap_hook, s);
 	slab_init_shared(&s->items, offsetof(struct item, origin), &s->depot);
 	if (sem_init(&s->work, 0, 0) < 0) {
 		ret = -errno;

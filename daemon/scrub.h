@@ -75,6 +75,9 @@ void scrub_poison_stats(struct scrub *scrub, struct poison_stats *st);
  */
 void scrub_unmap(struct scrub *scrub, void *addr, size_t len);
 
+/* scrub_unmap() with @scrub as data, in the shape of the unmap hooks (pool_set_unmap()). */
+void scrub_unmap_hook(void *scrub, void *addr, size_t len);
+
 /*
  * The depot of empty slab chunks the queue's items use (common/slab.h), for the loop's other
  * slabs to share: a dying client's objects give chunks back as fast as the queue takes them,

@@ -436,7 +436,7 @@ static void on_work(uv_idle_t *idle)
 			srv->reaping = broker_reap(srv->broker, REAP_STEP);
 		while (srv->reaping && uv_hrtime() < end && !io_ready(srv));
 	}
-	if (srv->collecting && srv->scrub) {
+	if (srv->collecting) { /* set only with a scrubber (on_scrubbed()) */
 		end = uv_hrtime() + SLICE_NS;
 		do
 			n += scrub_collect(srv->scrub, COLLECT_STEP, &srv->collecting);

@@ -98,13 +98,6 @@ static void scrub_waiting(void *data)
 	scrub_drain(d->scrub);
 }
 
-static void scrub_unmap_chunk(void *data, void *addr, size_t len)
-{
-	struct smhd *d = data;
-
-	scrub_unmap(d->scrub, addr, len);
-}
-
 static void scrub_get_backlog(void *data, uint32_t region, uint64_t *bytesp, uint64_t *blocksp)
 {
 	struct smhd *d = data;
@@ -124,7 +117,6 @@ static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 	struct broker_scrub bs = { .zero = scrub_zero,
 				   .queue = scrub_queue_block,
 				   .backlog = scrub_get_backlog,
-
 				   .data = d };
 
 	if (ret < 0) {
@@ -149,7 +141,7 @@ static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 	bs.depot = scrub_depot(d->scrub);
 	broker_init(&d->broker, d->pool, &bs);
 	/* The allocators' old tables and shrunk arrays are unmapped by the scrubber's thread. */
-	pool_set_unmap(d->pool, scrub_unmap_chunk, d);
+	pool_set_unmap(d->pool, scrub_unmap_hook, d->scrub);
 	return 0;
 }
 

@@ -10,11 +10,11 @@
  * mapping never moves. Doubling the file, moving its mapping and pushing every new slot on the
  * stack took 20-30 ms inside one allocation once a client held a million buffers (two million
  * records). Where that much address space is not to be had (32 bits: a part of it is mapped),
- * the mapping moves with mremap() past it, as before. The previous daemon's file is read whole at start, checked
- * record by record, reduced to the latest version of each record, and kept in memory for
- * daemon/restart/recover.c; the new daemon writes a fresh file beside it (smhd.state.new) while it
- * restores, and renames it over the old one once the restore is done, so a crash during the
- * restore leaves the old file to the next try.
+ * the mapping moves with mremap() past it, as before. The previous daemon's file is read whole
+ * at start, checked record by record, reduced to the latest version of each record, and kept in
+ * memory for daemon/restart/recover.c; the new daemon writes a fresh file beside it
+ * (smhd.state.new) while it restores, and renames it over the old one once the restore is
+ * done, so a crash during the restore leaves the old file to the next try.
  */
 #include <errno.h>
 #include <fcntl.h>
