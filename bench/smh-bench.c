@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 	};
 	/* On tmpfs when there is one, as /run/smh is: smhd keeps its state file beside its socket. */
 	char shm_dir[] = "/dev/shm/smh-bench-XXXXXX", tmp_dir[] = "/tmp/smh-bench-XXXXXX";
-	char *dir = shm_dir;
+	char *dir;
 	static struct table t;
 	int err = parse_options(argc, argv, &o);
 
@@ -248,10 +248,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (!mkdtemp(dir))
-		dir = tmp_dir;
-	if (dir == tmp_dir && !mkdtemp(dir)) {
-		fprintf(stderr, "smh-bench: error: %s: %s\n", dir, strerror(errno));
+	dir = mkdtemp(shm_dir);
+	if (!dir)
+		dir = mkdtemp(tmp_dir);
+	if (!dir) {
+		fprintf(stderr, "smh-bench: error: %s: %s\n", tmp_dir, strerror(errno));
 		return 1;
 	}
 	err = run(&o, dir, &t);

@@ -2,8 +2,8 @@
 /*
  * Slab caches (common/slab.h): zeroed, distinct objects that keep what is written in them;
  * chunks mapped as objects are needed (SLAB_BATCH at a time) and unmapped as they empty
- * (SLAB_KEEP empty ones kept), so
- * that freeing a million objects in the order they were made gives the memory back as it goes;
+ * (SLAB_KEEP empty ones kept), so that freeing a million objects in the order they were made
+ * gives the memory back as it goes;
  * random allocs and frees against a shadow copy of every live object's contents; empty chunks
  * handed to a release function when one is set.
  */
