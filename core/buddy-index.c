@@ -13,11 +13,11 @@
  *
  * Arrays of BIG_BYTES or more are mapped directly: glibc raises its mmap threshold to the size
  * of every mapped chunk it frees, so that a shrunk or freed large array would otherwise stay
- * resident in its heap after the allocations are gone. Without an unmap function mremap() grows
- * and shrinks them; with one (the daemon's), growing maps the new array, copies the nodes in
- * use and hands the old one over (mremap() would flush the TLBs of every CPU the process runs
- * on, and wait for them, inside the call), and shrinking hands over the tail and keeps the
- * array in place: no copy, and no fresh page to fault in.
+ * resident in its heap after the allocations are gone. mremap() grows and shrinks them; with an
+ * unmap function (the daemon's), a shrink hands the tail over instead and the array stays in
+ * place. Growing stays with mremap(): it moves page tables and flushes the TLBs once, where
+ * copying the runs in use into a fresh mapping cost time in proportion to them, and a page
+ * fault per page, inside the allocation that grew it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -93,14 +93,14 @@ static void *mem_resize(void *p, size_t old, size_t size, size_t used, const str
 
 	if (old < BIG_BYTES && size < BIG_BYTES)
 		return realloc(p, size);
-	if (old >= BIG_BYTES && size >= BIG_BYTES && !u->fn) {
-		q = mremap(p, old, size, MREMAP_MAYMOVE);
-		return q == MAP_FAILED ? NULL : q;
-	}
 	/* A mapped array shrinking stays where it is: only its tail (whole pages) is handed over. */
-	if (size >= BIG_BYTES && size < old && size % BIG_BYTES == 0) {
+	if (u->fn && size >= BIG_BYTES && size < old && size % BIG_BYTES == 0) {
 		buddy_unmap_give(u, (unsigned char *)p + size, old - size);
 		return p;
+	}
+	if (old >= BIG_BYTES && size >= BIG_BYTES) {
+		q = mremap(p, old, size, MREMAP_MAYMOVE);
+		return q == MAP_FAILED ? NULL : q;
 	}
 	q = size >= BIG_BYTES ? map(size) : malloc(size);
 	if (!q)
