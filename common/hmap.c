@@ -11,6 +11,9 @@
  * slots below the cursor stay empty. The next growth is 3/4 of the old capacity of puts away,
  * and emptying takes at most capacity + entries steps, so HMAP_MIGRATE_STEPS per put ends it
  * long before; should removals and lookups alone have come in between, the rest is moved then.
+ * Shrinking moves the same way, from a table of C slots less than 1/8 full into one of C/4 to
+ * C/2 at most 1/4 full: growth is then at least C/8 puts (2C steps) away, and emptying takes
+ * at most C + C/8 steps. No shrink starts while a move is under way.
  *
  * Freeing a large table at once stalls too (unmapping 16 MiB of written pages takes
  * milliseconds), so tables of MAPPED_BYTES and more are mmap()ed, and the old one is unmapped
@@ -229,6 +232,36 @@ static int grow(struct hmap *map)
 	return 0;
 }
 
+/*
+ * After a removal: a table less than 1/8 full is replaced by the smallest one at most 1/4 full
+ * (16 slots or more, and no less than a quarter of it: see the file's comment), and emptied into
+ * it like a growing one's, so that a map that held a million entries gives its memory back as
+ * they go. Not while a move is under way; should the smaller table not be had, the map keeps
+ * the one it has.
+ */
+static void shrink(struct hmap *map)
+{
+	size_t cap = map->mask + 1, min = cap / 4;
+	struct hmap_slot *slots;
+
+	if (map->old || !map->slots || cap <= 16 || map->n * 8 >= cap)
+		return;
+	while (cap / 2 >= 16 && cap / 2 >= min && map->n * 4 <= cap / 2)
+		cap /= 2;
+	slots = table_create(cap);
+	if (!slots)
+		return;
+	map->old = map->slots;
+	map->old_mask = map->mask;
+	map->old_n = map->n;
+	map->cursor = 0;
+	map->released = 0;
+	map->slots = slots;
+	map->mask = cap - 1;
+	if (map->n == 0)
+		migrate(map, 0, false);
+}
+
 int hmap_put(struct hmap *map, uint64_t key, void *value)
 {
 	struct hmap_slot *s;
@@ -277,5 +310,15 @@ void *hmap_remove(struct hmap *map, uint64_t key)
 			migrate(map, 0, false);
 	}
 	map->n--;
+	shrink(map);
 	return value;
+}
+
+size_t hmap_bytes(const struct hmap *map)
+{
+	size_t bytes = map->slots ? table_bytes(map->mask) : 0;
+
+	if (map->old)
+		bytes += table_bytes(map->old_mask) - map->released * sizeof(struct hmap_slot);
+	return bytes;
 }

@@ -10,6 +10,7 @@
  * rehashes the whole map (a daemon holding a million buffers would stall its clients for
  * 100 ms and more). Until the old table is empty, lookups search both; a large one is given
  * back to the system a chunk at a time as it empties, freeing it whole taking milliseconds too.
+ * Shrinking is the same move into a smaller table, once removals leave it less than 1/8 full.
  */
 #ifndef COMMON_HMAP_H
 #define COMMON_HMAP_H
@@ -52,5 +53,8 @@ int hmap_put(struct hmap *map, uint64_t key, void *value);
 
 /* Removes @key. Returns its value, or NULL when it was not there. */
 void *hmap_remove(struct hmap *map, uint64_t key);
+
+/* Bytes of table the map holds (both tables while it moves, less what is given back). */
+size_t hmap_bytes(const struct hmap *map);
 
 #endif

@@ -3,7 +3,7 @@
  * The hash map against a shadow array: random puts, gets and removes (removal shifts entries
  * back, the part most easily got wrong), sequential keys, key 0 refused; growth moving the
  * entries over a bounded number at a time, with puts, removes and lookups reaching entries in
- * either table meanwhile.
+ * either table meanwhile; shrinking the same way as removals empty it, giving memory back.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -231,6 +231,102 @@ static void test_large_table_given_back(void **state)
 	hmap_finish(&m);
 }
 
+/*
+ * Phases of mostly puts and mostly removes against the shadow, so that the map grows and
+ * shrinks again and again, with operations of every kind while either move is under way.
+ */
+static void test_grow_and_shrink_against_shadow(void **state)
+{
+	enum { KEYS = 4000, OPS = 400000, PHASE = 20000 };
+	static char values[KEYS];
+	static int present[KEYS];
+	struct hmap m;
+	size_t n = 0, shrinks = 0, grows = 0;
+
+	srand(4321);
+	hmap_init(&m);
+	for (int op = 0; op < OPS; op++) {
+		uint64_t k = 1 + (uint64_t)(rand() % (KEYS - 1));
+		int r = rand() % 10, filling = (op / PHASE) % 2 == 0;
+		size_t mask = m.mask;
+
+		if (r < (filling ? 7 : 1)) {
+			assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+			n += !present[k];
+			present[k] = 1;
+		} else if (r < 9) {
+			assert_ptr_equal(hmap_remove(&m, k), present[k] ? &values[k] : NULL);
+			n -= present[k];
+			present[k] = 0;
+		} else {
+			assert_ptr_equal(hmap_get(&m, k), present[k] ? &values[k] : NULL);
+		}
+		assert_int_equal(m.n, n);
+		shrinks += m.mask < mask;
+		grows += m.mask > mask;
+	}
+	assert_true(shrinks >= 10);
+	assert_true(grows >= 10);
+	for (uint64_t k = 1; k < KEYS; k++)
+		assert_ptr_equal(hmap_get(&m, k), present[k] ? &values[k] : NULL);
+	hmap_finish(&m);
+}
+
+/*
+ * Removing what a large map held gives its tables back as it goes, in steps as small as
+ * growth's: the map ends far below its peak, and a few more operations take it down to the
+ * smallest table.
+ */
+static void test_shrinks_as_it_empties(void **state)
+{
+	enum { N = 300000 };
+	static uint64_t order[N];
+	static char values[N + 1];
+	struct hmap m;
+	size_t peak, shrinks = 0;
+
+	hmap_init(&m);
+	for (uint64_t k = 1; k <= N; k++)
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+	peak = hmap_bytes(&m);
+	assert_true(peak >= (size_t)N * sizeof(struct hmap_slot));
+	for (size_t i = 0; i < N; i++)
+		order[i] = i + 1;
+	srand(99);
+	for (size_t i = N - 1; i > 0; i--) {
+		size_t j = (size_t)rand() % (i + 1);
+		uint64_t t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < N; i++) {
+		size_t mask = m.mask, old_n = m.old_n, moved;
+
+		assert_ptr_equal(hmap_remove(&m, order[i]), &values[order[i]]);
+		moved = old_n - (m.old ? m.old_n : 0);
+		/* The removed entry, and at most HMAP_MIGRATE_STEPS moved. */
+		assert_true(mask != m.mask || moved <= HMAP_MIGRATE_STEPS + 1);
+		shrinks += m.mask < mask;
+		if (i % 5000 == 0) {
+			for (size_t j = i + 1; j < N; j += 211)
+				assert_ptr_equal(hmap_get(&m, order[j]), &values[order[j]]);
+			for (size_t j = 0; j <= i; j += 97)
+				assert_null(hmap_get(&m, order[j]));
+		}
+	}
+	assert_int_equal(m.n, 0);
+	assert_true(shrinks >= 3);
+	assert_true(hmap_bytes(&m) <= peak / 4);
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(hmap_put(&m, 1, &values[1]), 0);
+		assert_ptr_equal(hmap_remove(&m, 1), &values[1]);
+	}
+	assert_null(m.old);
+	assert_int_equal(hmap_bytes(&m), 16 * sizeof(struct hmap_slot));
+	hmap_finish(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +336,8 @@ int main(void)
 		cmocka_unit_test(test_incremental_growth),
 		cmocka_unit_test(test_growth_then_removals),
 		cmocka_unit_test(test_large_table_given_back),
+		cmocka_unit_test(test_grow_and_shrink_against_shadow),
+		cmocka_unit_test(test_shrinks_as_it_empties),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
