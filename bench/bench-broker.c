@@ -120,8 +120,8 @@ static double restore_n(const uint64_t *order, size_t n)
 	}
 	t = now() - t0;
 	/* Without holds, as recover.c's drop_unheld() finds them. */
-	while (!list_empty(&b.alloc_list))
-		broker_restore_drop(&b, list_entry(b.alloc_list.next, struct broker_alloc, link));
+	while ((a = broker_alloc_after(&b, 0)))
+		broker_restore_drop(&b, a);
 	broker_drop(&b);
 	return t;
 }

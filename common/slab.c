@@ -180,7 +180,7 @@ void slab_init_shared(struct slab *s, size_t size, struct slab_depot *depot)
 {
 	assert(size <= SLAB_CHUNK / 4);
 	size = size < sizeof(void *) ? sizeof(void *) : size;
-	*s = (struct slab){ .size = (size + 15) & ~(size_t)15 };
+	*s = (struct slab){ .size = (size + 7) & ~(size_t)7 };
 	s->per_chunk = (uint32_t)(AREA / s->size);
 	list_init(&s->partial);
 	slab_depot_init(&s->own, SLAB_KEEP);

@@ -105,6 +105,15 @@ void treap_remove(struct treap *t, struct treap_node *node)
 	t->n--;
 }
 
+struct treap_node *treap_last(const struct treap *t)
+{
+	struct treap_node *n = t->root;
+
+	while (n && n->right)
+		n = n->right;
+	return n;
+}
+
 struct treap_node *treap_next(const struct treap_node *node)
 {
 	const struct treap_node *n = node->right;

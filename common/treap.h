@@ -38,6 +38,9 @@ void treap_insert(struct treap *t, struct treap_node *node, struct treap_node *p
 /* Removes @node, which is in @t. */
 void treap_remove(struct treap *t, struct treap_node *node);
 
+/* The node with the greatest key, or NULL when @t is empty. */
+struct treap_node *treap_last(const struct treap *t);
+
 /* The node after @node in key order, or NULL: O(1) amortised over a walk. */
 struct treap_node *treap_next(const struct treap_node *node);
 

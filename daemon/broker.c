@@ -23,7 +23,6 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	hmap_init(&b->allocs);
 	hmap_init(&b->tokens);
 	list_init(&b->clients);
-	list_init(&b->alloc_list);
 	treap_init(&b->by_handle);
 	slab_init_shared(&b->alloc_slab, sizeof(struct broker_alloc), b->scrub.depot);
 	slab_init_shared(&b->hold_slab, sizeof(struct broker_hold), b->scrub.depot);
@@ -173,10 +172,10 @@ static void release(struct broker *b, struct broker_alloc *a, const struct broke
 	hmap_remove(&b->allocs, a->handle);
 	if (a->token)
 		hmap_remove(&b->tokens, a->token);
-	list_remove(&a->link);
 	treap_remove(&b->by_handle, &a->by_handle);
 	JOURNAL(b, alloc_gone, a);
 	give_back(b, &a->blk, &from);
+	free(a->name);
 	slab_free(&b->alloc_slab, a);
 }
 
@@ -417,33 +416,28 @@ struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, 
 }
 
 /*
- * Puts @a (its handle set, not in the list yet) in the list and index of allocations. A handle
- * above the last, as every new one and restored ones in the state file's order are, is
- * appended without a search.
+ * Puts @a (its handle set, not indexed yet) in the index of allocations. A handle above the
+ * last, as every new one and restored ones in the state file's order are, is appended without
+ * a search (finding the last walks the right spine: O(log n) expected, on nodes just touched).
  */
 static void insert_in_order(struct broker *b, struct broker_alloc *a)
 {
-	struct broker_alloc *last =
-		list_empty(&b->alloc_list)
-			? NULL
-			: list_entry(b->alloc_list.prev, struct broker_alloc, link);
-	struct treap_node *succ;
+	struct treap_node *last = treap_last(&b->by_handle);
 
 	a->by_handle.key = a->handle;
-	if (!last || last->handle < a->handle) {
-		list_insert_before(&b->alloc_list, &a->link);
-		treap_insert(&b->by_handle, &a->by_handle, last ? &last->by_handle : NULL);
-		return;
-	}
-	treap_insert(&b->by_handle, &a->by_handle, NULL);
-	succ = treap_next(&a->by_handle); /* there is one: the last is above */
-	list_insert_before(&list_entry(succ, struct broker_alloc, by_handle)->link, &a->link);
+	treap_insert(&b->by_handle, &a->by_handle, last && last->key < a->handle ? last : NULL);
 }
 
-static void set_name(struct broker_alloc *a, const char *name)
+/*
+ * Most buffers have no name: one is kept out of line, as long as it is (cut at BUFNAME_MAX,
+ * which smhd's checks never let a name pass).
+ */
+static int set_name(struct broker_alloc *a, const char *name)
 {
-	if (name)
-		snprintf(a->name, sizeof(a->name), "%s", name);
+	if (!name || !name[0])
+		return 0;
+	a->name = strndup(name, BUFNAME_MAX);
+	return a->name ? 0 : -ENOMEM;
 }
 
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
@@ -462,8 +456,9 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 	if (!a)
 		return -ENOMEM;
 	list_init(&a->holds);
-	set_name(a, name);
-	ret = reserve(b, 2); /* the allocation and its hold */
+	ret = set_name(a, name);
+	if (ret == 0)
+		ret = reserve(b, 2); /* the allocation and its hold */
 	if (ret < 0)
 		goto err_alloc;
 	ret = pool_alloc(b->pool, attr, size, align, &a->blk);
@@ -492,6 +487,7 @@ err_table:
 err_block:
 	pool_free(b->pool, &a->blk); /* never written: still clean */
 err_alloc:
+	free(a->name);
 	slab_free(&b->alloc_slab, a);
 	return ret;
 }
@@ -589,8 +585,10 @@ struct broker_alloc *broker_alloc_after(struct broker *b, uint64_t handle)
 
 struct broker_alloc *broker_alloc_next(struct broker *b, const struct broker_alloc *a)
 {
-	return a->link.next == &b->alloc_list ? NULL
-					      : list_entry(a->link.next, struct broker_alloc, link);
+	struct treap_node *n = treap_next(&a->by_handle);
+
+	(void)b;
+	return n ? list_entry(n, struct broker_alloc, by_handle) : NULL;
 }
 
 struct broker_alloc *broker_find_token(struct broker *b, uint64_t token)
@@ -669,8 +667,9 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 		goto err_alloc;
 	a->handle = handle;
 	a->align = align;
-	set_name(a, name);
-	ret = hmap_put(&b->allocs, handle, a);
+	ret = set_name(a, name);
+	if (ret == 0)
+		ret = hmap_put(&b->allocs, handle, a);
 	if (ret < 0)
 		goto err_block;
 	if (token) {
@@ -692,6 +691,7 @@ err_table:
 err_block:
 	pool_free(b->pool, &a->blk);
 err_alloc:
+	free(a->name);
 	slab_free(&b->alloc_slab, a);
 	return ret;
 }

@@ -103,16 +103,22 @@ struct broker_alloc {
 	uint64_t token; /* 0 until exported */
 	uint64_t owner; /* id of the client that allocated it */
 	struct pool_block blk;
-	uint64_t align;             /* asked at allocation; a realloc that moves keeps it */
-	unsigned n_holders;         /* clients holding it */
-	struct list holds;          /* struct broker_hold.alloc_link */
-	struct list link;           /* broker's allocations, in handle order */
-	uint32_t slot;              /* the journal's record, 0 for none */
-	char name[BUFNAME_MAX + 1]; /* given at allocation (common/bufname.h), "" for none */
+	uint64_t align;     /* asked at allocation; a realloc that moves keeps it */
+	unsigned n_holders; /* clients holding it */
+	uint32_t slot;      /* the journal's record, 0 for none */
+	struct list holds;  /* struct broker_hold.alloc_link */
+	/* Given at allocation (common/bufname.h), NULL for none: broker_alloc_name(). */
+	char *name;
 
-	/* In the broker's index of the allocations; the key is the handle. */
+	/* In the broker's index of the allocations, in handle order; the key is the handle. */
 	struct treap_node by_handle;
 };
+
+/* The allocation's name, "" for none. */
+static inline const char *broker_alloc_name(const struct broker_alloc *a)
+{
+	return a->name ? a->name : "";
+}
 
 /*
  * The most holds one client may have on one allocation (imports of the same buffer): what a
@@ -123,8 +129,8 @@ struct broker_alloc {
 struct broker_hold {
 	struct broker_alloc *alloc;
 	struct broker_client *client;
-	uint64_t count;
-	uint32_t slot; /* the journal's record, 0 for none */
+	uint32_t count; /* at most BROKER_HOLD_COUNT_MAX */
+	uint32_t slot;  /* the journal's record, 0 for none */
 	struct list alloc_link, client_link;
 };
 
@@ -150,8 +156,7 @@ struct broker {
 	struct hmap allocs;     /* handle -> struct broker_alloc */
 	struct hmap tokens;     /* token -> struct broker_alloc */
 	struct list clients;    /* in id order */
-	struct list alloc_list; /* in handle order */
-	struct treap by_handle; /* the same, searchable: the successor of a freed handle */
+	struct treap by_handle; /* the allocations in handle order */
 	struct list orphans;    /* restored sessions nobody resumed yet */
 	struct list dying;      /* disconnected clients whose holds are being released */
 	struct broker_journal journal;

@@ -201,7 +201,7 @@ static void reply_buffer(struct request_ctx *ctx, const struct broker_alloc *a, 
 	b->size = a->blk.size;
 	b->phys_addr = a->blk.addr;
 	b->attr = (uint32_t)pr->attr;
-	b->name = (char *)a->name;
+	b->name = (char *)broker_alloc_name(a);
 	r->resp.body_case = SMH__RESPONSE__BODY_BUFFER;
 	r->resp.buffer = b;
 	if (!ctx->fd_sent[a->blk.region]) {
@@ -535,7 +535,7 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 	i->phys_addr = a->blk.addr;
 	i->owner = a->owner;
 	i->shared = broker_alloc_shared(a);
-	i->name = (char *)a->name;
+	i->name = (char *)broker_alloc_name(a);
 	i->holders = holders;
 	list_for_each(pos, &a->holds) holders[i->n_holders++] =
 		list_entry(pos, struct broker_hold, alloc_link)->client->id;

@@ -75,7 +75,7 @@ static void alloc_event(struct fixture *f, enum ev_kind kind, const struct broke
 	e->addr = a->blk.addr;
 	e->size = a->blk.size;
 	e->token = a->token;
-	memcpy(e->name, a->name, sizeof(e->name));
+	snprintf(e->name, sizeof(e->name), "%s", broker_alloc_name(a));
 }
 
 static void hold_event(struct fixture *f, enum ev_kind kind, const struct broker_hold *h)
@@ -348,7 +348,7 @@ static void test_names(void **state)
 	assert_int_equal(broker_alloc_named(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0,
 					    "camera0/frame3", &a),
 			 0);
-	assert_string_equal(a->name, "camera0/frame3");
+	assert_string_equal(broker_alloc_name(a), "camera0/frame3");
 	assert_int_equal(f->events[0].kind, EV_ALLOC);
 	assert_int_equal(f->events[0].handle, a->handle);
 	assert_string_equal(f->events[0].name, "camera0/frame3");
@@ -362,9 +362,10 @@ static void test_names(void **state)
 						    &(struct pool_block){ 0, 0x42000800, 64 }, 0, 0,
 						    long_name, &r9),
 			 0);
-	assert_int_equal(strlen(r9->name), BUFNAME_MAX);
+	assert_int_equal(strlen(broker_alloc_name(r9)), BUFNAME_MAX);
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &plain), 0);
-	assert_string_equal(plain->name, "");
+	assert_string_equal(broker_alloc_name(plain), "");
+	assert_null(plain->name);      /* nothing kept for no name */
 	broker_restore_drop(&f->b, r); /* no hold came back for them */
 	broker_restore_drop(&f->b, r9);
 }
@@ -427,9 +428,8 @@ static void test_restore_order_and_drop(void **state)
 	struct fixture *f = *state;
 	const struct pool_block b3 = { 2, 0x44000000, 128 }, b5 = { 2, 0x44001000, 64 };
 	struct broker_client *o;
-	struct broker_alloc *a3, *a5, *a6;
+	struct broker_alloc *a3, *a5, *a6, *a;
 	uint64_t expect_order[] = { 3, 5, 6 };
-	struct list *pos;
 	size_t i = 0;
 
 	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, &o), 0);
@@ -439,11 +439,9 @@ static void test_restore_order_and_drop(void **state)
 	assert_int_equal(f->b.next_handle, 6);
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a6), 0);
 	assert_int_equal(a6->handle, 6);
-	list_for_each(pos, &f->b.alloc_list)
-	{
+	for (a = broker_alloc_after(&f->b, 0); a; a = broker_alloc_next(&f->b, a)) {
 		assert_true(i < 3);
-		assert_int_equal(list_entry(pos, struct broker_alloc, link)->handle,
-				 expect_order[i++]);
+		assert_int_equal(a->handle, expect_order[i++]);
 	}
 	assert_int_equal(i, 3);
 	assert_int_equal(f->b.n_shared, 1);
@@ -467,7 +465,6 @@ static void test_restore_any_order(void **state)
 	struct broker_alloc *a;
 	uint64_t last = 0;
 	size_t n = 0;
-	struct list *pos;
 
 	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, &o), 0);
 	for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
@@ -476,9 +473,7 @@ static void test_restore_any_order(void **state)
 		assert_int_equal(broker_restore_alloc(&f->b, handles[i], &blk, 0, 0, &a), 0);
 		assert_int_equal(broker_restore_hold(&f->b, a, o, 1), 0);
 	}
-	list_for_each(pos, &f->b.alloc_list)
-	{
-		a = list_entry(pos, struct broker_alloc, link);
+	for (a = broker_alloc_after(&f->b, 0); a; a = broker_alloc_next(&f->b, a)) {
 		assert_true(a->handle > last);
 		last = a->handle;
 		n++;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ordered index against a shadow array: random insertions (searched, or given their
- * predecessor), removals, successor queries and steps, with the tree's every invariant (order, heap
- * on the priorities, parent links, count) checked along the way; appending in key order, as
- * the broker does, keeps the depth logarithmic. It compiles common/treap.c itself, to check
- * the priorities.
+ * predecessor), removals, successor queries and steps, the greatest key, with the tree's every
+ * invariant (order, heap on the priorities, parent links, count) checked along the way;
+ * appending in key order, as the broker does, keeps the depth logarithmic. It compiles
+ * common/treap.c itself, to check the priorities.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,8 +58,10 @@ static void test_empty_and_one(void **state)
 
 	treap_init(&t);
 	assert_null(treap_after(&t, 0));
+	assert_null(treap_last(&t));
 	treap_insert(&t, &a, NULL);
 	check(&t, 1);
+	assert_ptr_equal(treap_last(&t), &a);
 	assert_ptr_equal(treap_after(&t, 0), &a);
 	assert_ptr_equal(treap_after(&t, 4), &a);
 	assert_null(treap_after(&t, 5));
@@ -114,6 +116,8 @@ static void test_random_against_shadow(void **state)
 			got = treap_next(got);
 			assert_int_equal(got ? got->key : 0, want < KEYS ? want : 0);
 		}
+		got = treap_last(&t);
+		assert_int_equal(got ? got->key : 0, pred_of(present, KEYS));
 		if (op % 500 == 0)
 			check(&t, n);
 	}

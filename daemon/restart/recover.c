@@ -235,12 +235,10 @@ static void restore_hold(struct recover *rec, struct hmap *orphans, const struct
 /* Releases the allocations no hold came back for. */
 static void drop_unheld(struct broker *b)
 {
-	struct list *pos, *tmp;
+	struct broker_alloc *a = broker_alloc_after(b, 0), *next;
 
-	list_for_each_safe(pos, tmp, &b->alloc_list)
-	{
-		struct broker_alloc *a = list_entry(pos, struct broker_alloc, link);
-
+	for (; a; a = next) {
+		next = broker_alloc_next(b, a);
 		if (a->n_holders == 0)
 			broker_restore_drop(b, a);
 	}

@@ -696,7 +696,8 @@ static void on_alloc(void *data, struct broker_alloc *a)
 		.token = a->token,
 	};
 
-	memcpy(rec.name, a->name, sizeof(rec.name)); /* NUL-padded: the broker's is calloc()ed */
+	/* NUL-padded: the initializer zeroed the rest. */
+	memcpy(rec.name, broker_alloc_name(a), strnlen(broker_alloc_name(a), sizeof(rec.name) - 1));
 	if (a->handle >= s->header->next_handle)
 		s->header->next_handle = a->handle + 1;
 	write_record(s, &rec, &a->slot);
