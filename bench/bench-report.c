@@ -24,8 +24,12 @@ static void print_setup(const struct bench_options *o)
 
 static void print_row(const struct row *r)
 {
-	char p50[16] = "-", p99[16] = "-", ratio[16] = "", target[32] = "";
+	char p50[16] = "-", p99[16] = "-", ops_s[16] = "-", ratio[16] = "", target[32] = "";
+	bool figure = r->throughput && r->st.ops_s == 0; /* one figure, shown in the key line */
+	const char *against = r->baseline ? r->baseline : "";
 
+	if (!figure)
+		snprintf(ops_s, sizeof(ops_s), "%.0f", r->st.ops_s);
 	if (!r->throughput) {
 		snprintf(p50, sizeof(p50), "%.3f", r->st.p50 / 1e3);
 		snprintf(p99, sizeof(p99), "%.3f", r->st.p99 / 1e3);
@@ -34,8 +38,10 @@ static void print_row(const struct row *r)
 		snprintf(ratio, sizeof(ratio), "%.3f", r->ratio);
 	if (r->target)
 		snprintf(target, sizeof(target), "%s %s", r->target, r->met ? "met" : "MISSED");
-	printf("%-36s %9s %9s %11.0f %7s  %-30s %s\n", r->name, p50, p99, r->st.ops_s, ratio,
-	       r->baseline ? r->baseline : "(baseline)", target);
+	if (!r->baseline && !figure)
+		against = "(baseline)";
+	printf("%-36s %9s %9s %11s %7s  %-30s %s\n", r->name, p50, p99, ops_s, ratio, against,
+	       target);
 }
 
 void report_table(const struct bench_options *o, const struct table *t)

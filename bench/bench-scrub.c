@@ -11,7 +11,9 @@
  * - one free of 1 GiB, every page touched: its round trip (the scrub is not in it);
  * - the child holding a million 64-byte buffers (in `uncached`) exits: the probe's worst round
  *   trip until the daemon reports them all released and scrubbed (target <= 5 ms), beside the
- *   worst over as long again with a plain CPU hog instead (the machine's own hiccups).
+ *   worst over as long again with a plain CPU hog instead (the machine's own hiccups); and
+ *   smhd's memory (/proc/PID/status) before, while the buffers are held, and once they are back:
+ *   its anonymous memory per live buffer (target <= 128 B), the state file's, and what is left.
  */
 #include <errno.h>
 #include <signal.h>
@@ -162,6 +164,56 @@ static int group_gigabyte(const struct bench_options *o, struct smh_client *c, s
 	return err;
 }
 
+/* @pid's resident anonymous and shared memory (/proc/PID/status), in bytes. */
+static int rss_of(pid_t pid, long *anonp, long *shmemp)
+{
+	char path[64], line[128];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "RssAnon: %ld kB", anonp) == 1)
+			found |= 1;
+		else if (sscanf(line, "RssShmem: %ld kB", shmemp) == 1)
+			found |= 2;
+	}
+	fclose(f);
+	*anonp *= 1024;
+	*shmemp *= 1024;
+	return found == 3 ? 0 : -ENOENT;
+}
+
+/* smhd's memory before the holder, with its buffers, and once they are all back. */
+struct rss {
+	long anon[3], shmem[3];
+};
+
+/*
+ * smhd's memory per live buffer: its anonymous memory (the broker's records, hash maps and the
+ * buddy's tables; target <= 128 B), and the state file's pages on tmpfs, which a restart reads
+ * back (160-byte records, one for the buffer and one for its hold). Left: what the release did
+ * not give back.
+ */
+static void rss_rows(const struct bench_options *o, const struct rss *m, struct table *t)
+{
+	double n = (double)o->disconnect_buffers;
+	struct row *r = table_add_throughput(t, "smhd memory per live buffer", 0, NULL);
+
+	r->ratio = (double)(m->anon[1] - m->anon[0]) / n;
+	if (o->smoke) /* too few buffers for whole pages and chunks to average out */
+		row_info(r, "smhd B/buffer", r->ratio);
+	else
+		row_target(r, "smhd B/buffer", "<= 128 B", 128, true);
+	r = table_add_throughput(t, "state file per live buffer", 0, NULL);
+	row_info(r, "state file B/buffer", (double)(m->shmem[1] - m->shmem[0]) / n);
+	r = table_add_throughput(t, "smhd memory left after release", 0, NULL);
+	row_info(r, "smhd MiB left", (double)(m->anon[2] - m->anon[0]) / (1 << 20));
+}
+
 /* The child: holds @n buffers, says so, exits when the pipe closes (its socket with it). */
 static void holder(const char *socket, size_t n, int ready, int go)
 {
@@ -253,9 +305,10 @@ static int probe_hog(struct smh_client *c, const char *socket, uint64_t ns, stru
 }
 
 static int group_disconnect(const struct bench_options *o, struct smh_client *c, const char *socket,
-			    struct table *t)
+			    pid_t smhd, struct table *t)
 {
-	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
+	int ready[2] = { -1, -1 }, go[2] = { -1, -1 }, rss_err;
+	struct rss m;
 	uint64_t worst = 0, hog_worst = 0, ns = 0;
 	struct samples s = { 0 }, hog = { 0 };
 	struct stats st, hog_st;
@@ -275,6 +328,7 @@ static int group_disconnect(const struct bench_options *o, struct smh_client *c,
 		}
 		goto out;
 	}
+	rss_err = rss_of(smhd, &m.anon[0], &m.shmem[0]);
 	pid = fork();
 	if (pid == 0) {
 		close(ready[0]);
@@ -285,6 +339,8 @@ static int group_disconnect(const struct bench_options *o, struct smh_client *c,
 	close(go[0]);
 	err = pid < 0 ? -errno : read(ready[0], &x, 1) == 1 ? 0 : -EPIPE;
 	close(ready[0]);
+	if (err == 0 && rss_err == 0)
+		rss_err = rss_of(smhd, &m.anon[1], &m.shmem[1]);
 	if (err == 0)
 		err = probe_release(c, &s, go[1], &worst, &ns);
 	else
@@ -293,6 +349,12 @@ static int group_disconnect(const struct bench_options *o, struct smh_client *c,
 		err = -ECHILD;
 	if (err < 0)
 		goto out;
+	if (rss_err == 0)
+		rss_err = rss_of(smhd, &m.anon[2], &m.shmem[2]);
+	if (rss_err == 0)
+		rss_rows(o, &m, t);
+	else
+		fprintf(stderr, "smh-bench: cannot read smhd's memory: %s\n", strerror(-rss_err));
 	/* Without its baseline the disconnect's figure still stands. */
 	hog_err = probe_hog(c, socket, ns, &hog, &hog_worst);
 	if (hog_err == 0) {
@@ -315,7 +377,7 @@ out:
 	return err;
 }
 
-int bench_scrub(const struct bench_options *o, const char *smh_socket, struct table *t)
+int bench_scrub(const struct bench_options *o, const char *smh_socket, pid_t smhd, struct table *t)
 {
 	struct smh_client *client;
 	uint64_t ns;
@@ -329,7 +391,7 @@ int bench_scrub(const struct bench_options *o, const char *smh_socket, struct ta
 	if (err == 0 && (o->groups & BENCH_GROUP_GIGABYTE))
 		err = group_gigabyte(o, client, t);
 	if (err == 0 && (o->groups & BENCH_GROUP_DISCONNECT))
-		err = group_disconnect(o, client, smh_socket, t);
+		err = group_disconnect(o, client, smh_socket, smhd, t);
 	smh_disconnect(client);
 	return err;
 }

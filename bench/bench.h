@@ -146,7 +146,8 @@ int bench_latency(const struct bench_options *o, const char *smh_socket, struct 
 int bench_clients(const struct bench_options *o, const char *smh_socket, const char *echo_socket,
 		  struct table *t);
 int bench_buddy_rows(const struct bench_options *o, struct table *t);
-int bench_scrub(const struct bench_options *o, const char *smh_socket, struct table *t);
+/* The disconnect rows also read @smhd's memory (/proc/PID/status). */
+int bench_scrub(const struct bench_options *o, const char *smh_socket, pid_t smhd, struct table *t);
 int bench_copy(const struct bench_options *o, const char *smh_socket, struct table *t);
 
 #endif

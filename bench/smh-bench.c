@@ -204,7 +204,7 @@ static int run(const struct bench_options *o, const char *dir, struct table *t)
 		err = bench_clients(o, smh_socket, echo_socket, t);
 	if (err == 0 &&
 	    (o->groups & (BENCH_GROUP_FREE_LOOP | BENCH_GROUP_GIGABYTE | BENCH_GROUP_DISCONNECT)))
-		err = bench_scrub(o, smh_socket, t);
+		err = bench_scrub(o, smh_socket, smhd, t);
 	if (err == 0 && (o->groups & BENCH_GROUP_BUDDY))
 		err = bench_buddy_rows(o, t);
 	if (err == 0 && (o->groups & BENCH_GROUP_COPY))
