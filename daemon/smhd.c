@@ -225,6 +225,21 @@ static int create_pool(struct smhd *d, uint64_t granule, const struct diag *diag
 	return 0;
 }
 
+/*
+ * SIGUSR1 waits blocked from the start until smhd_run() watches it: the socket accepts before
+ * that (a client counting the daemon as up may send it at once), and its default action would
+ * kill smhd instead of stopping it for a restart. Threads started meanwhile (the scrubber's)
+ * keep it blocked, so that it always comes to the loop's thread.
+ */
+static void restart_signal_mask(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(how, &set, NULL);
+}
+
 int smhd_create(const struct smhd_options *opts, struct policy *policy, struct smhd **smhdp)
 {
 	const struct diag diag = { .report = log_diag };
@@ -244,6 +259,7 @@ int smhd_create(const struct smhd_options *opts, struct policy *policy, struct s
 	}
 	d->policy = *policy;
 	*policy = (struct policy){ 0 };
+	restart_signal_mask(SIG_BLOCK);
 	/* First: a socket-activated smhd with the wrong socket should say so before anything. */
 	ret = systemd_listen_fd(opts->socket, &listen_fd, &d->stored);
 	if (ret < 0)
@@ -309,6 +325,7 @@ err_config:
 	if (listen_fd >= 0)
 		close(listen_fd);
 err_smhd:
+	restart_signal_mask(SIG_UNBLOCK);
 	policy_finish(&d->policy);
 	free(d);
 	return ret;
@@ -343,6 +360,7 @@ int smhd_run(struct smhd *d)
 	d->restart_sig_open = true;
 	if (uv_signal_start(&d->restart_sig, on_restart_signal, SIGUSR1) < 0)
 		log_warning("Could not watch SIGUSR1: it stops smhd without keeping the buffers");
+	restart_signal_mask(SIG_UNBLOCK); /* one sent meanwhile comes now */
 	uv_unref((uv_handle_t *)&d->restart_sig);
 	ret = server_run(d->server);
 	d->clean = ret == 0 && !d->keep;

@@ -135,6 +135,31 @@ static void test_stop_as_soon_as_it_accepts(void **state)
 		smhd_stop(smhd_start(NULL)); /* asserts exit status 0 and no socket left */
 }
 
+/*
+ * The same for SIGUSR1, the unit's KillSignal= (stop for a restart, keeping the buffers): sent
+ * as soon as the socket accepts, it must stop smhd cleanly, not kill it by its default action;
+ * the next smhd starts from what it kept.
+ */
+static void test_restart_signal_as_soon_as_it_accepts(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 25; i++) {
+		struct smhd *d = smhd_start(NULL);
+		int status;
+
+		assert_int_equal(kill(d->pid, SIGUSR1), 0);
+		status = harness_wait_child(d->pid);
+		d->pid = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			smhd_dump_log(d);
+			fail_msg("smhd ended with wait status %#x at SIGUSR1 (start %d)", status,
+				 i);
+		}
+		smhd_restart(d, NULL);
+		smhd_stop(d);
+	}
+}
+
 /* Clients get the regions' memfds read-write; sealed, none can shrink or grow them. */
 static void test_region_fds_are_sealed(void **state)
 {
@@ -207,6 +232,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_socket_mode_and_live_daemon, harness_teardown),
 		cmocka_unit_test_teardown(test_stale_socket_replaced, harness_teardown),
 		cmocka_unit_test_teardown(test_stop_as_soon_as_it_accepts, harness_teardown),
+		cmocka_unit_test_teardown(test_restart_signal_as_soon_as_it_accepts,
+					  harness_teardown),
 		cmocka_unit_test_teardown(test_region_fds_are_sealed, harness_teardown),
 		cmocka_unit_test_teardown(test_region_with_unaligned_start, harness_teardown),
 	};
