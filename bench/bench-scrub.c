@@ -171,6 +171,7 @@ static int rss_of(pid_t pid, long *anonp, long *shmemp)
 	FILE *f;
 	int found = 0;
 
+	*anonp = *shmemp = 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "r");
 	if (!f)
