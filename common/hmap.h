@@ -36,11 +36,23 @@ struct hmap {
 	size_t old_n;    /* entries still there */
 	size_t cursor;   /* old's slots below it are empty */
 	size_t released; /* old's slots below it are given back (a large table's) */
+	void (*unmap)(void *data, void *addr, size_t len); /* see hmap_set_unmap() */
+	void *unmap_data;
 };
 
 /* An empty map; hmap_finish() on it is a no-op. */
 void hmap_init(struct hmap *map);
+/* Frees the tables: the map is empty again, its unmap function kept. */
 void hmap_finish(struct hmap *map);
+
+/*
+ * How the map gives back the memory of its large (mapped) tables as they empty or go:
+ * @unmap(@data, addr, len) takes it and must munmap() it, off the caller's thread if it likes
+ * (every munmap() of a threaded process is a TLB shootdown, milliseconds on a busy VM); NULL,
+ * the default: munmap() at once. Nothing given is read again.
+ */
+void hmap_set_unmap(struct hmap *map, void (*unmap)(void *data, void *addr, size_t len),
+		    void *data);
 
 /* The value stored under @key, or NULL. */
 void *hmap_get(const struct hmap *map, uint64_t key);

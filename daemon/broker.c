@@ -22,6 +22,8 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 		b->scrub = *scrub;
 	hmap_init(&b->allocs);
 	hmap_init(&b->tokens);
+	hmap_set_unmap(&b->allocs, b->scrub.unmap, b->scrub.unmap_data);
+	hmap_set_unmap(&b->tokens, b->scrub.unmap, b->scrub.unmap_data);
 	list_init(&b->clients);
 	treap_init(&b->by_handle);
 	slab_init_shared(&b->alloc_slab, sizeof(struct broker_alloc), b->scrub.depot);

@@ -79,6 +79,12 @@ struct broker_scrub {
 	 * (common/slab.h; the scrubber's); it must outlive the broker. NULL: each its own.
 	 */
 	struct slab_depot *depot;
+	/*
+	 * Optional: takes the mapped memory the broker's hash maps give back as they shrink or
+	 * grow (hmap_set_unmap()), with @unmap_data; it must outlive the broker. NULL: munmap().
+	 */
+	void (*unmap)(void *data, void *addr, size_t len);
+	void *unmap_data;
 };
 
 struct broker_client {

@@ -139,6 +139,8 @@ static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 			 POISON_BYTE);
 	}
 	bs.depot = scrub_depot(d->scrub);
+	bs.unmap = scrub_unmap_hook;
+	bs.unmap_data = d->scrub;
 	broker_init(&d->broker, d->pool, &bs);
 	/* The allocators' old tables and shrunk arrays are unmapped by the scrubber's thread. */
 	pool_set_unmap(d->pool, scrub_unmap_hook, d->scrub);

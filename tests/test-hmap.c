@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -272,23 +273,46 @@ static void test_grow_and_shrink_against_shadow(void **state)
 	hmap_finish(&m);
 }
 
+/* What an unmap function was handed: made inaccessible, so that a read of it faults. */
+struct handed {
+	struct {
+		void *addr;
+		size_t len;
+	} r[4096];
+	size_t n, bytes;
+};
+
+static void quarantine(void *data, void *addr, size_t len)
+{
+	struct handed *h = data;
+
+	assert_true(h->n < sizeof(h->r) / sizeof(h->r[0]));
+	assert_int_equal(mprotect(addr, len, PROT_NONE), 0);
+	h->r[h->n].addr = addr;
+	h->r[h->n++].len = len;
+	h->bytes += len;
+}
+
 /*
  * Removing what a large map held gives its tables back as it goes, in steps as small as
- * growth's: the map ends far below its peak, and a few more operations take it down to the
- * smallest table.
+ * growth's, through its unmap function (never reading what it gave): the map ends far below
+ * its peak, and a few more operations take it down to the smallest table.
  */
 static void test_shrinks_as_it_empties(void **state)
 {
 	enum { N = 300000 };
 	static uint64_t order[N];
 	static char values[N + 1];
+	static struct handed h;
 	struct hmap m;
-	size_t peak, shrinks = 0;
+	size_t peak, shrinks = 0, given;
 
 	hmap_init(&m);
+	hmap_set_unmap(&m, quarantine, &h);
 	for (uint64_t k = 1; k <= N; k++)
 		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
 	peak = hmap_bytes(&m);
+	given = h.bytes; /* the tables growth left behind */
 	assert_true(peak >= (size_t)N * sizeof(struct hmap_slot));
 	for (size_t i = 0; i < N; i++)
 		order[i] = i + 1;
@@ -318,12 +342,59 @@ static void test_shrinks_as_it_empties(void **state)
 	assert_int_equal(m.n, 0);
 	assert_true(shrinks >= 3);
 	assert_true(hmap_bytes(&m) <= peak / 4);
+	assert_true(h.bytes - given >= peak / 2); /* handed over, not unmapped behind its back */
 	for (int i = 0; i < 1000; i++) {
 		assert_int_equal(hmap_put(&m, 1, &values[1]), 0);
 		assert_ptr_equal(hmap_remove(&m, 1), &values[1]);
 	}
 	assert_null(m.old);
 	assert_int_equal(hmap_bytes(&m), 16 * sizeof(struct hmap_slot));
+	hmap_finish(&m);
+	assert_ptr_equal(m.unmap, quarantine); /* kept for the map's next life */
+	for (size_t i = 0; i < h.n; i++)
+		assert_int_equal(munmap(h.r[i].addr, h.r[i].len), 0);
+}
+
+/*
+ * While the map moves to a mapped new table (growing, then shrinking), a lookup of an entry
+ * still in the old table reads the old table only: the new one's untouched pages would each
+ * cost a page fault. The new table is made inaccessible to show it.
+ */
+static void test_lookups_read_old_first(void **state)
+{
+	static char values[200001];
+	struct hmap m;
+	uint64_t k = 0, n_old;
+
+	hmap_init(&m);
+	while (!m.old || (m.mask + 1) * sizeof(struct hmap_slot) < (4u << 20)) {
+		k++;
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+	}
+	for (int phase = 0; phase < 2; phase++) {
+		size_t bytes = (m.mask + 1) * sizeof(struct hmap_slot);
+
+		assert_non_null(m.old);
+		assert_int_equal(mprotect(m.slots, bytes, PROT_NONE), 0);
+		n_old = 0;
+		for (size_t i = m.cursor; i <= m.old_mask; i++) {
+			uint64_t key = m.old[i].key;
+
+			if (key) {
+				assert_ptr_equal(hmap_get(&m, key), &values[key]);
+				n_old++;
+			}
+		}
+		assert_int_equal(mprotect(m.slots, bytes, PROT_READ | PROT_WRITE), 0);
+		assert_int_equal(n_old, m.old_n);
+		assert_true(n_old > 1000);
+		/* Then shrinking: remove most, until a move into a mapped table begins. */
+		while (phase == 0 && (!m.old || m.mask >= m.old_mask) && k > 0) {
+			assert_ptr_equal(hmap_remove(&m, k), &values[k]);
+			k--;
+		}
+		assert_true(phase == 1 || (m.mask + 1) * sizeof(struct hmap_slot) >= (1u << 20));
+	}
 	hmap_finish(&m);
 }
 
@@ -338,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_large_table_given_back),
 		cmocka_unit_test(test_grow_and_shrink_against_shadow),
 		cmocka_unit_test(test_shrinks_as_it_empties),
+		cmocka_unit_test(test_lookups_read_old_first),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
