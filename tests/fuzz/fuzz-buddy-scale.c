@@ -51,7 +51,13 @@ struct state {
 static void quarantine(void *data, void *addr, size_t len)
 {
 	struct state *s = data;
+	unsigned char *a = addr;
 
+	for (size_t i = 0; i < s->n_handed; i++) { /* never the same memory twice */
+		unsigned char *b = s->handed[i].addr;
+
+		FUZZ_CHECK(a + len <= b || b + s->handed[i].len <= a);
+	}
 	if (s->n_handed == HANDED_MAX) {
 		FUZZ_CHECK(munmap(addr, len) == 0);
 		return;
@@ -116,7 +122,8 @@ static void check_all(struct state *s)
 	for (size_t i = 0; i < s->n_live; i++) {
 		const struct live *l = &s->sorted[i];
 
-		FUZZ_CHECK(l->addr >= s->lo && l->size > 0 && l->size - 1 <= s->last - l->addr);
+		FUZZ_CHECK(l->addr >= s->lo && l->addr <= s->last && l->size > 0 &&
+			   l->size - 1 <= s->last - l->addr);
 		FUZZ_CHECK(i == 0 || s->sorted[i - 1].addr + s->sorted[i - 1].size <= l->addr);
 		FUZZ_CHECK(buddy_alloc_size(s->b, l->addr, &got) == 0 && got == l->size);
 		used += l->size;
@@ -140,7 +147,7 @@ static bool alloc_one(struct state *s, uint64_t size, uint64_t align)
 	FUZZ_CHECK(ret == 0);
 	FUZZ_CHECK(usable == round_up(size, s->granule));
 	FUZZ_CHECK(addr % s->granule == 0 && (align == 0 || addr % align == 0));
-	FUZZ_CHECK(addr >= s->lo && usable - 1 <= s->last - addr);
+	FUZZ_CHECK(addr >= s->lo && addr <= s->last && usable - 1 <= s->last - addr);
 	s->live[s->n_live++] = (struct live){ addr, usable };
 	return true;
 }
@@ -230,6 +237,8 @@ static void op_reserve(struct state *s, uint8_t p1, uint8_t p2)
 		return;
 	sort_live(s);
 	ret = buddy_reserve(s->b, addr, size);
+	if (ret == -ENOMEM) /* out of memory for metadata: allowed, nothing changed */
+		return;
 	if (meets_live(s, addr, size)) {
 		FUZZ_CHECK(ret == -EBUSY);
 		return;
