@@ -245,17 +245,12 @@ static void migrate(struct hmap *map, size_t steps, bool all)
 		old_destroy(map);
 }
 
-static int grow(struct hmap *map)
+/*
+ * Puts @slots (@cap of them, zeroed) in use: the entries of the table in use, if any, move
+ * over from it as an old table; an empty one is freed at once.
+ */
+static void replace_table(struct hmap *map, struct hmap_slot *slots, size_t cap)
 {
-	size_t cap = map->slots ? (map->mask + 1) * 2 : 16;
-	struct hmap_slot *slots;
-
-	migrate(map, SIZE_MAX, true); /* only when removals alone came since the last growth */
-	if (map->mask >= SIZE_MAX / 2)
-		return -ENOMEM;
-	slots = table_create(cap);
-	if (!slots)
-		return -ENOMEM;
 	if (map->n > 0) {
 		map->old = map->slots;
 		map->old_mask = map->mask;
@@ -267,6 +262,20 @@ static int grow(struct hmap *map)
 	}
 	map->slots = slots;
 	map->mask = cap - 1;
+}
+
+static int grow(struct hmap *map)
+{
+	size_t cap = map->slots ? (map->mask + 1) * 2 : 16;
+	struct hmap_slot *slots;
+
+	migrate(map, SIZE_MAX, true); /* only when removals alone came since the last growth */
+	if (map->mask >= SIZE_MAX / 2)
+		return -ENOMEM;
+	slots = table_create(cap);
+	if (!slots)
+		return -ENOMEM;
+	replace_table(map, slots, cap);
 	return 0;
 }
 
@@ -287,17 +296,8 @@ static void shrink(struct hmap *map)
 	while (cap / 2 >= 16 && cap / 2 >= min && map->n * 4 <= cap / 2)
 		cap /= 2;
 	slots = table_create(cap);
-	if (!slots)
-		return;
-	map->old = map->slots;
-	map->old_mask = map->mask;
-	map->old_n = map->n;
-	map->cursor = 0;
-	map->released = 0;
-	map->slots = slots;
-	map->mask = cap - 1;
-	if (map->n == 0)
-		migrate(map, 0, false);
+	if (slots)
+		replace_table(map, slots, cap);
 }
 
 int hmap_put(struct hmap *map, uint64_t key, void *value)

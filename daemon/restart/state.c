@@ -695,9 +695,10 @@ static void on_alloc(void *data, struct broker_alloc *a)
 		.align = a->align,
 		.token = a->token,
 	};
+	const char *name = broker_alloc_name(a);
 
 	/* NUL-padded: the initializer zeroed the rest. */
-	memcpy(rec.name, broker_alloc_name(a), strnlen(broker_alloc_name(a), sizeof(rec.name) - 1));
+	memcpy(rec.name, name, strnlen(name, sizeof(rec.name) - 1));
 	if (a->handle >= s->header->next_handle)
 		s->header->next_handle = a->handle + 1;
 	write_record(s, &rec, &a->slot);
