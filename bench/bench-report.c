@@ -3,7 +3,8 @@
  * smh-bench's output: a table for people, closed by one line of the key figures against their
  * targets, or one JSON object for scripts. Latency rows show p50 and p99 in microseconds and
  * their ratio of p50s to their baseline; throughput rows (concurrent clients) have no
- * percentiles and their ratio is of operations per second.
+ * percentiles and their ratio is of operations per second; figure rows (smhd's memory) have
+ * one figure, in the key line.
  */
 #include <stdio.h>
 
@@ -25,12 +26,11 @@ static void print_setup(const struct bench_options *o)
 static void print_row(const struct row *r)
 {
 	char p50[16] = "-", p99[16] = "-", ops_s[16] = "-", ratio[16] = "", target[32] = "";
-	bool figure = r->throughput && r->st.ops_s == 0; /* one figure, shown in the key line */
 	const char *against = r->baseline ? r->baseline : "";
 
-	if (!figure)
+	if (!r->figure)
 		snprintf(ops_s, sizeof(ops_s), "%.0f", r->st.ops_s);
-	if (!r->throughput) {
+	if (!r->throughput && !r->figure) {
 		snprintf(p50, sizeof(p50), "%.3f", r->st.p50 / 1e3);
 		snprintf(p99, sizeof(p99), "%.3f", r->st.p99 / 1e3);
 	}
@@ -38,7 +38,7 @@ static void print_row(const struct row *r)
 		snprintf(ratio, sizeof(ratio), "%.3f", r->ratio);
 	if (r->target)
 		snprintf(target, sizeof(target), "%s %s", r->target, r->met ? "met" : "MISSED");
-	if (!r->baseline && !figure)
+	if (!r->baseline && !r->figure)
 		against = "(baseline)";
 	printf("%-36s %9s %9s %11s %7s  %-30s %s\n", r->name, p50, p99, ops_s, ratio, against,
 	       target);
@@ -79,13 +79,14 @@ void report_json(const struct bench_options *o, const struct table *t)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct row *r = &t->rows[i];
 
-		printf("%s\n  {\"name\": \"%s\", \"throughput\": %s, ", i ? "," : "", r->name,
-		       r->throughput ? "true" : "false");
-		if (!r->throughput)
-			printf("\"p50_ns\": %.0f, \"p99_ns\": %.0f, \"p999_ns\": %.0f, \"max_ns\": "
-			       "%.0f, \"mean_ns\": %.1f, ",
+		printf("%s\n  {\"name\": \"%s\", \"throughput\": %s, \"figure\": %s", i ? "," : "",
+		       r->name, r->throughput ? "true" : "false", r->figure ? "true" : "false");
+		if (!r->throughput && !r->figure)
+			printf(", \"p50_ns\": %.0f, \"p99_ns\": %.0f, \"p999_ns\": %.0f, "
+			       "\"max_ns\": %.0f, \"mean_ns\": %.1f",
 			       r->st.p50, r->st.p99, r->st.p999, r->st.max, r->st.mean);
-		printf("\"ops_s\": %.1f", r->st.ops_s);
+		if (!r->figure)
+			printf(", \"ops_s\": %.1f", r->st.ops_s);
 		if (r->baseline)
 			printf(", \"baseline\": \"%s\", \"ratio\": %.4f", r->baseline, r->ratio);
 		if (r->key)

@@ -202,17 +202,15 @@ struct rss {
 static void rss_rows(const struct bench_options *o, const struct rss *m, struct table *t)
 {
 	double n = (double)o->disconnect_buffers;
-	struct row *r = table_add_throughput(t, "smhd memory per live buffer", 0, NULL);
+	struct row *r = table_add_figure(t, "smhd memory per live buffer", "smhd B/buffer",
+					 (double)(m->anon[1] - m->anon[0]) / n);
 
-	r->ratio = (double)(m->anon[1] - m->anon[0]) / n;
-	if (o->smoke) /* too few buffers for whole pages and chunks to average out */
-		row_info(r, "smhd B/buffer", r->ratio);
-	else
+	if (!o->smoke) /* too few buffers for whole pages and chunks to average out */
 		row_target(r, "smhd B/buffer", "<= 128 B", 128, true);
-	r = table_add_throughput(t, "state file per live buffer", 0, NULL);
-	row_info(r, "state file B/buffer", (double)(m->shmem[1] - m->shmem[0]) / n);
-	r = table_add_throughput(t, "smhd memory left after release", 0, NULL);
-	row_info(r, "smhd MiB left", (double)(m->anon[2] - m->anon[0]) / (1 << 20));
+	table_add_figure(t, "state file per live buffer", "state file B/buffer",
+			 (double)(m->shmem[1] - m->shmem[0]) / n);
+	table_add_figure(t, "smhd memory left after release", "smhd MiB left",
+			 (double)(m->anon[2] - m->anon[0]) / (1 << 20));
 }
 
 /* The child: holds @n buffers, says so, exits when the pipe closes (its socket with it). */

@@ -160,6 +160,16 @@ struct row *table_add_throughput(struct table *t, const char *name, double ops_s
 	return r;
 }
 
+struct row *table_add_figure(struct table *t, const char *name, const char *key, double value)
+{
+	struct row *r = table_add(t, name, &(struct stats){ 0 }, NULL);
+
+	r->figure = true;
+	r->ratio = value; /* what a target is about */
+	row_info(r, key, value);
+	return r;
+}
+
 void row_target(struct row *r, const char *key, const char *text, double limit, bool at_most)
 {
 	r->key = key;

@@ -62,6 +62,7 @@ struct row {
 	char name[48];
 	struct stats st;
 	bool throughput;      /* no latency: only ops_s is meaningful */
+	bool figure;          /* neither: one figure, the key value */
 	const char *baseline; /* name of the row it is compared with, NULL for a baseline */
 	double ratio;
 	const char *target; /* e.g. "<= 1.3", NULL when none */
@@ -106,6 +107,9 @@ struct row *table_add(struct table *t, const char *name, const struct stats *st,
 /* Appends a throughput row: its ratio is its ops/s over @baseline's. Returns the row. */
 struct row *table_add_throughput(struct table *t, const char *name, double ops_s,
 				 const char *baseline);
+
+/* Appends a row of one figure, @value, labelled @key in the key line. Returns the row. */
+struct row *table_add_figure(struct table *t, const char *name, const char *key, double value);
 
 /* Sets @r's target: its ratio at most (@at_most) or at least @limit; @key labels it. */
 void row_target(struct row *r, const char *key, const char *text, double limit, bool at_most);
