@@ -205,11 +205,14 @@ static bool prop_name_ok(const void *blob, int offset)
 }
 
 /*
- * One linear walk over the structure block before libfdt's own full check, for two defects of
- * libfdt 1.6.1 (Debian bookworm's): a property length near 2^32 makes fdt_next_tag() step
- * backwards, so fdt_check_full() loops forever on an 86-byte blob; and every property lookup
- * costs the length of each name it compares, so many properties sharing one huge name make the
- * check and the walk quadratic. Tags must move forward and names must be short.
+ * One linear walk over the structure block before libfdt's own full check, for three defects
+ * of libfdt 1.6.1 (Debian bookworm's): a property length near 2^32 makes fdt_next_tag() step
+ * backwards, so fdt_check_full() loops forever on an 86-byte blob; every property lookup costs
+ * the length of each name it compares, so many properties sharing one huge name make the check
+ * and the walk quadratic; and fdt_check_full() reads the root node's name through
+ * fdt_get_name() without checking for NULL, which a blob older than version 16 gets for a
+ * node name without a '/' (a 72-byte blob crashed it). Tags must move forward, property names
+ * must be short, and fdt_get_name() must accept every node.
  */
 static int check_tags(const void *blob, const struct diag *diag)
 {
@@ -228,6 +231,15 @@ static int check_tags(const void *blob, const struct diag *diag)
 			return blob_error(diag,
 					  "a property name is missing, unterminated or longer "
 					  "than 255 bytes");
+		if (tag == FDT_BEGIN_NODE) {
+			int err;
+
+			if (!fdt_get_name(blob, offset, &err) && fdt_version(blob) < 16)
+				return blob_error(diag, "a node name lacks the '/' that blobs "
+							"older than version 16 need");
+			if (err < 0)
+				return dt_blob_fdt_error(diag, err);
+		}
 		offset = next;
 	}
 }

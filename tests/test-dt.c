@@ -556,6 +556,24 @@ static void test_wrapping_property_length(void **state)
 	assert_blob_refused(wrapping_property, sizeof(wrapping_property), "wraps around");
 }
 
+/*
+ * 72 bytes, version 2, whose root node is named "" rather than "/": libfdt 1.6.1's
+ * fdt_get_name() returns NULL for it and fdt_check_full() dereferences that (found by fuzzing).
+ */
+static const uint8_t root_name_v2[] = {
+	0xd0, 0x0d, 0xfe, 0xed, 0x00, 0x00, 0x00, 0x48, 0x00, 0x00, 0x00, 0x38, 0x00, 0x00, 0x00,
+	0x48, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+	0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x09,
+};
+
+static void test_old_version_root_name(void **state)
+{
+	assert_int_equal(sizeof(root_name_v2), 72);
+	assert_blob_refused(root_name_v2, sizeof(root_name_v2), "older than version 16");
+}
+
 static void test_unaligned_structure_block(void **state)
 {
 	size_t size;
@@ -733,6 +751,7 @@ static const struct CMUnitTest other_tests[] = {
 	cmocka_unit_test(test_random_mutations_fixtures),
 	cmocka_unit_test(test_load_example),
 	cmocka_unit_test(test_wrapping_property_length),
+	cmocka_unit_test(test_old_version_root_name),
 	cmocka_unit_test(test_unaligned_structure_block),
 	cmocka_unit_test(test_property_name_length),
 	cmocka_unit_test(test_region_limit),
