@@ -3,7 +3,9 @@
  * The state file (see state.h).
  *
  * Slots are numbered from 1 (0 means "no record" in the broker's structures). Slots never used
- * are taken in order (`next_fresh`); freed ones sit on a stack in memory, taken first. The file
+ * are taken in order (`next_fresh`); freed ones are taken first, last freed first, from a list
+ * threaded through the free records themselves (each one's `seq` names the next): no memory of
+ * the daemon's grows with the records, and a free touches only the record it frees. The file
  * grows (ftruncate + fallocate): the only system calls after start, and rare. Growing costs
  * what it adds, never what the file holds: the new part is at most GROW_MAX, and the file is
  * mapped from the start for all it may grow to (pages past its end are never touched), so the
@@ -64,9 +66,8 @@ struct state {
 	size_t reserved;             /* mapped from header on: map_len and more */
 	struct state_record *records;
 	uint32_t n_slots;
-	uint32_t next_fresh;  /* slots from here to n_slots were never used */
-	uint32_t *free_slots; /* stack, room for n_slots: mapped (grown by mremap(), no copy) */
-	size_t stack_bytes;
+	uint32_t next_fresh; /* slots from here to n_slots were never used */
+	uint32_t free_head;  /* the last slot freed, 0 for none; its record's seq: the next */
 	uint32_t n_free;
 	uint64_t seq;
 	bool failed; /* growing failed: logged, not again until it works */
@@ -280,31 +281,6 @@ void state_old_finish(struct state_old *old)
 
 /* ---------------------------------------------------------------- the new file */
 
-/* Room on the free-slot stack for every slot of a file of @n_slots. */
-static int stack_room(struct state *s, uint32_t n_slots)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = ((size_t)n_slots * sizeof(uint32_t) + page - 1) / page * page;
-	void *p;
-
-	if (bytes <= s->stack_bytes)
-		return 0;
-	if (s->free_slots)
-		p = mremap(s->free_slots, s->stack_bytes, bytes, MREMAP_MAYMOVE);
-	else
-		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return -ENOMEM;
-	/*
-	 * Touched now, a growth's worth at a time: a page fault later, when a release pushes a
-	 * slot, would wait for the address-space lock that the scrubber's munmap() holds.
-	 */
-	memset((unsigned char *)p + s->stack_bytes, 0, bytes - s->stack_bytes);
-	s->free_slots = p;
-	s->stack_bytes = bytes;
-	return 0;
-}
-
 /*
  * Maps the file for all it may grow to (RESERVE_64; RESERVE_32 on 32 bits), or just its @len
  * bytes when that much address space is not to be had: pages past the end of the file are
@@ -350,9 +326,6 @@ static int map_file(struct state *s, uint32_t n_slots)
 
 	len = (len + page - 1) / page * page;
 	n_slots = (uint32_t)((len - sizeof(struct state_header)) / sizeof(struct state_record));
-	ret = stack_room(s, n_slots);
-	if (ret < 0)
-		return ret;
 	/*
 	 * Reserve the blocks now: a store into a mapped page the file system cannot back (a full
 	 * tmpfs) would be SIGBUS later, on the request path; here it is an error we report.
@@ -590,8 +563,6 @@ void state_close(struct state *s, bool clean)
 	}
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-	if (s->free_slots)
-		munmap(s->free_slots, s->stack_bytes);
 	free(s->dir);
 	free(s);
 }
@@ -645,9 +616,16 @@ static int reserve(void *data, unsigned n)
 /* A free slot, growing the file when there is none. 0 when it cannot grow (logged once). */
 static uint32_t take_slot(struct state *s)
 {
+	uint32_t slot;
+
 	if (n_available(s) == 0 && reserve(s, 1) < 0)
 		return 0;
-	return s->n_free > 0 ? s->free_slots[--s->n_free] : s->next_fresh++;
+	if (s->n_free == 0)
+		return s->next_fresh++;
+	slot = s->free_head;
+	s->free_head = (uint32_t)s->records[slot - 1].seq;
+	s->n_free--;
+	return slot;
 }
 
 static void clear_slot(struct state *s, uint32_t *slotp)
@@ -657,7 +635,10 @@ static void clear_slot(struct state *s, uint32_t *slotp)
 	__atomic_store_n(&s->records[*slotp - 1].check, 0, __ATOMIC_RELEASE);
 	/* The slot is reused only after this store: keep later field stores behind it. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	s->free_slots[s->n_free++] = *slotp;
+	/* A record whose check is 0 is read by no one: its seq can link it into the free list. */
+	s->records[*slotp - 1].seq = s->free_head;
+	s->free_head = *slotp;
+	s->n_free++;
 	*slotp = 0;
 }
 
