@@ -128,6 +128,15 @@ struct treap_node *treap_next(const struct treap_node *node)
 	return n->parent;
 }
 
+struct treap_node *treap_find(const struct treap *t, uint64_t key)
+{
+	struct treap_node *n = t->root;
+
+	while (n && n->key != key)
+		n = key < n->key ? n->left : n->right;
+	return n;
+}
+
 struct treap_node *treap_after(const struct treap *t, uint64_t key)
 {
 	struct treap_node *n = t->root, *best = NULL;

@@ -44,6 +44,9 @@ struct treap_node *treap_last(const struct treap *t);
 /* The node after @node in key order, or NULL: O(1) amortised over a walk. */
 struct treap_node *treap_next(const struct treap_node *node);
 
+/* The node whose key is @key, or NULL: O(log n) expected. */
+struct treap_node *treap_find(const struct treap *t, uint64_t key);
+
 /* The node with the smallest key greater than @key, or NULL. */
 struct treap_node *treap_after(const struct treap *t, uint64_t key);
 

@@ -20,9 +20,7 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	b->pool = pool;
 	if (scrub)
 		b->scrub = *scrub;
-	hmap_init(&b->allocs);
 	hmap_init(&b->tokens);
-	hmap_set_unmap(&b->allocs, b->scrub.unmap, b->scrub.unmap_data);
 	hmap_set_unmap(&b->tokens, b->scrub.unmap, b->scrub.unmap_data);
 	list_init(&b->clients);
 	treap_init(&b->by_handle);
@@ -44,7 +42,6 @@ void broker_finish(struct broker *b)
 		broker_client_remove(b, list_entry(pos, struct broker_client, link));
 	list_for_each_safe(pos, tmp, &b->dying)
 		broker_client_remove(b, list_entry(pos, struct broker_client, link));
-	hmap_finish(&b->allocs);
 	hmap_finish(&b->tokens);
 	slab_finish(&b->alloc_slab);
 	slab_finish(&b->hold_slab);
@@ -171,7 +168,6 @@ static void release(struct broker *b, struct broker_alloc *a, const struct broke
 
 	if (broker_alloc_shared(a))
 		b->n_shared--;
-	hmap_remove(&b->allocs, a->handle);
 	if (a->token)
 		hmap_remove(&b->tokens, a->token);
 	treap_remove(&b->by_handle, &a->by_handle);
@@ -400,9 +396,16 @@ static int add_hold(struct broker *b, struct broker_client *c, struct broker_all
 	return add_holds(b, c, a, 1);
 }
 
+struct broker_alloc *broker_find_alloc(struct broker *b, uint64_t handle)
+{
+	struct treap_node *n = treap_find(&b->by_handle, handle);
+
+	return n ? list_entry(n, struct broker_alloc, by_handle) : NULL;
+}
+
 struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle)
 {
-	struct broker_alloc *a = hmap_get(&b->allocs, handle);
+	struct broker_alloc *a = broker_find_alloc(b, handle);
 	struct list *pos;
 
 	if (!a)
@@ -471,9 +474,6 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 	a->handle = b->next_handle;
 	a->owner = c->id;
 	a->align = align;
-	ret = hmap_put(&b->allocs, a->handle, a);
-	if (ret < 0)
-		goto err_block;
 	JOURNAL(b, alloc, a);
 	ret = add_hold(b, c, a);
 	if (ret < 0)
@@ -485,8 +485,6 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 
 err_table:
 	JOURNAL(b, alloc_gone, a);
-	hmap_remove(&b->allocs, a->handle);
-err_block:
 	pool_free(b->pool, &a->blk); /* never written: still clean */
 err_alloc:
 	free(a->name);
@@ -576,12 +574,8 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 
 struct broker_alloc *broker_alloc_after(struct broker *b, uint64_t handle)
 {
-	struct broker_alloc *a = handle ? hmap_get(&b->allocs, handle) : NULL;
-	struct treap_node *n;
+	struct treap_node *n = treap_after(&b->by_handle, handle);
 
-	if (a)
-		return broker_alloc_next(b, a);
-	n = treap_after(&b->by_handle, handle);
 	return n ? list_entry(n, struct broker_alloc, by_handle) : NULL;
 }
 
@@ -653,7 +647,7 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	struct broker_alloc *a;
 	int ret;
 
-	if (handle == 0 || hmap_get(&b->allocs, handle) || (token && hmap_get(&b->tokens, token)))
+	if (handle == 0 || broker_find_alloc(b, handle) || (token && hmap_get(&b->tokens, token)))
 		return -EEXIST;
 	/* The alignment is charged (broker_alloc_cost()): one the daemon could have given only. */
 	if ((align & (align - 1)) || (align && (blk->addr & (align - 1))) ||
@@ -670,14 +664,12 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	a->handle = handle;
 	a->align = align;
 	ret = set_name(a, name);
-	if (ret == 0)
-		ret = hmap_put(&b->allocs, handle, a);
 	if (ret < 0)
 		goto err_block;
 	if (token) {
 		ret = hmap_put(&b->tokens, token, a);
 		if (ret < 0)
-			goto err_table;
+			goto err_block;
 		a->token = token;
 		b->n_shared++;
 	}
@@ -688,8 +680,6 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	*allocp = a;
 	return 0;
 
-err_table:
-	hmap_remove(&b->allocs, handle);
 err_block:
 	pool_free(b->pool, &a->blk);
 err_alloc:

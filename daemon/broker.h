@@ -159,10 +159,9 @@ struct broker_journal {
 struct broker {
 	struct pool *pool;
 	struct broker_scrub scrub;
-	struct hmap allocs;     /* handle -> struct broker_alloc */
 	struct hmap tokens;     /* token -> struct broker_alloc */
 	struct list clients;    /* in id order */
-	struct treap by_handle; /* the allocations in handle order */
+	struct treap by_handle; /* the allocations, in handle order: found by handle here */
 	struct list orphans;    /* restored sessions nobody resumed yet */
 	struct list dying;      /* disconnected clients whose holds are being released */
 	struct broker_journal journal;
@@ -292,6 +291,13 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 
 /* @c's hold on @handle, or NULL. */
 struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle);
+/* The allocation of @handle, or NULL. */
+struct broker_alloc *broker_find_alloc(struct broker *b, uint64_t handle);
+/* How many allocations there are. */
+static inline size_t broker_n_allocs(const struct broker *b)
+{
+	return b->by_handle.n;
+}
 
 /*
  * Listing in pages: the live allocation with the smallest handle above @handle, or NULL.

@@ -470,7 +470,7 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 	s->regions = ptrs;
 	s->granule = pool_granule(b->pool);
 	s->n_clients = (uint32_t)b->n_clients;
-	s->n_allocs = b->allocs.n;
+	s->n_allocs = broker_n_allocs(b);
 	s->n_shared = b->n_shared;
 	if (!stats_refusals(ctx, r, s))
 		return;
@@ -546,7 +546,7 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 	/* Every entry takes at least 16 bytes packed: the budget bounds the page. */
 	enum { PAGE_MAX = LIST_BUDGET / 16 };
 	struct broker *b = ctx->broker;
-	size_t page = b->allocs.n < PAGE_MAX ? b->allocs.n : PAGE_MAX;
+	size_t page = broker_n_allocs(b) < PAGE_MAX ? broker_n_allocs(b) : PAGE_MAX;
 	Smh__AllocInfo *infos = scratch_alloc(r, page, sizeof(*infos));
 	Smh__AllocInfo **ptrs = scratch_alloc(r, page, sizeof(*ptrs));
 	/* Orphans hold too (after a restart): one allocation may have every holder there is. */

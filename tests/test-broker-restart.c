@@ -409,7 +409,7 @@ static void test_restore_refused(void **state)
 		assert_null(a);
 		assert_int_equal(stats(f, 0).used, 256);
 		assert_int_equal(stats(f, 0).n_allocs, 1);
-		assert_int_equal(f->b.allocs.n, 1);
+		assert_int_equal(broker_n_allocs(&f->b), 1);
 		assert_int_equal(f->b.tokens.n, 1);
 		assert_int_equal(f->b.n_shared, 1);
 		assert_int_equal(f->b.next_handle, 8);
@@ -450,7 +450,7 @@ static void test_restore_order_and_drop(void **state)
 	broker_restore_drop(&f->b, a3);
 	EXPECT(f, alloc_ev(EV_ALLOC_GONE, 3, &b3, T1), scrub_ev(2, 0x44000000, 128));
 	assert_null(broker_find_token(&f->b, T1));
-	assert_null(hmap_get(&f->b.allocs, 3));
+	assert_null(broker_find_alloc(&f->b, 3));
 	assert_int_equal(f->b.n_shared, 0);
 	assert_int_equal(stats(f, 2).used, 64);
 	assert_int_equal(stats(f, 0).used, 64);
@@ -559,7 +559,7 @@ static void test_resume(void **state)
 	broker_client_remove(&f->b, f->c1);
 	f->c1 = NULL;
 	assert_int_equal(stats(f, 1).used, 0);
-	assert_int_equal(f->b.allocs.n, 0);
+	assert_int_equal(broker_n_allocs(&f->b), 0);
 }
 
 /*
@@ -581,7 +581,7 @@ static void test_journal_full(void **state)
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), -ENOSPC);
 	assert_int_equal(stats(f, 0).used, before.used);
 	assert_int_equal(stats(f, 0).n_allocs, before.n_allocs);
-	assert_int_equal(f->b.allocs.n, 1);
+	assert_int_equal(broker_n_allocs(&f->b), 1);
 	assert_int_equal(f->c1->n_buffers, 1);
 	expect_none(f);
 	f->room = 0;
@@ -596,7 +596,7 @@ static void test_journal_full(void **state)
 	expect_none(f);
 	/* Giving back needs no room. */
 	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
-	assert_int_equal(f->b.allocs.n, 0);
+	assert_int_equal(broker_n_allocs(&f->b), 0);
 	f->room = 2;
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &b), 0);
 }
@@ -661,7 +661,7 @@ static void test_grace_releases_gone(void **state)
 	assert_int_equal(f->b.n_orphans, 2);
 	assert_int_equal(stats(f, 2).used, 2 * 64);
 	for (size_t i = 0; i < n; i++)
-		assert_true((hmap_get(&f->b.allocs, 1 + i) != NULL) == orphans[i].kept);
+		assert_true((broker_find_alloc(&f->b, 1 + i) != NULL) == orphans[i].kept);
 	/* Released as at a disconnect: hold, allocation, scrub, for each of the three. */
 	assert_int_equal(f->n_events, 9);
 	for (size_t i = 0, k = 0; i < n; i++) {
@@ -719,7 +719,7 @@ static void test_restore_without_room(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0); /* before any assertion */
 	signal(SIGXFSZ, old_sig);
 	assert_int_equal(ret, -ENOSPC);
-	assert_int_equal(f->b.allocs.n, 0);
+	assert_int_equal(broker_n_allocs(&f->b), 0);
 	expect_none(f);
 	snprintf(path, sizeof(path), "%s/smhd.state", dir);
 	assert_int_equal(access(path, F_OK), -1); /* nothing committed in place of the old one */

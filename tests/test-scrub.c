@@ -544,7 +544,7 @@ static void test_retire_in_slices(void **state)
 	assert_int_equal(f->n_queued, 4);
 	assert_false(broker_reap(&f->b, 2));
 	assert_int_equal(f->n_queued, 5);
-	assert_int_equal(f->b.allocs.n, 0);
+	assert_int_equal(broker_n_allocs(&f->b), 0);
 	assert_false(broker_reap(&f->b, 2));
 	/* A client with less than the budget goes at once. */
 	assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);

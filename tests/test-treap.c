@@ -65,6 +65,9 @@ static void test_empty_and_one(void **state)
 	assert_ptr_equal(treap_after(&t, 0), &a);
 	assert_ptr_equal(treap_after(&t, 4), &a);
 	assert_null(treap_after(&t, 5));
+	assert_ptr_equal(treap_find(&t, 5), &a);
+	assert_null(treap_find(&t, 4));
+	assert_null(treap_find(&t, 6));
 	treap_remove(&t, &a);
 	check(&t, 0);
 	assert_null(t.root);
@@ -118,6 +121,10 @@ static void test_random_against_shadow(void **state)
 		}
 		got = treap_last(&t);
 		assert_int_equal(got ? got->key : 0, pred_of(present, KEYS));
+		/* Found by key exactly when present: the broker's lookup by handle. */
+		assert_ptr_equal(treap_find(&t, k), present[k] ? &nodes[k] : NULL);
+		k = 1 + (uint64_t)(rand() % (KEYS - 1));
+		assert_ptr_equal(treap_find(&t, k), present[k] ? &nodes[k] : NULL);
 		if (op % 500 == 0)
 			check(&t, n);
 	}

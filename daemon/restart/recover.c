@@ -221,7 +221,7 @@ static void restore_alloc(struct recover *rec, struct backend *backend,
 
 static void restore_hold(struct recover *rec, struct hmap *orphans, const struct state_record *r)
 {
-	struct broker_alloc *a = hmap_get(&rec->broker->allocs, r->handle);
+	struct broker_alloc *a = broker_find_alloc(rec->broker, r->handle);
 	struct broker_client *o;
 
 	if (!a || r->count == 0)
@@ -349,7 +349,7 @@ int recover_restore(struct recover *rec, struct broker *broker, struct backend *
 	if (rec->old.found)
 		log_info("Restored %zu buffer(s) held by %zu session(s) of the previous smhd; "
 			 "handles continue at %llu",
-			 (size_t)broker->allocs.n, broker->n_orphans,
+			 (size_t)broker_n_allocs(broker), broker->n_orphans,
 			 (unsigned long long)broker->next_handle);
 	state_old_finish(&rec->old);
 	ret = state_commit(rec->state);

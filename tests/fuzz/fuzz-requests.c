@@ -120,7 +120,7 @@ static struct seen *find_seen(uint64_t handle)
 static void prune_seen(void)
 {
 	for (size_t i = 0; i < run.n_seen;)
-		if (!hmap_get(&run.broker.allocs, run.seen[i].handle))
+		if (!broker_find_alloc(&run.broker, run.seen[i].handle))
 			run.seen[i] = run.seen[--run.n_seen];
 		else
 			i++;
@@ -604,7 +604,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (size_t i = 0; i < N_CONNS; i++)
 		conn_close(&run.conns[i]);
-	FUZZ_CHECK(run.broker.n_clients == 0 && run.broker.allocs.n == 0);
+	FUZZ_CHECK(run.broker.n_clients == 0 && broker_n_allocs(&run.broker) == 0);
 	FUZZ_CHECK(run.broker.tokens.n == 0 && run.broker.n_shared == 0);
 	broker_finish(&run.broker);
 	check_pool_as_new();
