@@ -177,6 +177,21 @@ static void release(struct broker *b, struct broker_alloc *a, const struct broke
 	slab_free(&b->alloc_slab, a);
 }
 
+/* Takes @h, whose count is 0, out of @a's holds; frees it unless it is @a's own. */
+static void unlink_hold(struct broker *b, struct broker_alloc *a, struct broker_hold *h)
+{
+	struct broker_hold **pp = &a->own.next;
+
+	if (h == &a->own) {
+		h->client = NULL;
+		return;
+	}
+	while (*pp != h)
+		pp = &(*pp)->next;
+	*pp = h->next;
+	slab_free(&b->hold_slab, h);
+}
+
 /* Drops @n of the hold's count; the hold and maybe the allocation go with the last. */
 static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 {
@@ -192,10 +207,9 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 		return;
 	}
 	JOURNAL(b, hold_gone, h);
-	list_remove(&h->alloc_link);
 	list_remove(&h->client_link);
 	last = h->client;
-	slab_free(&b->hold_slab, h);
+	unlink_hold(b, a, h);
 	a->n_holders--;
 	if (a->n_holders == 0) {
 		release(b, a, last);
@@ -352,33 +366,40 @@ static bool worth_waiting(const struct broker *b, enum smh_reg_attr attr, uint64
 	return false;
 }
 
+/* @c's hold on @a, or NULL. */
+static struct broker_hold *find_hold(const struct broker_alloc *a, const struct broker_client *c)
+{
+	for (struct broker_hold *h = broker_first_hold(a); h; h = h->next)
+		if (h->client == c)
+			return h;
+	return NULL;
+}
+
 /* Adds @n to @c's hold on @a, creating it, with one journal record. Returns 0, -EMLINK (past
  * BROKER_HOLD_COUNT_MAX) or -ENOMEM. */
 static int add_holds(struct broker *b, struct broker_client *c, struct broker_alloc *a, uint64_t n)
 {
-	struct list *pos;
-	struct broker_hold *h = NULL;
+	struct broker_hold *h = find_hold(a, c);
 
-	list_for_each(pos, &a->holds)
-	{
-		struct broker_hold *x = list_entry(pos, struct broker_hold, alloc_link);
-
-		if (x->client == c) {
-			h = x;
-			break;
-		}
-	}
 	if (n > BROKER_HOLD_COUNT_MAX - (h ? h->count : 0))
 		return -EMLINK;
 	if (!h) {
 		bool was_shared = broker_alloc_shared(a);
 
-		h = slab_alloc(&b->hold_slab);
-		if (!h)
-			return -ENOMEM;
+		if (a->own.client) {
+			struct broker_hold **pp = &a->own.next;
+
+			h = slab_alloc(&b->hold_slab);
+			if (!h)
+				return -ENOMEM;
+			while (*pp) /* last: holders in the order they came */
+				pp = &(*pp)->next;
+			*pp = h;
+		} else {
+			h = &a->own;
+		}
 		h->alloc = a;
 		h->client = c;
-		list_insert_before(&a->holds, &h->alloc_link);
 		list_insert_before(&c->holds, &h->client_link);
 		a->n_holders++;
 		if (!was_shared && broker_alloc_shared(a))
@@ -406,30 +427,20 @@ struct broker_alloc *broker_find_alloc(struct broker *b, uint64_t handle)
 struct broker_hold *broker_find_hold(struct broker *b, struct broker_client *c, uint64_t handle)
 {
 	struct broker_alloc *a = broker_find_alloc(b, handle);
-	struct list *pos;
 
-	if (!a)
-		return NULL;
-	list_for_each(pos, &a->holds)
-	{
-		struct broker_hold *h = list_entry(pos, struct broker_hold, alloc_link);
-
-		if (h->client == c)
-			return h;
-	}
-	return NULL;
+	return a ? find_hold(a, c) : NULL;
 }
 
 /*
- * Puts @a (its handle set, not indexed yet) in the index of allocations. A handle above the
- * last, as every new one and restored ones in the state file's order are, is appended without
- * a search (finding the last walks the right spine: O(log n) expected, on nodes just touched).
+ * Puts @a (its handle, the index's key, set; not indexed yet) in the index of allocations. A
+ * handle above the last, as every new one and restored ones in the state file's order are, is
+ * appended without a search (finding the last walks the right spine: O(log n) expected, on
+ * nodes just touched).
  */
 static void insert_in_order(struct broker *b, struct broker_alloc *a)
 {
 	struct treap_node *last = treap_last(&b->by_handle);
 
-	a->by_handle.key = a->handle;
 	treap_insert(&b->by_handle, &a->by_handle, last && last->key < a->handle ? last : NULL);
 }
 
@@ -460,7 +471,6 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 
 	if (!a)
 		return -ENOMEM;
-	list_init(&a->holds);
 	ret = set_name(a, name);
 	if (ret == 0)
 		ret = reserve(b, 2); /* the allocation and its hold */
@@ -657,7 +667,6 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	a = slab_alloc(&b->alloc_slab);
 	if (!a)
 		return -ENOMEM;
-	list_init(&a->holds);
 	ret = pool_reserve(b->pool, blk->region, blk->addr, blk->size, &a->blk);
 	if (ret < 0)
 		goto err_alloc;

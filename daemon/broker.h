@@ -28,6 +28,7 @@
 #define DAEMON_BROKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -104,41 +105,62 @@ struct broker_client {
 	struct list link;    /* broker's clients, in id order */
 };
 
-struct broker_alloc {
-	uint64_t handle;
-	uint64_t token; /* 0 until exported */
-	uint64_t owner; /* id of the client that allocated it */
-	struct pool_block blk;
-	uint64_t align;     /* asked at allocation; a realloc that moves keeps it */
-	unsigned n_holders; /* clients holding it */
-	uint32_t slot;      /* the journal's record, 0 for none */
-	struct list holds;  /* struct broker_hold.alloc_link */
-	/* Given at allocation (common/bufname.h), NULL for none: broker_alloc_name(). */
-	char *name;
-
-	/* In the broker's index of the allocations, in handle order; the key is the handle. */
-	struct treap_node by_handle;
-};
-
-/* The allocation's name, "" for none. */
-static inline const char *broker_alloc_name(const struct broker_alloc *a)
-{
-	return a->name ? a->name : "";
-}
-
 /*
  * The most holds one client may have on one allocation (imports of the same buffer): what a
  * restarted daemon restores (daemon/restart/state.h), so a hold it would drop cannot exist.
  */
 #define BROKER_HOLD_COUNT_MAX (UINT64_C(1) << 20)
 
+/* One client's hold on one allocation: @count handles to it. */
 struct broker_hold {
 	struct broker_alloc *alloc;
-	struct broker_client *client;
-	uint32_t count; /* at most BROKER_HOLD_COUNT_MAX */
-	uint32_t slot;  /* the journal's record, 0 for none */
-	struct list alloc_link, client_link;
+	struct broker_client *client; /* NULL: an allocation's own hold, not in use */
+	struct broker_hold *next;     /* the allocation's next hold */
+	uint32_t count;               /* at most BROKER_HOLD_COUNT_MAX */
+	uint32_t slot;                /* the journal's record, 0 for none */
+	struct list client_link;
 };
+
+/*
+ * A live buffer. Most have one holder, the client that allocated it: its hold is kept inside
+ * (@own), and only further holders (imports) take a struct broker_hold of their own, chained
+ * from own.next. broker_first_hold() and hold->next walk them all.
+ */
+struct broker_alloc {
+	/* In the broker's index of the allocations, in handle order; the key is the handle. */
+	union {
+		struct treap_node by_handle;
+		struct {
+			struct treap_node *by_handle_links_[3];
+			uint64_t handle; /* by_handle.key */
+		};
+	};
+	uint64_t token; /* 0 until exported */
+	uint64_t owner; /* id of the client that allocated it */
+	struct pool_block blk;
+	uint64_t align;     /* asked at allocation; a realloc that moves keeps it */
+	unsigned n_holders; /* clients holding it */
+	uint32_t slot;      /* the journal's record, 0 for none */
+	/* Given at allocation (common/bufname.h), NULL for none: broker_alloc_name(). */
+	char *name;
+	struct broker_hold own;
+};
+
+_Static_assert(offsetof(struct broker_alloc, handle) ==
+		       offsetof(struct broker_alloc, by_handle) + offsetof(struct treap_node, key),
+	       "an allocation's handle is its index key");
+
+/* The allocation's first hold, or NULL (none: it is being restored). */
+static inline struct broker_hold *broker_first_hold(const struct broker_alloc *a)
+{
+	return a->own.client ? (struct broker_hold *)&a->own : a->own.next;
+}
+
+/* The allocation's name, "" for none. */
+static inline const char *broker_alloc_name(const struct broker_alloc *a)
+{
+	return a->name ? a->name : "";
+}
 
 /*
  * Told of every change, synchronously, in the order it happens. Any callback may be NULL.

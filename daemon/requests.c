@@ -525,7 +525,6 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 		       uint64_t *holders)
 {
 	const struct backend_region *br = backend_region(ctx->backend, a->blk.region);
-	struct list *pos;
 
 	smh__alloc_info__init(i);
 	i->handle = a->handle;
@@ -537,8 +536,8 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 	i->shared = broker_alloc_shared(a);
 	i->name = (char *)broker_alloc_name(a);
 	i->holders = holders;
-	list_for_each(pos, &a->holds) holders[i->n_holders++] =
-		list_entry(pos, struct broker_hold, alloc_link)->client->id;
+	for (const struct broker_hold *h = broker_first_hold(a); h; h = h->next)
+		holders[i->n_holders++] = h->client->id;
 }
 
 static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, struct reply *r)

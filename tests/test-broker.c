@@ -150,6 +150,82 @@ static void test_export_import_last_holder(void **state)
 	assert_int_equal(broker_import(&f->b, f->c2, t1, &b), -ENOENT);
 }
 
+/* The holders of @a by id, in order, into @ids; returns how many. */
+static size_t holder_ids(const struct broker_alloc *a, uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct broker_hold *h = broker_first_hold(a); h; h = h->next) {
+		assert_true(n < max);
+		assert_ptr_equal(h->alloc, a);
+		ids[n++] = h->client->id;
+	}
+	return n;
+}
+
+/*
+ * The allocation keeps its owner's hold inside and chains the others: holders come and go in
+ * any order (the one inside let go and taken again by a later importer, one in the middle of
+ * the chain dropped), each is found by its client, counts and bytes stay right, and the buffer
+ * goes with its last holder, whichever that is.
+ */
+static void test_holds_chain(void **state)
+{
+	struct fixture *f = *state;
+	struct broker_client *c3, *c4;
+	struct broker_alloc *a, *b;
+	uint64_t t, ids[8];
+
+	assert_int_equal(broker_client_add(&f->b, 12, 1002, 1002, "gpu", &c3), 0);
+	assert_int_equal(broker_client_add(&f->b, 13, 1003, 1003, "disp", &c4), 0);
+	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
+	assert_ptr_equal(broker_first_hold(a), &a->own);
+	assert_null(a->own.next);
+	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t), 0);
+	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
+	assert_int_equal(broker_import(&f->b, c3, t, &b), 0);
+	assert_int_equal(holder_ids(a, ids, 8), 3);
+	assert_int_equal(ids[0], f->c1->id);
+	assert_int_equal(ids[1], f->c2->id);
+	assert_int_equal(ids[2], c3->id);
+	/* The owner lets go: its place inside is free, the chain stays. */
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_null(a->own.client);
+	assert_null(broker_find_hold(&f->b, f->c1, a->handle));
+	assert_int_equal(holder_ids(a, ids, 8), 2);
+	assert_int_equal(ids[0], f->c2->id);
+	assert_int_equal(ids[1], c3->id);
+	/* A new holder takes the place inside. */
+	assert_int_equal(broker_import(&f->b, c4, t, &b), 0);
+	assert_ptr_equal(a->own.client, c4);
+	assert_ptr_equal(broker_find_hold(&f->b, c4, a->handle), &a->own);
+	assert_int_equal(holder_ids(a, ids, 8), 3);
+	assert_int_equal(ids[0], c4->id);
+	/* One from the middle of the chain goes. */
+	assert_int_equal(broker_import(&f->b, f->c1, t, &b), 0);
+	assert_int_equal(holder_ids(a, ids, 8), 4);
+	assert_int_equal(broker_free(&f->b, c3, a->handle), 0);
+	assert_int_equal(holder_ids(a, ids, 8), 3);
+	assert_int_equal(ids[0], c4->id);
+	assert_int_equal(ids[1], f->c2->id);
+	assert_int_equal(ids[2], f->c1->id);
+	assert_int_equal(a->n_holders, 3);
+	assert_int_equal(c3->n_buffers, 0);
+	assert_int_equal(f->c1->bytes, 64);
+	/* Dropped in turn: the buffer stays until the last, then goes. */
+	broker_client_remove(&f->b, f->c2);
+	f->c2 = NULL;
+	assert_int_equal(broker_free(&f->b, c4, a->handle), 0);
+	assert_int_equal(holder_ids(a, ids, 8), 1);
+	assert_int_equal(used(f, 0), 64);
+	assert_int_equal(f->n_calls, 0);
+	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
+	assert_int_equal(used(f, 0), 0);
+	assert_int_equal(f->n_calls, 1);
+	assert_int_equal(broker_n_allocs(&f->b), 0);
+	assert_int_equal(f->b.n_shared, 0);
+}
+
 static void test_import_twice_counts(void **state)
 {
 	struct fixture *f = *state;
@@ -397,6 +473,7 @@ int main(void)
 		T(test_ids_and_counters),
 		T(test_foreign_and_double_free),
 		T(test_export_import_last_holder),
+		T(test_holds_chain),
 		T(test_import_twice_counts),
 		T(test_import_count_bounded),
 		T(test_removed_client_releases),
