@@ -77,7 +77,9 @@ static int reserve(struct broker *b, unsigned n)
 
 bool broker_alloc_shared(const struct broker_alloc *a)
 {
-	return a->token != 0 || a->n_holders > 1;
+	const struct broker_hold *h = broker_first_hold(a);
+
+	return a->token != 0 || (h && h->next);
 }
 
 uint64_t broker_cost(uint64_t size, uint64_t align)
@@ -87,7 +89,7 @@ uint64_t broker_cost(uint64_t size, uint64_t align)
 
 uint64_t broker_alloc_cost(const struct broker_alloc *a)
 {
-	return broker_cost(a->blk.size, a->align);
+	return broker_cost(a->blk.size, broker_alloc_align(a));
 }
 
 int broker_client_add(struct broker *b, pid_t pid, uid_t uid, gid_t gid, const char *comm,
@@ -210,8 +212,7 @@ static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 	list_remove(&h->client_link);
 	last = h->client;
 	unlink_hold(b, a, h);
-	a->n_holders--;
-	if (a->n_holders == 0) {
+	if (!broker_first_hold(a)) {
 		release(b, a, last);
 		return;
 	}
@@ -401,7 +402,6 @@ static int add_holds(struct broker *b, struct broker_client *c, struct broker_al
 		h->alloc = a;
 		h->client = c;
 		list_insert_before(&c->holds, &h->client_link);
-		a->n_holders++;
 		if (!was_shared && broker_alloc_shared(a))
 			b->n_shared++;
 	}
@@ -444,6 +444,18 @@ static void insert_in_order(struct broker *b, struct broker_alloc *a)
 	treap_insert(&b->by_handle, &a->by_handle, last && last->key < a->handle ? last : NULL);
 }
 
+/* @align: 0 or a power of two. */
+static void set_align(struct broker_alloc *a, uint64_t align)
+{
+	uint8_t k = 0;
+
+	while (align) {
+		k++;
+		align >>= 1;
+	}
+	a->align_log2p1 = k;
+}
+
 /*
  * Most buffers have no name: one is kept out of line, as long as it is (cut at BUFNAME_MAX,
  * which smhd's checks never let a name pass).
@@ -483,7 +495,7 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 		goto err_alloc;
 	a->handle = b->next_handle;
 	a->owner = c->id;
-	a->align = align;
+	set_align(a, align);
 	JOURNAL(b, alloc, a);
 	ret = add_hold(b, c, a);
 	if (ret < 0)
@@ -525,7 +537,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	if (!h)
 		return -EINVAL;
 	a = h->alloc;
-	if (a->n_holders > 1)
+	if (!broker_alloc_held_by_one(a))
 		return -EBUSY;
 	ret = reserve(b, 1);
 	if (ret < 0)
@@ -533,9 +545,9 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 	old = a->blk;
 	from.handle = a->handle;
 	old_cost = broker_alloc_cost(a);
-	ret = pool_realloc(b->pool, &a->blk, size, a->align);
+	ret = pool_realloc(b->pool, &a->blk, size, broker_alloc_align(a));
 	if (ret == -ENOMEM &&
-	    worth_waiting(b, pool_region(b->pool, old.region)->attr, size, a->align))
+	    worth_waiting(b, pool_region(b->pool, old.region)->attr, size, broker_alloc_align(a)))
 		ret = -EAGAIN;
 	if (ret < 0)
 		return ret;
@@ -671,7 +683,7 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	if (ret < 0)
 		goto err_alloc;
 	a->handle = handle;
-	a->align = align;
+	set_align(a, align);
 	ret = set_name(a, name);
 	if (ret < 0)
 		goto err_block;

@@ -138,9 +138,9 @@ struct broker_alloc {
 	uint64_t token; /* 0 until exported */
 	uint64_t owner; /* id of the client that allocated it */
 	struct pool_block blk;
-	uint64_t align;     /* asked at allocation; a realloc that moves keeps it */
-	unsigned n_holders; /* clients holding it */
-	uint32_t slot;      /* the journal's record, 0 for none */
+	uint32_t slot; /* the journal's record, 0 for none */
+	/* The alignment asked at allocation (a realloc that moves keeps it): broker_alloc_align(). */
+	uint8_t align_log2p1; /* 0: none; else log2(alignment) + 1 */
 	/* Given at allocation (common/bufname.h), NULL for none: broker_alloc_name(). */
 	char *name;
 	struct broker_hold own;
@@ -154,6 +154,30 @@ _Static_assert(offsetof(struct broker_alloc, handle) ==
 static inline struct broker_hold *broker_first_hold(const struct broker_alloc *a)
 {
 	return a->own.client ? (struct broker_hold *)&a->own : a->own.next;
+}
+
+/* The alignment asked at allocation, 0 for none. */
+static inline uint64_t broker_alloc_align(const struct broker_alloc *a)
+{
+	return a->align_log2p1 ? UINT64_C(1) << (a->align_log2p1 - 1) : 0;
+}
+
+/* Whether one client alone holds the allocation. */
+static inline bool broker_alloc_held_by_one(const struct broker_alloc *a)
+{
+	const struct broker_hold *h = broker_first_hold(a);
+
+	return h && !h->next;
+}
+
+/* How many clients hold the allocation (a walk of its holds). */
+static inline size_t broker_alloc_n_holders(const struct broker_alloc *a)
+{
+	size_t n = 0;
+
+	for (const struct broker_hold *h = broker_first_hold(a); h; h = h->next)
+		n++;
+	return n;
 }
 
 /* The allocation's name, "" for none. */

@@ -163,7 +163,7 @@ void events_free(struct events *ev, const struct broker_client *c, const struct 
 	item.region = h->alloc->blk.region;
 	item.size = h->alloc->blk.size;
 	item.phys_addr = h->alloc->blk.addr;
-	item.released = h->count == 1 && h->alloc->n_holders == 1;
+	item.released = h->count == 1 && broker_alloc_held_by_one(h->alloc);
 	events_emit(ev, &item);
 }
 

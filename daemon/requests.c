@@ -280,9 +280,10 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 	int ret;
 
 	/* Growing costs the difference, as many times as this connection holds the buffer. */
-	if (h && req->size > 0 && h->alloc->n_holders == 1 &&
-	    broker_cost(charged(ctx, req->size), h->alloc->align) > broker_alloc_cost(h->alloc)) {
-		uint64_t more = broker_cost(charged(ctx, req->size), h->alloc->align) -
+	if (h && req->size > 0 && broker_alloc_held_by_one(h->alloc) &&
+	    broker_cost(charged(ctx, req->size), broker_alloc_align(h->alloc)) >
+		    broker_alloc_cost(h->alloc)) {
+		uint64_t more = broker_cost(charged(ctx, req->size), broker_alloc_align(h->alloc)) -
 				broker_alloc_cost(h->alloc);
 
 		if (!quota_ok(ctx, more > UINT64_MAX / h->count ? UINT64_MAX : more * h->count, 0,
@@ -562,7 +563,9 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 	smh__allocs_reply__init(a);
 	/* From where the last page stopped, not from the first: a page costs its own length. */
 	for (ba = broker_alloc_after(b, req->after); ba; ba = broker_alloc_next(b, ba)) {
-		if (n == page || n_holders + ba->n_holders > n_holders_max) {
+		size_t k = broker_alloc_n_holders(ba);
+
+		if (n == page || n_holders + k > n_holders_max) {
 			a->more = true;
 			break;
 		}
@@ -572,7 +575,7 @@ static void on_allocs(struct request_ctx *ctx, const Smh__AllocsRequest *req, st
 			a->more = true;
 			break;
 		}
-		n_holders += ba->n_holders;
+		n_holders += k;
 		ptrs[n] = &infos[n];
 		n++;
 	}

@@ -303,9 +303,9 @@ static void test_restore(void **state)
 	       hold_ev(EV_HOLD, 7, o2, 1));
 	assert_int_equal(a->handle, 7);
 	assert_memory_equal(&a->blk, &blk7, sizeof(blk7));
-	assert_int_equal(a->align, 64);
+	assert_int_equal(broker_alloc_align(a), 64);
 	assert_int_equal(a->owner, o1->id);
-	assert_int_equal(a->n_holders, 2);
+	assert_int_equal(broker_alloc_n_holders(a), 2);
 	assert_ptr_equal(broker_find_token(&f->b, T1), a);
 	assert_int_equal(f->b.n_shared, 1);
 	/* Orphans are not clients. */
@@ -529,7 +529,7 @@ static void test_resume(void **state)
 	assert_int_equal(f->c1->bytes, 64 + 2 * 256 + 1024);
 	assert_int_equal(broker_find_hold(&f->b, f->c1, 7)->count, 2);
 	assert_int_equal(broker_find_hold(&f->b, f->c1, 8)->count, 1);
-	assert_int_equal(a->n_holders, 2);
+	assert_int_equal(broker_alloc_n_holders(a), 2);
 	/* Every hold of the connection is recorded again, under its process and the session. */
 	EXPECT(f, hold_ev(EV_HOLD, 9, f->c1, 1), hold_ev(EV_HOLD, 7, f->c1, 2),
 	       hold_ev(EV_HOLD, 8, f->c1, 1));

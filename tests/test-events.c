@@ -214,16 +214,18 @@ static void test_free_released(void **state)
 {
 	struct events_sub *sub = subscribe(0);
 	struct broker_client c = client(3, OWNER);
-	struct broker_alloc a = { .handle = 9, .n_holders = 1, .blk = { .size = 128 } };
-	struct broker_hold h = { .alloc = &a, .client = &c, .count = 2 };
+	struct broker_client other = client(4, OWNER);
+	struct broker_alloc a = { .handle = 9, .blk = { .size = 128 } };
+	struct broker_hold *h = &a.own, h2 = { .alloc = &a, .client = &other, .count = 1 };
 
 	(void)state;
-	events_free(&ev, &c, &h); /* one of two holds: still held */
-	h.count = 1;
-	a.n_holders = 2;
-	events_free(&ev, &c, &h); /* another client holds it too */
-	a.n_holders = 1;
-	events_free(&ev, &c, &h); /* the last hold */
+	*h = (struct broker_hold){ .alloc = &a, .client = &c, .count = 2 };
+	events_free(&ev, &c, h); /* one of two holds: still held */
+	h->count = 1;
+	h->next = &h2;
+	events_free(&ev, &c, h); /* another client holds it too */
+	h->next = NULL;
+	events_free(&ev, &c, h); /* the last hold */
 	for (int i = 0; i < 3; i++) {
 		const struct events_item *it = events_peek(sub);
 

@@ -239,7 +239,7 @@ static void drop_unheld(struct broker *b)
 
 	for (; a; a = next) {
 		next = broker_alloc_next(b, a);
-		if (a->n_holders == 0)
+		if (!broker_first_hold(a))
 			broker_restore_drop(b, a);
 	}
 }

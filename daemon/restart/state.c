@@ -673,7 +673,7 @@ static void on_alloc(void *data, struct broker_alloc *a)
 		.handle = a->handle,
 		.addr = a->blk.addr,
 		.size = a->blk.size,
-		.align = a->align,
+		.align = broker_alloc_align(a),
 		.token = a->token,
 	};
 	const char *name = broker_alloc_name(a);
