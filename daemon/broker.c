@@ -79,7 +79,7 @@ bool broker_alloc_shared(const struct broker_alloc *a)
 {
 	const struct broker_hold *h = broker_first_hold(a);
 
-	return a->token != 0 || (h && h->next);
+	return broker_alloc_token(a) != 0 || (h && h->next);
 }
 
 uint64_t broker_cost(uint64_t size, uint64_t align)
@@ -170,12 +170,12 @@ static void release(struct broker *b, struct broker_alloc *a, const struct broke
 
 	if (broker_alloc_shared(a))
 		b->n_shared--;
-	if (a->token)
-		hmap_remove(&b->tokens, a->token);
+	if (broker_alloc_token(a))
+		hmap_remove(&b->tokens, broker_alloc_token(a));
 	treap_remove(&b->by_handle, &a->by_handle);
 	JOURNAL(b, alloc_gone, a);
 	give_back(b, &a->blk, &from);
-	free(a->name);
+	free(a->extra);
 	slab_free(&b->alloc_slab, a);
 }
 
@@ -367,6 +367,28 @@ static bool worth_waiting(const struct broker *b, enum smh_reg_attr attr, uint64
 	return false;
 }
 
+/*
+ * @a's extra part, made (with @name, NULL for none, cut at BUFNAME_MAX, which smhd's checks
+ * never let a name pass) if it has none yet. NULL when there is no memory.
+ */
+static struct broker_alloc_extra *get_extra(struct broker_alloc *a, const char *name)
+{
+	size_t len = name ? strnlen(name, BUFNAME_MAX) : 0;
+	struct broker_alloc_extra *x;
+
+	if (a->extra)
+		return a->extra;
+	x = malloc(sizeof(*x) + len + 1);
+	if (!x)
+		return NULL;
+	x->token = 0;
+	x->owner = broker_alloc_owner(a);
+	memcpy(x->name, name ? name : "", len);
+	x->name[len] = '\0';
+	a->extra = x;
+	return x;
+}
+
 /* @c's hold on @a, or NULL. */
 static struct broker_hold *find_hold(const struct broker_alloc *a, const struct broker_client *c)
 {
@@ -390,6 +412,9 @@ static int add_holds(struct broker *b, struct broker_client *c, struct broker_al
 		if (a->own.client) {
 			struct broker_hold **pp = &a->own.next;
 
+			/* The owner is no longer the one holder's: it is kept in the extra part. */
+			if (!get_extra(a, NULL))
+				return -ENOMEM;
 			h = slab_alloc(&b->hold_slab);
 			if (!h)
 				return -ENOMEM;
@@ -456,16 +481,12 @@ static void set_align(struct broker_alloc *a, uint64_t align)
 	a->align_log2p1 = k;
 }
 
-/*
- * Most buffers have no name: one is kept out of line, as long as it is (cut at BUFNAME_MAX,
- * which smhd's checks never let a name pass).
- */
+/* Most buffers have no name: one is kept in the extra part, as long as it is. */
 static int set_name(struct broker_alloc *a, const char *name)
 {
 	if (!name || !name[0])
 		return 0;
-	a->name = strndup(name, BUFNAME_MAX);
-	return a->name ? 0 : -ENOMEM;
+	return get_extra(a, name) ? 0 : -ENOMEM;
 }
 
 int broker_alloc(struct broker *b, struct broker_client *c, enum smh_reg_attr attr, uint64_t size,
@@ -494,7 +515,8 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 	if (ret < 0)
 		goto err_alloc;
 	a->handle = b->next_handle;
-	a->owner = c->id;
+	if (a->extra)
+		a->extra->owner = c->id;
 	set_align(a, align);
 	JOURNAL(b, alloc, a);
 	ret = add_hold(b, c, a);
@@ -509,7 +531,7 @@ err_table:
 	JOURNAL(b, alloc_gone, a);
 	pool_free(b->pool, &a->blk); /* never written: still clean */
 err_alloc:
-	free(a->name);
+	free(a->extra);
 	slab_free(&b->alloc_slab, a);
 	return ret;
 }
@@ -573,24 +595,26 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 	if (!h)
 		return -EINVAL;
 	a = h->alloc;
-	if (a->token == 0) {
+	if (broker_alloc_token(a) == 0) {
 		bool was_shared = broker_alloc_shared(a);
 
 		ret = reserve(b, 1);
 		if (ret < 0)
 			return ret;
+		if (!get_extra(a, NULL))
+			return -ENOMEM;
 		do
 			t = random_token();
 		while (hmap_get(&b->tokens, t));
 		ret = hmap_put(&b->tokens, t, a);
 		if (ret < 0)
 			return ret;
-		a->token = t;
+		a->extra->token = t;
 		if (!was_shared)
 			b->n_shared++;
 		JOURNAL(b, alloc, a);
 	}
-	*tokenp = a->token;
+	*tokenp = a->extra->token;
 	return 0;
 }
 
@@ -688,10 +712,10 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	if (ret < 0)
 		goto err_block;
 	if (token) {
-		ret = hmap_put(&b->tokens, token, a);
+		ret = get_extra(a, NULL) ? hmap_put(&b->tokens, token, a) : -ENOMEM;
 		if (ret < 0)
 			goto err_block;
-		a->token = token;
+		a->extra->token = token;
 		b->n_shared++;
 	}
 	insert_in_order(b, a);
@@ -704,7 +728,7 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 err_block:
 	pool_free(b->pool, &a->blk);
 err_alloc:
-	free(a->name);
+	free(a->extra);
 	slab_free(&b->alloc_slab, a);
 	return ret;
 }
@@ -712,8 +736,8 @@ err_alloc:
 int broker_restore_hold(struct broker *b, struct broker_alloc *a, struct broker_client *orphan,
 			uint64_t count)
 {
-	if (a->owner == 0)
-		a->owner = orphan->id;
+	if (a->extra && a->extra->owner == 0)
+		a->extra->owner = orphan->id;
 	return count ? add_holds(b, orphan, a, count) : 0;
 }
 
@@ -754,6 +778,8 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		list_remove(&h->client_link);
 		list_insert_before(&c->holds, &h->client_link);
 		h->client = c;
+		if (h->alloc->extra && h->alloc->extra->owner == o->id)
+			h->alloc->extra->owner = c->id; /* as it is without the extra part */
 		c->n_buffers += h->count;
 		c->bytes += h->count * broker_alloc_cost(h->alloc);
 	}

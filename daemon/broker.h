@@ -135,15 +135,24 @@ struct broker_alloc {
 			uint64_t handle; /* by_handle.key */
 		};
 	};
-	uint64_t token; /* 0 until exported */
-	uint64_t owner; /* id of the client that allocated it */
+	/* NULL while it is unnamed, not exported and held by one client: see below. */
+	struct broker_alloc_extra *extra;
 	struct pool_block blk;
 	uint32_t slot; /* the journal's record, 0 for none */
 	/* The alignment asked at allocation (a realloc that moves keeps it): broker_alloc_align(). */
 	uint8_t align_log2p1; /* 0: none; else log2(alignment) + 1 */
-	/* Given at allocation (common/bufname.h), NULL for none: broker_alloc_name(). */
-	char *name;
 	struct broker_hold own;
+};
+
+/*
+ * What most allocations do not need, kept out of line: made for a name at allocation, a first
+ * export, or a second holder, and kept until the allocation goes. Without it, the owner is the
+ * client of the hold inside.
+ */
+struct broker_alloc_extra {
+	uint64_t token; /* 0 until exported */
+	uint64_t owner; /* the id of the client that allocated it; 0 until a restore's first hold */
+	char name[];    /* given at allocation (common/bufname.h); "" for none */
 };
 
 _Static_assert(offsetof(struct broker_alloc, handle) ==
@@ -183,7 +192,24 @@ static inline size_t broker_alloc_n_holders(const struct broker_alloc *a)
 /* The allocation's name, "" for none. */
 static inline const char *broker_alloc_name(const struct broker_alloc *a)
 {
-	return a->name ? a->name : "";
+	return a->extra ? a->extra->name : "";
+}
+
+/* The allocation's export token, 0 until exported. */
+static inline uint64_t broker_alloc_token(const struct broker_alloc *a)
+{
+	return a->extra ? a->extra->token : 0;
+}
+
+/*
+ * The id of the client that allocated it (after a restart: of the orphan restored holding it,
+ * then of the connection that resumed that session). 0 for none yet.
+ */
+static inline uint64_t broker_alloc_owner(const struct broker_alloc *a)
+{
+	if (a->extra)
+		return a->extra->owner;
+	return a->own.client ? a->own.client->id : 0;
 }
 
 /*

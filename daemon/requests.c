@@ -533,7 +533,7 @@ static void alloc_info(struct request_ctx *ctx, const struct broker_alloc *a, Sm
 	i->offset = a->blk.addr - br->fd_phys_base;
 	i->size = a->blk.size;
 	i->phys_addr = a->blk.addr;
-	i->owner = a->owner;
+	i->owner = broker_alloc_owner(a);
 	i->shared = broker_alloc_shared(a);
 	i->name = (char *)broker_alloc_name(a);
 	i->holders = holders;

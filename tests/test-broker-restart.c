@@ -74,7 +74,7 @@ static void alloc_event(struct fixture *f, enum ev_kind kind, const struct broke
 	e->region = a->blk.region;
 	e->addr = a->blk.addr;
 	e->size = a->blk.size;
-	e->token = a->token;
+	e->token = broker_alloc_token(a);
 	snprintf(e->name, sizeof(e->name), "%s", broker_alloc_name(a));
 }
 
@@ -304,7 +304,7 @@ static void test_restore(void **state)
 	assert_int_equal(a->handle, 7);
 	assert_memory_equal(&a->blk, &blk7, sizeof(blk7));
 	assert_int_equal(broker_alloc_align(a), 64);
-	assert_int_equal(a->owner, o1->id);
+	assert_int_equal(broker_alloc_owner(a), o1->id);
 	assert_int_equal(broker_alloc_n_holders(a), 2);
 	assert_ptr_equal(broker_find_token(&f->b, T1), a);
 	assert_int_equal(f->b.n_shared, 1);
@@ -353,7 +353,7 @@ static void test_names(void **state)
 	assert_int_equal(f->events[0].handle, a->handle);
 	assert_string_equal(f->events[0].name, "camera0/frame3");
 	assert_int_equal(broker_restore_alloc_named(&f->b, 7, &blk7, 0, 0, "dsp/in", &r), 0);
-	assert_string_equal(r->name, "dsp/in");
+	assert_string_equal(broker_alloc_name(r), "dsp/in");
 	assert_int_equal(f->events[2].kind, EV_ALLOC); /* after the first one's hold */
 	assert_string_equal(f->events[2].name, "dsp/in");
 	memset(long_name, 'n', sizeof(long_name) - 1);
@@ -365,7 +365,7 @@ static void test_names(void **state)
 	assert_int_equal(strlen(broker_alloc_name(r9)), BUFNAME_MAX);
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &plain), 0);
 	assert_string_equal(broker_alloc_name(plain), "");
-	assert_null(plain->name);      /* nothing kept for no name */
+	assert_null(plain->extra);     /* nothing kept for no name */
 	broker_restore_drop(&f->b, r); /* no hold came back for them */
 	broker_restore_drop(&f->b, r9);
 }
@@ -520,7 +520,15 @@ static void test_resume(void **state)
 	assert_int_equal(f->b.n_orphans, 2);
 	expect_none(f);
 
+	/* Each owned by the orphan restored holding it first... */
+	assert_int_equal(broker_alloc_owner(a), o1->id);
+	assert_null(a8->extra);
+	assert_int_equal(broker_alloc_owner(a8), o1->id);
 	assert_int_equal(broker_resume(&f->b, f->c1, S1, &n), 0);
+	/* ...then by the connection that resumed its session, shared (kept aside) or not. */
+	assert_non_null(a->extra);
+	assert_int_equal(broker_alloc_owner(a), f->c1->id);
+	assert_int_equal(broker_alloc_owner(a8), f->c1->id);
 	assert_int_equal(n, 3);
 	assert_int_equal(f->c1->session, S1);
 	assert_int_equal(f->b.n_orphans, 1);

@@ -81,7 +81,7 @@ static void test_ids_and_counters(void **state)
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_NON_CACHEABLE, 4096, 0, &b), 0);
 	assert_int_equal(a->handle, 1);
 	assert_int_equal(b->handle, 2);
-	assert_int_equal(a->owner, f->c1->id);
+	assert_int_equal(broker_alloc_owner(a), f->c1->id);
 	assert_int_equal(a->blk.size, 128);
 	assert_int_equal(f->c1->n_buffers, 2);
 	assert_int_equal(f->c1->bytes, 128 + 4096);
@@ -181,7 +181,11 @@ static void test_holds_chain(void **state)
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a), 0);
 	assert_ptr_equal(broker_first_hold(a), &a->own);
 	assert_null(a->own.next);
+	assert_null(a->extra); /* nothing but the record for a plain buffer */
+	assert_int_equal(broker_alloc_owner(a), f->c1->id);
 	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t), 0);
+	assert_non_null(a->extra);
+	assert_int_equal(broker_alloc_token(a), t);
 	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
 	assert_int_equal(broker_import(&f->b, c3, t, &b), 0);
 	assert_int_equal(holder_ids(a, ids, 8), 3);
@@ -192,6 +196,7 @@ static void test_holds_chain(void **state)
 	assert_int_equal(broker_free(&f->b, f->c1, a->handle), 0);
 	assert_null(a->own.client);
 	assert_null(broker_find_hold(&f->b, f->c1, a->handle));
+	assert_int_equal(broker_alloc_owner(a), f->c1->id); /* still the one who allocated it */
 	assert_int_equal(holder_ids(a, ids, 8), 2);
 	assert_int_equal(ids[0], f->c2->id);
 	assert_int_equal(ids[1], c3->id);
@@ -199,6 +204,7 @@ static void test_holds_chain(void **state)
 	assert_int_equal(broker_import(&f->b, c4, t, &b), 0);
 	assert_ptr_equal(a->own.client, c4);
 	assert_ptr_equal(broker_find_hold(&f->b, c4, a->handle), &a->own);
+	assert_int_equal(broker_alloc_owner(a), f->c1->id);
 	assert_int_equal(holder_ids(a, ids, 8), 3);
 	assert_int_equal(ids[0], c4->id);
 	/* One from the middle of the chain goes. */

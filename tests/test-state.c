@@ -137,7 +137,7 @@ static void assert_alloc_record(const struct state_record *r, const struct broke
 	assert_int_equal(r->addr, a->blk.addr);
 	assert_int_equal(r->size, a->blk.size);
 	assert_int_equal(r->align, broker_alloc_align(a));
-	assert_int_equal(r->token, a->token);
+	assert_int_equal(r->token, broker_alloc_token(a));
 	assert_int_equal(r->check, state_record_check(r));
 }
 

@@ -674,7 +674,7 @@ static void on_alloc(void *data, struct broker_alloc *a)
 		.addr = a->blk.addr,
 		.size = a->blk.size,
 		.align = broker_alloc_align(a),
-		.token = a->token,
+		.token = broker_alloc_token(a),
 	};
 	const char *name = broker_alloc_name(a);
 
