@@ -25,7 +25,7 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 	list_init(&b->clients);
 	treap_init(&b->by_handle);
 	slab_init_shared(&b->alloc_slab, sizeof(struct broker_alloc), b->scrub.depot);
-	slab_init_shared(&b->hold_slab, sizeof(struct broker_hold), b->scrub.depot);
+	slab_init_shared(&b->hold_slab, sizeof(struct broker_hold_more), b->scrub.depot);
 	list_init(&b->orphans);
 	list_init(&b->dying);
 	b->next_client_id = 1;
@@ -191,13 +191,14 @@ static void unlink_hold(struct broker *b, struct broker_alloc *a, struct broker_
 	while (*pp != h)
 		pp = &(*pp)->next;
 	*pp = h->next;
-	slab_free(&b->hold_slab, h);
+	slab_free(&b->hold_slab,
+		  (struct broker_hold_more *)((char *)h - offsetof(struct broker_hold_more, hold)));
 }
 
 /* Drops @n of the hold's count; the hold and maybe the allocation go with the last. */
 static void drop_hold(struct broker *b, struct broker_hold *h, uint64_t n)
 {
-	struct broker_alloc *a = h->alloc;
+	struct broker_alloc *a = broker_hold_alloc(h);
 	bool was_shared = broker_alloc_shared(a);
 	struct broker_client *last;
 
@@ -411,20 +412,23 @@ static int add_holds(struct broker *b, struct broker_client *c, struct broker_al
 
 		if (a->own.client) {
 			struct broker_hold **pp = &a->own.next;
+			struct broker_hold_more *m;
 
 			/* The owner is no longer the one holder's: it is kept in the extra part. */
 			if (!get_extra(a, NULL))
 				return -ENOMEM;
-			h = slab_alloc(&b->hold_slab);
-			if (!h)
+			m = slab_alloc(&b->hold_slab);
+			if (!m)
 				return -ENOMEM;
+			m->alloc = a;
+			h = &m->hold;
 			while (*pp) /* last: holders in the order they came */
 				pp = &(*pp)->next;
 			*pp = h;
 		} else {
 			h = &a->own;
+			h->inside = 1;
 		}
-		h->alloc = a;
 		h->client = c;
 		list_insert_before(&c->holds, &h->client_link);
 		if (!was_shared && broker_alloc_shared(a))
@@ -558,7 +562,7 @@ int broker_realloc(struct broker *b, struct broker_client *c, uint64_t handle, u
 
 	if (!h)
 		return -EINVAL;
-	a = h->alloc;
+	a = broker_hold_alloc(h);
 	if (!broker_alloc_held_by_one(a))
 		return -EBUSY;
 	ret = reserve(b, 1);
@@ -594,7 +598,7 @@ int broker_export(struct broker *b, struct broker_client *c, uint64_t handle, ui
 
 	if (!h)
 		return -EINVAL;
-	a = h->alloc;
+	a = broker_hold_alloc(h);
 	if (broker_alloc_token(a) == 0) {
 		bool was_shared = broker_alloc_shared(a);
 
@@ -778,10 +782,11 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 		list_remove(&h->client_link);
 		list_insert_before(&c->holds, &h->client_link);
 		h->client = c;
-		if (h->alloc->extra && h->alloc->extra->owner == o->id)
-			h->alloc->extra->owner = c->id; /* as it is without the extra part */
+		if (broker_hold_alloc(h)->extra && broker_hold_alloc(h)->extra->owner == o->id)
+			broker_hold_alloc(h)->extra->owner =
+				c->id; /* as it is without the extra part */
 		c->n_buffers += h->count;
-		c->bytes += h->count * broker_alloc_cost(h->alloc);
+		c->bytes += h->count * broker_alloc_cost(broker_hold_alloc(h));
 	}
 	c->session = session;
 	o->n_buffers = 0;

@@ -111,14 +111,20 @@ struct broker_client {
  */
 #define BROKER_HOLD_COUNT_MAX (UINT64_C(1) << 20)
 
-/* One client's hold on one allocation: @count handles to it. */
+/* One client's hold on one allocation: @count handles to it. broker_hold_alloc(): which. */
 struct broker_hold {
-	struct broker_alloc *alloc;
 	struct broker_client *client; /* NULL: an allocation's own hold, not in use */
 	struct broker_hold *next;     /* the allocation's next hold */
-	uint32_t count;               /* at most BROKER_HOLD_COUNT_MAX */
+	uint32_t count : 31;          /* at most BROKER_HOLD_COUNT_MAX */
+	uint32_t inside : 1;          /* the allocation's own; else in a struct broker_hold_more */
 	uint32_t slot;                /* the journal's record, 0 for none */
 	struct list client_link;
+};
+
+/* A hold beyond the one inside the allocation, which must name it. */
+struct broker_hold_more {
+	struct broker_hold hold;
+	struct broker_alloc *alloc;
 };
 
 /*
@@ -158,6 +164,15 @@ struct broker_alloc_extra {
 _Static_assert(offsetof(struct broker_alloc, handle) ==
 		       offsetof(struct broker_alloc, by_handle) + offsetof(struct treap_node, key),
 	       "an allocation's handle is its index key");
+
+/* The allocation @h holds. */
+static inline struct broker_alloc *broker_hold_alloc(const struct broker_hold *h)
+{
+	if (h->inside)
+		return (struct broker_alloc *)((char *)h - offsetof(struct broker_alloc, own));
+	return ((struct broker_hold_more *)((char *)h - offsetof(struct broker_hold_more, hold)))
+		->alloc;
+}
 
 /* The allocation's first hold, or NULL (none: it is being restored). */
 static inline struct broker_hold *broker_first_hold(const struct broker_alloc *a)
@@ -238,7 +253,7 @@ struct broker {
 	struct list dying;      /* disconnected clients whose holds are being released */
 	struct broker_journal journal;
 	struct slab alloc_slab; /* struct broker_alloc, a million at a time (common/slab.h) */
-	struct slab hold_slab;  /* struct broker_hold */
+	struct slab hold_slab;  /* struct broker_hold_more */
 	uint64_t next_client_id;
 	uint64_t next_handle;
 	size_t n_clients;

@@ -159,11 +159,11 @@ void events_free(struct events *ev, const struct broker_client *c, const struct 
 	if (!events_active(ev))
 		return;
 	fill_client(&item, EVENTS_FREE, c);
-	item.handle = h->alloc->handle;
-	item.region = h->alloc->blk.region;
-	item.size = h->alloc->blk.size;
-	item.phys_addr = h->alloc->blk.addr;
-	item.released = h->count == 1 && broker_alloc_held_by_one(h->alloc);
+	item.handle = broker_hold_alloc(h)->handle;
+	item.region = broker_hold_alloc(h)->blk.region;
+	item.size = broker_hold_alloc(h)->blk.size;
+	item.phys_addr = broker_hold_alloc(h)->blk.addr;
+	item.released = h->count == 1 && broker_alloc_held_by_one(broker_hold_alloc(h));
 	events_emit(ev, &item);
 }
 

@@ -280,11 +280,12 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 	int ret;
 
 	/* Growing costs the difference, as many times as this connection holds the buffer. */
-	if (h && req->size > 0 && broker_alloc_held_by_one(h->alloc) &&
-	    broker_cost(charged(ctx, req->size), broker_alloc_align(h->alloc)) >
-		    broker_alloc_cost(h->alloc)) {
-		uint64_t more = broker_cost(charged(ctx, req->size), broker_alloc_align(h->alloc)) -
-				broker_alloc_cost(h->alloc);
+	if (h && req->size > 0 && broker_alloc_held_by_one(broker_hold_alloc(h)) &&
+	    broker_cost(charged(ctx, req->size), broker_alloc_align(broker_hold_alloc(h))) >
+		    broker_alloc_cost(broker_hold_alloc(h))) {
+		uint64_t more = broker_cost(charged(ctx, req->size),
+					    broker_alloc_align(broker_hold_alloc(h))) -
+				broker_alloc_cost(broker_hold_alloc(h));
 
 		if (!quota_ok(ctx, more > UINT64_MAX / h->count ? UINT64_MAX : more * h->count, 0,
 			      r))
@@ -335,7 +336,7 @@ static void on_export(struct request_ctx *ctx, const Smh__ExportRequest *req, st
 		return;
 	}
 	events_buffer(ctx->events, EVENTS_EXPORT, ctx->client,
-		      broker_find_hold(ctx->broker, ctx->client, req->handle)->alloc);
+		      broker_hold_alloc(broker_find_hold(ctx->broker, ctx->client, req->handle)));
 	smh__export_reply__init(&r->body.export_);
 	r->body.export_.token = token;
 	r->resp.body_case = SMH__RESPONSE__BODY_EXPORT;

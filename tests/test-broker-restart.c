@@ -82,7 +82,7 @@ static void hold_event(struct fixture *f, enum ev_kind kind, const struct broker
 {
 	struct event *e = push(f, kind);
 
-	e->handle = h->alloc->handle;
+	e->handle = broker_hold_alloc(h)->handle;
 	e->client = h->client->id;
 	e->session = h->client->session;
 	e->count = h->count;

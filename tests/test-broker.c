@@ -157,7 +157,7 @@ static size_t holder_ids(const struct broker_alloc *a, uint64_t *ids, size_t max
 
 	for (const struct broker_hold *h = broker_first_hold(a); h; h = h->next) {
 		assert_true(n < max);
-		assert_ptr_equal(h->alloc, a);
+		assert_ptr_equal(broker_hold_alloc(h), a);
 		ids[n++] = h->client->id;
 	}
 	return n;
@@ -264,7 +264,7 @@ static void test_import_count_bounded(void **state)
 	assert_int_equal(broker_export(&f->b, f->c1, a->handle, &t), 0);
 	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
 	h = list_entry(f->c2->holds.next, struct broker_hold, client_link);
-	assert_ptr_equal(h->alloc, a);
+	assert_ptr_equal(broker_hold_alloc(h), a);
 	h->count = BROKER_HOLD_COUNT_MAX - 1; /* as after that many imports */
 	assert_int_equal(broker_import(&f->b, f->c2, t, &b), 0);
 	assert_int_equal(h->count, BROKER_HOLD_COUNT_MAX);

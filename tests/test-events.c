@@ -216,13 +216,14 @@ static void test_free_released(void **state)
 	struct broker_client c = client(3, OWNER);
 	struct broker_client other = client(4, OWNER);
 	struct broker_alloc a = { .handle = 9, .blk = { .size = 128 } };
-	struct broker_hold *h = &a.own, h2 = { .alloc = &a, .client = &other, .count = 1 };
+	struct broker_hold *h = &a.own;
+	struct broker_hold_more h2 = { .hold = { .client = &other, .count = 1 }, .alloc = &a };
 
 	(void)state;
-	*h = (struct broker_hold){ .alloc = &a, .client = &c, .count = 2 };
+	*h = (struct broker_hold){ .client = &c, .count = 2, .inside = 1 };
 	events_free(&ev, &c, h); /* one of two holds: still held */
 	h->count = 1;
-	h->next = &h2;
+	h->next = &h2.hold;
 	events_free(&ev, &c, h); /* another client holds it too */
 	h->next = NULL;
 	events_free(&ev, &c, h); /* the last hold */

@@ -695,7 +695,7 @@ static void on_hold(void *data, struct broker_hold *h)
 	struct broker_client *c = h->client;
 	struct state_record rec = {
 		.kind = STATE_HOLD,
-		.handle = h->alloc->handle,
+		.handle = broker_hold_alloc(h)->handle,
 		.session = c->session,
 		.count = h->count,
 		.pid = c->pid,
