@@ -113,7 +113,9 @@ static double restore_n(const uint64_t *order, size_t n)
 	broker_init(&b, bench_pool(), NULL);
 	t0 = now();
 	for (size_t i = 0; i < n; i++) {
-		struct pool_block blk = { 0, REGION_BASE + (order[i] - 1) * BUF_SIZE, BUF_SIZE };
+		struct pool_block blk = { .region = 0,
+					  .addr = REGION_BASE + (order[i] - 1) * BUF_SIZE,
+					  .size = BUF_SIZE };
 
 		if (broker_restore_alloc(&b, order[i], &blk, 0, 0, &a) < 0)
 			exit(1);

@@ -149,6 +149,7 @@ static int alloc_raw(struct pool *pool, enum smh_reg_attr attr, uint64_t size, u
 			continue;
 		if (buddy_alloc(r->buddy, size, align, &blk->addr, &blk->size) == 0) {
 			blk->region = (uint32_t)i;
+			blk->tag = 0;
 			return 0;
 		}
 	}
@@ -216,6 +217,7 @@ static int move(struct pool *pool, struct pool_block *blk, uint64_t size, uint64
 		return ret;
 	}
 	buddy_free(old->buddy, blk->addr, blk->size);
+	nb.tag = blk->tag;
 	*blk = nb;
 	return 0;
 }

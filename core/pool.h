@@ -39,8 +39,13 @@ struct pool_region {
 /* An allocation: where it lives. Plain data; the pool keeps the truth in its allocators. */
 struct pool_block {
 	uint32_t region; /* index into the pool's regions */
-	uint64_t addr;   /* physical address of the first byte */
-	uint64_t size;   /* usable bytes: the request rounded up to the granule */
+	/*
+	 * Not the pool's (the padding's room, for its user's records): the pool never reads it,
+	 * keeps it when it changes a block (pool_realloc()) and sets 0 in one it makes.
+	 */
+	uint32_t tag;
+	uint64_t addr; /* physical address of the first byte */
+	uint64_t size; /* usable bytes: the request rounded up to the granule */
 };
 
 struct pool_hooks {

@@ -482,7 +482,7 @@ static void set_align(struct broker_alloc *a, uint64_t align)
 		k++;
 		align >>= 1;
 	}
-	a->align_log2p1 = k;
+	a->own.align_log2p1 = k & 0x7f; /* at most 64 */
 }
 
 /* Most buffers have no name: one is kept in the extra part, as long as it is. */

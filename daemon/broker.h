@@ -115,9 +115,11 @@ struct broker_client {
 struct broker_hold {
 	struct broker_client *client; /* NULL: an allocation's own hold, not in use */
 	struct broker_hold *next;     /* the allocation's next hold */
-	uint32_t count : 31;          /* at most BROKER_HOLD_COUNT_MAX */
+	uint32_t count : 21;          /* at most BROKER_HOLD_COUNT_MAX */
 	uint32_t inside : 1;          /* the allocation's own; else in a struct broker_hold_more */
-	uint32_t slot;                /* the journal's record, 0 for none */
+	/* Only in the one inside: its allocation's alignment (broker_alloc_align()). */
+	uint32_t align_log2p1 : 7; /* 0: none; else log2(alignment) + 1 */
+	uint32_t slot;             /* the journal's record, 0 for none */
 	struct list client_link;
 };
 
@@ -143,12 +145,15 @@ struct broker_alloc {
 	};
 	/* NULL while it is unnamed, not exported and held by one client: see below. */
 	struct broker_alloc_extra *extra;
-	struct pool_block blk;
-	uint32_t slot; /* the journal's record, 0 for none */
-	/* The alignment asked at allocation (a realloc that moves keeps it): broker_alloc_align(). */
-	uint8_t align_log2p1; /* 0: none; else log2(alignment) + 1 */
+	struct pool_block blk; /* blk.tag: the journal's record, 0 for none */
+	/*
+	 * The hold inside; also keeps the alignment asked at allocation, which a realloc that
+	 * moves keeps (own.align_log2p1: broker_alloc_align()).
+	 */
 	struct broker_hold own;
 };
+
+_Static_assert(BROKER_HOLD_COUNT_MAX < (UINT64_C(1) << 21), "a hold's count fits its bits");
 
 /*
  * What most allocations do not need, kept out of line: made for a name at allocation, a first
@@ -183,7 +188,7 @@ static inline struct broker_hold *broker_first_hold(const struct broker_alloc *a
 /* The alignment asked at allocation, 0 for none. */
 static inline uint64_t broker_alloc_align(const struct broker_alloc *a)
 {
-	return a->align_log2p1 ? UINT64_C(1) << (a->align_log2p1 - 1) : 0;
+	return a->own.align_log2p1 ? UINT64_C(1) << (a->own.align_log2p1 - 1) : 0;
 }
 
 /* Whether one client alone holds the allocation. */

@@ -302,7 +302,9 @@ static void test_restore(void **state)
 	EXPECT(f, alloc_ev(EV_ALLOC, 7, &blk7, T1), hold_ev(EV_HOLD, 7, o1, 2),
 	       hold_ev(EV_HOLD, 7, o2, 1));
 	assert_int_equal(a->handle, 7);
-	assert_memory_equal(&a->blk, &blk7, sizeof(blk7));
+	assert_int_equal(a->blk.region, blk7.region);
+	assert_int_equal(a->blk.addr, blk7.addr);
+	assert_int_equal(a->blk.size, blk7.size);
 	assert_int_equal(broker_alloc_align(a), 64);
 	assert_int_equal(broker_alloc_owner(a), o1->id);
 	assert_int_equal(broker_alloc_n_holders(a), 2);
@@ -358,10 +360,12 @@ static void test_names(void **state)
 	assert_string_equal(f->events[2].name, "dsp/in");
 	memset(long_name, 'n', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
-	assert_int_equal(broker_restore_alloc_named(&f->b, 9,
-						    &(struct pool_block){ 0, 0x42000800, 64 }, 0, 0,
-						    long_name, &r9),
-			 0);
+	assert_int_equal(
+		broker_restore_alloc_named(
+			&f->b, 9,
+			&(struct pool_block){ .region = 0, .addr = 0x42000800, .size = 64 }, 0, 0,
+			long_name, &r9),
+		0);
 	assert_int_equal(strlen(broker_alloc_name(r9)), BUFNAME_MAX);
 	assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &plain), 0);
 	assert_string_equal(broker_alloc_name(plain), "");
@@ -379,21 +383,69 @@ static void test_restore_refused(void **state)
 		uint64_t align;
 		int ret;
 	} cases[] = {
-		{ 9, 0, { 0, 0x42000100, 64 }, 0, -EBUSY },   /* inside buffer 7 */
-		{ 9, 0, { 0, 0x42000000, 512 }, 0, -EBUSY },  /* over it */
-		{ 9, 0, { 0, 0x420001c0, 128 }, 0, -EBUSY },  /* its tail and beyond */
-		{ 9, 0, { 0, 0x42000010, 64 }, 0, -EINVAL },  /* not granule-aligned */
-		{ 9, 0, { 0, 0x42000fc0, 128 }, 0, -EINVAL }, /* past the region's end */
-		{ 9, 0, { 0, 0x41fffff0, 64 }, 0, -EINVAL },  /* before it */
-		{ 9, 0, { 3, 0x42000000, 64 }, 0, -EINVAL },  /* no such region */
-		{ 9, 0, { 0, 0x42000400, 0 }, 0, -EINVAL },   /* empty */
-		{ 7, 0, { 0, 0x42000400, 64 }, 0, -EEXIST },  /* handle restored twice */
-		{ 0, 0, { 0, 0x42000400, 64 }, 0, -EEXIST },  /* no handle */
-		{ 9, T1, { 0, 0x42000400, 64 }, 0, -EEXIST }, /* token restored twice */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x42000100, .size = 64 },
+		  0,
+		  -EBUSY }, /* inside buffer 7 */
+		{ 9, 0, { .region = 0, .addr = 0x42000000, .size = 512 }, 0, -EBUSY }, /* over it */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x420001c0, .size = 128 },
+		  0,
+		  -EBUSY }, /* its tail and beyond */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x42000010, .size = 64 },
+		  0,
+		  -EINVAL }, /* not granule-aligned */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x42000fc0, .size = 128 },
+		  0,
+		  -EINVAL }, /* past the region's end */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x41fffff0, .size = 64 },
+		  0,
+		  -EINVAL }, /* before it */
+		{ 9,
+		  0,
+		  { .region = 3, .addr = 0x42000000, .size = 64 },
+		  0,
+		  -EINVAL }, /* no such region */
+		{ 9, 0, { .region = 0, .addr = 0x42000400, .size = 0 }, 0, -EINVAL }, /* empty */
+		{ 7,
+		  0,
+		  { .region = 0, .addr = 0x42000400, .size = 64 },
+		  0,
+		  -EEXIST }, /* handle restored twice */
+		{ 0,
+		  0,
+		  { .region = 0, .addr = 0x42000400, .size = 64 },
+		  0,
+		  -EEXIST }, /* no handle */
+		{ 9,
+		  T1,
+		  { .region = 0, .addr = 0x42000400, .size = 64 },
+		  0,
+		  -EEXIST }, /* token restored twice */
 		/* A record's alignment, which the broker charges: anyone's bytes, so checked. */
-		{ 9, 0, { 0, 0x42000400, 64 }, 3, -EINVAL },      /* not a power of two */
-		{ 9, 0, { 0, 0x42000400, 64 }, 0x2000, -EINVAL }, /* more than the region */
-		{ 9, 0, { 0, 0x42000440, 64 }, 0x100, -EINVAL },  /* the address is not aligned */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x42000400, .size = 64 },
+		  3,
+		  -EINVAL }, /* not a power of two */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x42000400, .size = 64 },
+		  0x2000,
+		  -EINVAL }, /* more than the region */
+		{ 9,
+		  0,
+		  { .region = 0, .addr = 0x42000440, .size = 64 },
+		  0x100,
+		  -EINVAL }, /* the address is not aligned */
 	};
 	struct broker_client *o1, *o2;
 	struct broker_alloc *a;
@@ -416,9 +468,11 @@ static void test_restore_refused(void **state)
 	}
 	expect_none(f);
 	/* Beside it is free. */
-	assert_int_equal(
-		broker_restore_alloc(&f->b, 9, &(struct pool_block){ 0, 0x42000200, 64 }, 0, 0, &a),
-		0);
+	assert_int_equal(broker_restore_alloc(&f->b, 9,
+					      &(struct pool_block){
+						      .region = 0, .addr = 0x42000200, .size = 64 },
+					      0, 0, &a),
+			 0);
 	broker_restore_drop(&f->b, a);
 }
 
@@ -426,7 +480,8 @@ static void test_restore_refused(void **state)
 static void test_restore_order_and_drop(void **state)
 {
 	struct fixture *f = *state;
-	const struct pool_block b3 = { 2, 0x44000000, 128 }, b5 = { 2, 0x44001000, 64 };
+	const struct pool_block b3 = { .region = 2, .addr = 0x44000000, .size = 128 },
+				b5 = { .region = 2, .addr = 0x44001000, .size = 64 };
 	struct broker_client *o;
 	struct broker_alloc *a3, *a5, *a6, *a;
 	uint64_t expect_order[] = { 3, 5, 6 };
@@ -468,7 +523,9 @@ static void test_restore_any_order(void **state)
 
 	assert_int_equal(broker_orphan_add(&f->b, S1, 77, 1000, 5, &o), 0);
 	for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
-		struct pool_block blk = { 2, 0x44000000 + 64 * handles[i], 64 };
+		struct pool_block blk = { .region = 2,
+					  .addr = 0x44000000 + 64 * handles[i],
+					  .size = 64 };
 
 		assert_int_equal(broker_restore_alloc(&f->b, handles[i], &blk, 0, 0, &a), 0);
 		assert_int_equal(broker_restore_hold(&f->b, a, o, 1), 0);
@@ -492,7 +549,7 @@ static void test_restore_any_order(void **state)
 static void test_resume(void **state)
 {
 	struct fixture *f = *state;
-	const struct pool_block b8 = { 1, 0x43000000, 1024 };
+	const struct pool_block b8 = { .region = 1, .addr = 0x43000000, .size = 1024 };
 	struct broker_client *o1, *o2;
 	struct broker_alloc *a, *a8, *own;
 	uint64_t n = 99, c2_session = f->c2->session;
@@ -652,7 +709,7 @@ static void test_grace_releases_gone(void **state)
 	recover_arm(rec, &loop); /* no orphan: no timer */
 	assert_false(rec->timer_started);
 	for (size_t i = 0; i < n; i++) {
-		struct pool_block blk = { 2, 0x44000000 + 64 * i, 64 };
+		struct pool_block blk = { .region = 2, .addr = 0x44000000 + 64 * i, .size = 64 };
 		struct broker_alloc *a;
 
 		assert_int_equal(broker_orphan_add(&f->b, S1 + i, orphans[i].pid, 1000,

@@ -237,7 +237,7 @@ static void test_no_cross_attribute_fallback(void **state)
 static void test_invalid_arguments(void **state)
 {
 	struct fixture *f = *state;
-	struct pool_block b = { 7, 7, 7 };
+	struct pool_block b = { .region = 7, .addr = 7, .size = 7 };
 
 	assert_int_equal(pool_alloc(f->pool, SMH_REG_ATTR_CACHEABLE, 0, 0, &b), -EINVAL);
 	assert_int_equal(pool_alloc(f->pool, SMH_REG_ATTR_NUM, 64, 0, &b), -EINVAL);
@@ -292,11 +292,14 @@ static void test_free_misuse(void **state)
 static void test_realloc_in_place(void **state)
 {
 	struct fixture *f = *state;
-	struct pool_block a;
+	struct pool_block a = { .tag = 77 };
 
 	assert_int_equal(pool_alloc(f->pool, SMH_REG_ATTR_CACHEABLE, 100, 0, &a), 0);
+	assert_int_equal(a.tag, 0); /* a block the pool makes: the tag is 0 */
+	a.tag = 41;
 	f->rec.n = 0;
 	assert_int_equal(pool_realloc(f->pool, &a, 1000, 0), 0);
+	assert_int_equal(a.tag, 41); /* the user's, kept */
 	assert_int_equal(a.region, 0);
 	assert_int_equal(a.addr, RES0);
 	assert_int_equal(a.size, 1024);
@@ -322,9 +325,11 @@ static void test_realloc_moves(void **state)
 	assert_int_equal(pool_alloc(f->pool, SMH_REG_ATTR_CACHEABLE, 0x800, 0, &a), 0);
 	assert_int_equal(pool_alloc(f->pool, SMH_REG_ATTR_CACHEABLE, 0x800, 0, &blocker), 0);
 	assert_int_equal(blocker.addr, RES0 + 0x800);
+	a.tag = 42;
 	f->rec.n = 0;
 	/* res0 cannot grow it: it moves to res2, contents copied, the rest zeroed */
 	assert_int_equal(pool_realloc(f->pool, &a, 0x2000, 0), 0);
+	assert_int_equal(a.tag, 42); /* moved, the user's tag goes along */
 	assert_int_equal(a.region, 2);
 	assert_int_equal(a.addr, RES2);
 	assert_int_equal(a.size, 0x2000);

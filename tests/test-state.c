@@ -313,7 +313,7 @@ static void test_freed_slots_reused(void **state)
 	struct fixture *f = *state;
 	struct broker_alloc *live[128] = { 0 };
 	struct broker_client *by[128];
-	uint64_t seed = 12345;
+	uint64_t seed = 12345, n_moved = 0;
 	size_t n_live = 0;
 	off_t size;
 
@@ -330,18 +330,30 @@ static void test_freed_slots_reused(void **state)
 
 		seed = seed * 6364136223846793005u + 1442695040888963407u;
 		i = (size_t)(seed >> 33) % 128;
-		if (live[i]) {
+		if (live[i] && (seed >> 24) % 3 == 0) {
+			/* Grown or shrunk, in place or moved: one record replaces the other. */
+			uint64_t to = 64u << ((seed >> 26) % 4);
+
+			uint64_t was = live[i]->blk.addr;
+			int ret = broker_realloc(&f->b, by[i], live[i]->handle, to, &live[i]);
+
+			assert_true(ret == 0 || ret == -ENOMEM); /* full: unchanged */
+			n_moved += ret == 0 && live[i]->blk.addr != was;
+			assert_int_not_equal(live[i]->blk.tag, 0);
+		} else if (live[i]) {
 			assert_int_equal(broker_free(&f->b, by[i], live[i]->handle), 0);
 			live[i] = NULL;
 			n_live--;
 		} else {
+			int ret;
+
 			by[i] = (seed >> 20) & 1 ? f->c1 : f->c2;
-			assert_int_equal(
-				broker_alloc(&f->b, by[i], SMH_REG_ATTR_CACHEABLE, 64, 0, &live[i]),
-				0);
-			n_live++;
+			ret = broker_alloc(&f->b, by[i], SMH_REG_ATTR_CACHEABLE, 64, 0, &live[i]);
+			assert_true(ret == 0 || ret == -ENOMEM); /* full: nothing given */
+			n_live += ret == 0;
 		}
 	}
+	assert_true(n_moved > 10); /* the slot went along with the block */
 	assert_int_equal(file_size(f, "smhd.state"), size);
 	{
 		uint64_t handles[128];

@@ -682,12 +682,12 @@ static void on_alloc(void *data, struct broker_alloc *a)
 	memcpy(rec.name, name, strnlen(name, sizeof(rec.name) - 1));
 	if (a->handle >= s->header->next_handle)
 		s->header->next_handle = a->handle + 1;
-	write_record(s, &rec, &a->slot);
+	write_record(s, &rec, &a->blk.tag);
 }
 
 static void on_alloc_gone(void *data, struct broker_alloc *a)
 {
-	clear_slot(data, &a->slot);
+	clear_slot(data, &a->blk.tag);
 }
 
 static void on_hold(void *data, struct broker_hold *h)
