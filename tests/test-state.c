@@ -376,9 +376,81 @@ static void test_freed_slots_reused(void **state)
 			for (size_t j = 0; j < n_live; j++)
 				found |= handles[j] == r->handle;
 			assert_true(found);
+			/* Holds in the same order, each the buffer's one hold. */
 			assert_int_equal(f->old.records[n_live + i].kind, STATE_HOLD);
+			assert_int_equal(f->old.records[n_live + i].handle, r->handle);
+			assert_int_equal(f->old.records[n_live + i].count, 1);
 		}
 	}
+}
+
+/*
+ * The free list lives in the file, where another process of smhd's user could write: links
+ * that name a live record, or no record at all, cost the free slots, never a live record, and
+ * never a store outside the file. Each freed record's link is set to @bad.
+ */
+static void free_list_overwritten(struct fixture *f, uint64_t bad)
+{
+	struct broker_alloc *a[8];
+	struct state_record rec;
+	char path[192];
+	int fd, n_bad = 0;
+
+	start_journal(f);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(broker_alloc(&f->b, f->c1, SMH_REG_ATTR_CACHEABLE, 64, 0, &a[i]),
+				 0);
+	/* Buffer 1's two records (slots 1 and 2) go on the free list. */
+	assert_int_equal(broker_free(&f->b, f->c1, a[0]->handle), 0);
+	join(f, "smhd.state", path, sizeof(path));
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	for (off_t off = sizeof(struct state_header);
+	     pread(fd, &rec, sizeof(rec), off) == (ssize_t)sizeof(rec); off += sizeof(rec)) {
+		if (rec.check == 0 && rec.handle != 0) { /* used, then freed */
+			rec.seq = bad;
+			assert_int_equal(pwrite(fd, &rec, sizeof(rec), off), sizeof(rec));
+			n_bad++;
+		}
+	}
+	close(fd);
+	assert_int_equal(n_bad, 2);
+	for (size_t i = 4; i < 8; i++)
+		assert_int_equal(broker_alloc(&f->b, f->c2, SMH_REG_ATTR_CACHEABLE, 64, 0, &a[i]),
+				 0);
+	crash(f);
+	open_state(f, FP);
+	/* Buffers 2-8, each with its hold: none overwritten. */
+	assert_int_equal(f->old.n_records, 14);
+	for (size_t i = 0; i < 7; i++) {
+		assert_int_equal(f->old.records[i].kind, STATE_ALLOC);
+		assert_int_equal(f->old.records[i].handle, a[i + 1]->handle);
+		assert_int_equal(f->old.records[7 + i].kind, STATE_HOLD);
+		assert_int_equal(f->old.records[7 + i].handle, a[i + 1]->handle);
+	}
+}
+
+/* Slot 3: buffer 2's allocation record. */
+static void test_free_list_names_live_record(void **state)
+{
+	free_list_overwritten(*state, 3);
+}
+
+/* Past the file's end. */
+static void test_free_list_names_no_record(void **state)
+{
+	free_list_overwritten(*state, UINT64_C(0xffffffff));
+}
+
+static void test_free_list_link_zero(void **state)
+{
+	free_list_overwritten(*state, 0);
+}
+
+/* Past what a slot number can say: cut to 32 bits it would be slot 3. */
+static void test_free_list_link_too_large(void **state)
+{
+	free_list_overwritten(*state, (UINT64_C(1) << 32) + 3);
 }
 
 /* ---------------------------------------------------------------- files written by hand */
@@ -950,6 +1022,10 @@ int main(void)
 		T(test_commit_and_next_handle),
 		T(test_grows),
 		T(test_freed_slots_reused),
+		T(test_free_list_names_live_record),
+		T(test_free_list_names_no_record),
+		T(test_free_list_link_zero),
+		T(test_free_list_link_too_large),
 		T(test_grows_in_steps_in_place),
 		T(test_full_refuses),
 		T(test_next_handle_bounded),

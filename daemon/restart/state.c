@@ -613,11 +613,34 @@ static int reserve(void *data, unsigned n)
 	return -ENOSPC;
 }
 
+/*
+ * Whether the free list's head is a slot this daemon freed, and its link a slot too: the list
+ * lives in the file, where another process of smhd's user could write. Checked before either
+ * is used as an index, so that a bad link costs the free slots, never a live record.
+ */
+static bool free_head_ok(const struct state *s)
+{
+	uint32_t slot = s->free_head;
+	uint64_t next;
+
+	if (slot == 0 || slot >= s->next_fresh || s->records[slot - 1].check != 0)
+		return false;
+	next = s->records[slot - 1].seq;
+	return s->n_free == 1 || (next > 0 && next < s->next_fresh);
+}
+
 /* A free slot, growing the file when there is none. 0 when it cannot grow (logged once). */
 static uint32_t take_slot(struct state *s)
 {
 	uint32_t slot;
 
+	if (s->n_free > 0 && !free_head_ok(s)) {
+		log_warning("%s: its list of free records was overwritten (by another process?); "
+			    "the %u records on it are left unused",
+			    s->path, s->n_free);
+		s->free_head = 0;
+		s->n_free = 0;
+	}
 	if (n_available(s) == 0 && reserve(s, 1) < 0)
 		return 0;
 	if (s->n_free == 0)
