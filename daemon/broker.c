@@ -427,7 +427,6 @@ static int add_holds(struct broker *b, struct broker_client *c, struct broker_al
 			*pp = h;
 		} else {
 			h = &a->own;
-			h->inside = 1;
 		}
 		h->client = c;
 		list_insert_before(&c->holds, &h->client_link);
@@ -508,6 +507,7 @@ int broker_alloc_named(struct broker *b, struct broker_client *c, enum smh_reg_a
 
 	if (!a)
 		return -ENOMEM;
+	a->own.inside = 1; /* from the start: broker_hold_alloc() must never read past it */
 	ret = set_name(a, name);
 	if (ret == 0)
 		ret = reserve(b, 2); /* the allocation and its hold */
@@ -707,6 +707,7 @@ int broker_restore_alloc_named(struct broker *b, uint64_t handle, const struct p
 	a = slab_alloc(&b->alloc_slab);
 	if (!a)
 		return -ENOMEM;
+	a->own.inside = 1;
 	ret = pool_reserve(b->pool, blk->region, blk->addr, blk->size, &a->blk);
 	if (ret < 0)
 		goto err_alloc;

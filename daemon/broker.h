@@ -393,7 +393,7 @@ static inline size_t broker_n_allocs(const struct broker *b)
 
 /*
  * Listing in pages: the live allocation with the smallest handle above @handle, or NULL.
- * O(1) when @handle is live (the last of a page, usually), O(log n) when it was freed since.
+ * O(log n), whether @handle is live or was freed since.
  */
 struct broker_alloc *broker_alloc_after(struct broker *b, uint64_t handle);
 

@@ -609,6 +609,9 @@ static void test_resume(void **state)
 	assert_int_equal(f->c1->n_buffers, 2);
 	assert_int_equal(broker_resume(&f->b, f->c2, S2, &n), 0);
 	assert_int_equal(n, 1);
+	/* The other orphan's session resumed: the owner stays who it was (c1, which let go). */
+	assert_int_equal(a->handle, 7);
+	assert_int_equal(broker_alloc_owner(a), f->c1->id);
 	assert_int_equal(f->b.n_orphans, 0);
 	f->n_events = 0;
 	assert_int_equal(broker_free(&f->b, f->c2, 7), 0);
