@@ -572,6 +572,11 @@ const char *state_dir(const struct state *s)
 	return s->dir;
 }
 
+uint64_t state_n_records(const struct state *s)
+{
+	return (uint64_t)s->next_fresh - 1 - s->n_free;
+}
+
 /* ---------------------------------------------------------------- the journal */
 
 /*

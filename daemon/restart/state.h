@@ -105,6 +105,9 @@ void state_close(struct state *state, bool clean);
 /* The directory the state lives in. */
 const char *state_dir(const struct state *state);
 
+/* The records in use: slots taken and not freed since (0 once every buffer is released). */
+uint64_t state_n_records(const struct state *state);
+
 /* A record's check (FNV-1a of every other field, common/hash.h): never 0. */
 uint64_t state_record_check(const struct state_record *r);
 

@@ -16,6 +16,10 @@
  *   3's uid is not allowed, at most two connections are served, and each reply must leave every
  *   connection and uid within its limits.
  *
+ * The broker keeps a state journal, as smhd does (one state file for the whole run, in a
+ * temporary directory): every change goes through the file's slots and its free list, and once
+ * every connection is gone no record may be left in use.
+ *
  * Every reply must unpack, echo the request's id, carry the fds it names, and describe buffers
  * inside their region. The harness writes a byte pattern into every buffer it is given, as a
  * client would: a new buffer must read as zeros, an imported one as its pattern, a realloc'd
@@ -24,11 +28,14 @@
  * byte of every region zero again.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "daemon/policy-config.h"
 #include "daemon/requests.h"
+#include "daemon/restart/state.h"
 #include "tests/fuzz/fuzz.h"
 
 #ifndef FUZZ_DTB
@@ -84,6 +91,8 @@ static size_t n_regions;
 static struct buddy_stats initial[REGIONS_MAX];
 static struct policy policy;
 static struct run run;
+static struct state *state;
+static char state_dir_name[] = "/tmp/smh-fuzz-state-XXXXXX";
 
 /* ---------------------------------------------------------------- buffers as clients see them */
 
@@ -554,6 +563,13 @@ static void check_pool_as_new(void)
 	}
 }
 
+/* At exit (libFuzzer has no teardown hook): the state file goes, and its directory. */
+static void state_done(void)
+{
+	state_close(state, true);
+	rmdir(state_dir_name);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *dtb = getenv("SMH_FUZZ_DTB") ? getenv("SMH_FUZZ_DTB") : FUZZ_DTB;
@@ -580,17 +596,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	dt_config_finish(&cfg);
 	for (size_t i = 0; i < n_regions; i++)
 		FUZZ_CHECK(pool_region_stats(pool, i, &initial[i]) == 0);
-	/* Freed at exit by the operating system: libFuzzer has no teardown hook. */
+	FUZZ_CHECK(mkdtemp(state_dir_name) != NULL);
+	{
+		struct state_old old;
+
+		FUZZ_CHECK(state_open(state_dir_name, 1, "fuzz", &state, &old) == 0);
+		FUZZ_CHECK(!old.found);
+		state_old_finish(&old);
+	}
+	FUZZ_CHECK(state_commit(state) == 0);
+	atexit(state_done);
+	/* The rest is freed at exit by the operating system. */
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = { data, size };
+	struct broker_journal journal = state_journal(state);
 
 	memset(&run, 0, offsetof(struct run, out));
 	broker_init(&run.broker, pool,
 		    &(struct broker_scrub){ .zero = scrub_zero, .data = backend });
+	broker_set_journal(&run.broker, &journal);
 	if (size > 0 && data[0] == 0xfe)
 		run.policy = &policy;
 	for (size_t i = 0; i < N_CONNS; i++)
@@ -606,6 +634,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conn_close(&run.conns[i]);
 	FUZZ_CHECK(run.broker.n_clients == 0 && broker_n_allocs(&run.broker) == 0);
 	FUZZ_CHECK(run.broker.tokens.n == 0 && run.broker.n_shared == 0);
+	FUZZ_CHECK(state_n_records(state) == 0);
 	broker_finish(&run.broker);
 	check_pool_as_new();
 	return 0;
