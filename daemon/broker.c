@@ -191,8 +191,7 @@ static void unlink_hold(struct broker *b, struct broker_alloc *a, struct broker_
 	while (*pp != h)
 		pp = &(*pp)->next;
 	*pp = h->next;
-	slab_free(&b->hold_slab,
-		  (struct broker_hold_more *)((char *)h - offsetof(struct broker_hold_more, hold)));
+	slab_free(&b->hold_slab, list_entry(h, struct broker_hold_more, hold));
 }
 
 /* Drops @n of the hold's count; the hold and maybe the allocation go with the last. */
@@ -475,13 +474,7 @@ static void insert_in_order(struct broker *b, struct broker_alloc *a)
 /* @align: 0 or a power of two. */
 static void set_align(struct broker_alloc *a, uint64_t align)
 {
-	uint8_t k = 0;
-
-	while (align) {
-		k++;
-		align >>= 1;
-	}
-	a->own.align_log2p1 = k & 0x7f; /* at most 64 */
+	a->own.align_log2p1 = align ? (unsigned)__builtin_ctzll(align) + 1 : 0;
 }
 
 /* Most buffers have no name: one is kept in the extra part, as long as it is. */
@@ -779,15 +772,15 @@ int broker_resume(struct broker *b, struct broker_client *c, uint64_t session,
 	list_for_each_safe(pos, tmp, &o->holds)
 	{
 		struct broker_hold *h = list_entry(pos, struct broker_hold, client_link);
+		struct broker_alloc *a = broker_hold_alloc(h);
 
 		list_remove(&h->client_link);
 		list_insert_before(&c->holds, &h->client_link);
 		h->client = c;
-		if (broker_hold_alloc(h)->extra && broker_hold_alloc(h)->extra->owner == o->id)
-			broker_hold_alloc(h)->extra->owner =
-				c->id; /* as it is without the extra part */
+		if (a->extra && a->extra->owner == o->id)
+			a->extra->owner = c->id; /* as it is without the extra part */
 		c->n_buffers += h->count;
-		c->bytes += h->count * broker_alloc_cost(broker_hold_alloc(h));
+		c->bytes += h->count * broker_alloc_cost(a);
 	}
 	c->session = session;
 	o->n_buffers = 0;

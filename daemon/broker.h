@@ -174,9 +174,8 @@ _Static_assert(offsetof(struct broker_alloc, handle) ==
 static inline struct broker_alloc *broker_hold_alloc(const struct broker_hold *h)
 {
 	if (h->inside)
-		return (struct broker_alloc *)((char *)h - offsetof(struct broker_alloc, own));
-	return ((struct broker_hold_more *)((char *)h - offsetof(struct broker_hold_more, hold)))
-		->alloc;
+		return list_entry(h, struct broker_alloc, own);
+	return list_entry(h, struct broker_hold_more, hold)->alloc;
 }
 
 /* The allocation's first hold, or NULL (none: it is being restored). */

@@ -154,16 +154,17 @@ void events_buffer(struct events *ev, enum events_kind kind, const struct broker
 
 void events_free(struct events *ev, const struct broker_client *c, const struct broker_hold *h)
 {
+	const struct broker_alloc *a = broker_hold_alloc(h);
 	struct events_item item;
 
 	if (!events_active(ev))
 		return;
 	fill_client(&item, EVENTS_FREE, c);
-	item.handle = broker_hold_alloc(h)->handle;
-	item.region = broker_hold_alloc(h)->blk.region;
-	item.size = broker_hold_alloc(h)->blk.size;
-	item.phys_addr = broker_hold_alloc(h)->blk.addr;
-	item.released = h->count == 1 && broker_alloc_held_by_one(broker_hold_alloc(h));
+	item.handle = a->handle;
+	item.region = a->blk.region;
+	item.size = a->blk.size;
+	item.phys_addr = a->blk.addr;
+	item.released = h->count == 1 && broker_alloc_held_by_one(a);
 	events_emit(ev, &item);
 }
 

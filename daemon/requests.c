@@ -276,16 +276,16 @@ static void on_realloc(struct request_ctx *ctx, const Smh__ReallocRequest *req, 
 		       struct request_result *res)
 {
 	struct broker_hold *h = broker_find_hold(ctx->broker, ctx->client, req->handle);
+	const struct broker_alloc *cur = h ? broker_hold_alloc(h) : NULL;
 	struct broker_alloc *a;
 	int ret;
 
 	/* Growing costs the difference, as many times as this connection holds the buffer. */
-	if (h && req->size > 0 && broker_alloc_held_by_one(broker_hold_alloc(h)) &&
-	    broker_cost(charged(ctx, req->size), broker_alloc_align(broker_hold_alloc(h))) >
-		    broker_alloc_cost(broker_hold_alloc(h))) {
-		uint64_t more = broker_cost(charged(ctx, req->size),
-					    broker_alloc_align(broker_hold_alloc(h))) -
-				broker_alloc_cost(broker_hold_alloc(h));
+	if (cur && req->size > 0 && broker_alloc_held_by_one(cur) &&
+	    broker_cost(charged(ctx, req->size), broker_alloc_align(cur)) >
+		    broker_alloc_cost(cur)) {
+		uint64_t more = broker_cost(charged(ctx, req->size), broker_alloc_align(cur)) -
+				broker_alloc_cost(cur);
 
 		if (!quota_ok(ctx, more > UINT64_MAX / h->count ? UINT64_MAX : more * h->count, 0,
 			      r))
