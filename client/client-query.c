@@ -213,6 +213,43 @@ int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blo
 	return ret;
 }
 
+static int read_waits(struct smh_client *client, const Smh__Response *resp, void *data)
+{
+	static const uint32_t bounds[SMH_WAIT_BOUNDS] = { 1, 5, 20, 100, 1000 };
+	const Smh__StatsReply *st = resp->stats;
+	struct smh_waits *w = data;
+
+	(void)client;
+	if (st->n_waits == 0) /* a daemon from before the counts */
+		return -EOPNOTSUPP;
+	w->requests = st->requests;
+	w->longest_us = st->wait_longest_us;
+	for (size_t i = 0; i < st->n_waits; i++) { /* a bound not known here is left out */
+		for (size_t k = 0; k < SMH_WAIT_BOUNDS; k++) {
+			if (st->waits[i] && st->waits[i]->over_ms == bounds[k])
+				w->over[k] = st->waits[i]->count;
+		}
+	}
+	return 0;
+}
+
+int smh_get_waits(struct smh_client *client, struct smh_waits *waits)
+{
+	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
+	Smh__Request req = SMH__REQUEST__INIT;
+	int ret;
+
+	if (!waits)
+		return -EINVAL;
+	memset(waits, 0, sizeof(*waits));
+	req.body_case = SMH__REQUEST__BODY_STATS;
+	req.stats = &body;
+	ret = client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_waits, waits);
+	if (ret < 0)
+		memset(waits, 0, sizeof(*waits));
+	return ret;
+}
+
 /* More kinds than this is not a daemon's answer. */
 #define REFUSAL_KINDS_MAX 64
 

@@ -5,7 +5,8 @@
  * - the control buffer holds exactly what the caller has room for (rounded up by CMSG_SPACE, so
  *   an fd past @max_fds may still arrive: it is treated as the truncation it stands for);
  * - a caller that wants no fds gives no control buffer at all, rather than taking and closing
- *   them: close() would call the file's ->flush, which a FUSE server may leave unanswered;
+ *   them: close() would call the file's ->flush, which a FUSE server may leave unanswered; one
+ *   that wants the arrival's timestamp gives room for it alone (the kernel writes it first);
  * - fds arrive with MSG_CMSG_CLOEXEC, so that no exec() in the receiver leaks them;
  * - MSG_CTRUNC means the kernel dropped control data (fds included), MSG_TRUNC that the
  *   datagram was longer than the buffer: either way the message cannot be trusted whole, and
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fdpass.h"
@@ -129,4 +131,50 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, 
 	if (n_closedp)
 		*n_closedp = n_closed;
 	return ret < 0 ? ret : n;
+}
+
+/* Room for one SCM_TIMESTAMPNS and nothing after it. */
+union fdpass_stamp_cmsg {
+	char buf[CMSG_SPACE(sizeof(struct timespec))];
+	struct cmsghdr align;
+};
+
+int fdpass_stamp_on(int sock)
+{
+	int one = 1;
+
+	return setsockopt(sock, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
+ssize_t fdpass_recv_stamped(int sock, void *buf, size_t size, struct timespec *stampp)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = size };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union fdpass_stamp_cmsg control;
+	size_t n_fds = 0, n_closed = 0;
+	ssize_t n;
+	int ret;
+
+	memset(stampp, 0, sizeof(*stampp));
+	msg.msg_control = control.buf;
+	msg.msg_controllen = sizeof(control.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	/* Not expected (the timestamp fills the buffer), but an fd that did come is not kept. */
+	ret = take_fds(&msg, NULL, 0, &n_fds, &n_closed);
+	if (ret == 0 && (msg.msg_flags & MSG_CTRUNC))
+		ret = -EPROTO;
+	else if (ret == 0 && (msg.msg_flags & MSG_TRUNC))
+		ret = -EMSGSIZE;
+	if (ret < 0)
+		return ret;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(*stampp)))
+			memcpy(stampp, CMSG_DATA(c), sizeof(*stampp));
+	}
+	return n;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* The most fds one datagram may carry (the kernel's SCM_MAX_FD). */
 #define FDPASS_FDS_MAX 253
@@ -45,5 +46,21 @@ int fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t n_
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, size_t *n_fdsp,
 		    size_t *n_closedp);
+
+/*
+ * Asks the kernel to stamp the datagrams @sock receives with their arrival time
+ * (SO_TIMESTAMPNS), for fdpass_recv_stamped(). Returns 0 or a negative errno.
+ */
+int fdpass_stamp_on(int sock);
+
+/*
+ * fdpass_recv() with no fds taken, for a socket fdpass_stamp_on() was called on: also stores
+ * the time the datagram entered the socket (CLOCK_REALTIME) in *@stampp (zero when the kernel
+ * gave none). The control buffer has room for the timestamp alone, which the kernel puts first,
+ * so fds sent find no room and are released by the kernel (fput(), no ->flush), as with no
+ * control buffer at all; the datagram is then -EPROTO. Should an fd arrive all the same, it is
+ * closed and the datagram is -EPROTO too. Returns as fdpass_recv().
+ */
+ssize_t fdpass_recv_stamped(int sock, void *buf, size_t size, struct timespec *stampp);
 
 #endif

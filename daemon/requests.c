@@ -432,6 +432,31 @@ static bool stats_refusals(struct request_ctx *ctx, struct reply *r, Smh__StatsR
 	return true;
 }
 
+/* The requests' waits in smhd (daemon/waits.h). */
+static bool stats_waits(struct request_ctx *ctx, struct reply *r, Smh__StatsReply *s)
+{
+	Smh__WaitCount *counts = scratch_alloc(r, WAITS_N, sizeof(*counts));
+	Smh__WaitCount **ptrs = scratch_alloc(r, WAITS_N, sizeof(*ptrs));
+
+	if (!counts || !ptrs) {
+		refuse(r, -ENOMEM, "Out of memory");
+		return false;
+	}
+	for (size_t k = 0; k < WAITS_N; k++) {
+		smh__wait_count__init(&counts[k]);
+		counts[k].over_ms = waits_over_ms[k];
+		counts[k].count = ctx->waits ? ctx->waits->over[k] : 0;
+		ptrs[k] = &counts[k];
+	}
+	if (ctx->waits) {
+		s->requests = ctx->waits->requests;
+		s->wait_longest_us = ctx->waits->longest_ns / 1000;
+	}
+	s->n_waits = WAITS_N;
+	s->waits = ptrs;
+	return true;
+}
+
 static void on_stats(struct request_ctx *ctx, struct reply *r)
 {
 	struct broker *b = ctx->broker;
@@ -474,7 +499,7 @@ static void on_stats(struct request_ctx *ctx, struct reply *r)
 	s->n_clients = (uint32_t)b->n_clients;
 	s->n_allocs = broker_n_allocs(b);
 	s->n_shared = b->n_shared;
-	if (!stats_refusals(ctx, r, s))
+	if (!stats_refusals(ctx, r, s) || !stats_waits(ctx, r, s))
 		return;
 	r->resp.body_case = SMH__RESPONSE__BODY_STATS;
 	r->resp.stats = s;

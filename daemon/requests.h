@@ -16,6 +16,7 @@
 #include "daemon/broker.h"
 #include "daemon/events.h"
 #include "daemon/refusals.h"
+#include "daemon/waits.h"
 #include "proto/wire.h"
 
 struct policy;
@@ -37,6 +38,7 @@ struct request_ctx {
 	void (*events_wake)(void *data); /* for its queue (events_subscribe()) */
 	void *events_data;
 	struct refusals *refusals; /* the daemon's counts, shared by every connection; or NULL */
+	const struct waits *waits; /* the requests' waits in smhd (the stats reply), or NULL */
 };
 
 /* The outcome of one request. */

@@ -17,7 +17,8 @@
  * datagram over SMH_MSG_MAX, fds, a request before the hello) drops that client only, with one
  * log line (at most a few per uid and kind a minute: daemon/ratelog.h); its buffers are
  * released as if it had closed. smhd never takes a client's fds: datagrams are received with
- * no control buffer, so the kernel drops the fds itself. Closing them here would call their
+ * no room for them (no control buffer, or room for the arrival's timestamp alone, which the
+ * kernel writes first), so the kernel drops the fds itself. Closing them here would call their
  * files' ->flush on the loop, and the FLUSH of a file on a FUSE filesystem the client serves
  * waits for the client's answer, for ever if it never comes. Where the kernel offers
  * SO_PASSRIGHTS (Linux 6.16), it is turned off, and the sender's sendmsg() fails already.
@@ -38,6 +39,10 @@
  * a request waits for one step of it, not a slice, and a client with a million buffers does not
  * stall the others.
  *
+ * Waits (daemon/waits.h): each client socket has the kernel stamp its datagrams' arrival; a
+ * request's wait, from then to its reply written, is counted for the stats reply (a parked
+ * request's includes its time parked).
+ *
  * Events (daemon/events.h): a connection that subscribed takes no more requests; its queue is
  * sent while its socket has room (a slice per wake-up, like the reads), and the loop never
  * waits for it: what does not fit in the queue is counted as lost there.
@@ -52,6 +57,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -65,6 +71,7 @@
 #include "daemon/scrub.h"
 #include "daemon/server.h"
 #include "daemon/service.h"
+#include "daemon/waits.h"
 
 /* Clients accepted per wake-up of the listening socket. */
 #define ACCEPT_BATCH 16
@@ -128,6 +135,7 @@ struct server {
 	struct server_limits limits;
 	struct ratelog ratelog;
 	struct refusals refusals; /* by kind, since the start: the stats reply carries them */
+	struct waits waits;       /* the requests' waits in smhd, since the start: likewise */
 	size_t parked;            /* bytes of all the parked replies */
 	struct scrub *scrub;
 	uv_async_t scrub_async;  /* the scrubber finished blocks */
@@ -159,7 +167,9 @@ struct conn {
 	/* A request waiting for memory being scrubbed (the socket is not read meanwhile). */
 	unsigned char *parked;
 	size_t parked_len;
-	struct list park_link; /* server's parked_reqs */
+	struct list park_link;   /* server's parked_reqs */
+	bool stamped;            /* the kernel stamps its datagrams' arrival (waits.h) */
+	struct timespec arrived; /* the request being handled's, or zero */
 };
 
 /* A new peer's supplementary groups (SO_PEERGROUPS), for the policy. */
@@ -494,6 +504,8 @@ static void handle(struct conn *c, ssize_t n)
 	}
 	service_changed(&c->srv->service);
 	ret = respond(c, &res);
+	if (ret >= 0 && (c->arrived.tv_sec || c->arrived.tv_nsec)) /* parked: since it came */
+		waits_add(&c->srv->waits, waits_since(&c->arrived));
 	if (ret == -ENOBUFS)
 		conn_close(c, "its replies are not read, and no more can be kept for it");
 	else if (ret < 0)
@@ -509,7 +521,9 @@ static void handle(struct conn *c, ssize_t n)
  */
 static void on_readable(struct conn *c)
 {
-	ssize_t n = wire_recv_no_fds(c->fd, c->srv->in, sizeof(c->srv->in));
+	ssize_t n = c->stamped
+			    ? wire_recv_stamped(c->fd, c->srv->in, sizeof(c->srv->in), &c->arrived)
+			    : wire_recv_no_fds(c->fd, c->srv->in, sizeof(c->srv->in));
 
 	if (n == -EAGAIN)
 		return;
@@ -701,6 +715,8 @@ static int conn_add(struct server *srv, int fd)
 	c->ctx.events_wake = events_ready;
 	c->ctx.events_data = c;
 	c->ctx.refusals = &srv->refusals;
+	c->ctx.waits = &srv->waits;
+	c->stamped = wire_stamp_on(fd) == 0;
 	list_insert_before(&srv->conns, &c->link);
 	capped = over_cap(srv, c);
 	if (!capped) {

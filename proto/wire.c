@@ -54,6 +54,16 @@ ssize_t wire_recv_no_fds(int sock, void *buf, size_t size)
 	return fdpass_recv(sock, buf, size, NULL, 0, &n_fds, NULL);
 }
 
+int wire_stamp_on(int sock)
+{
+	return fdpass_stamp_on(sock);
+}
+
+ssize_t wire_recv_stamped(int sock, void *buf, size_t size, struct timespec *stampp)
+{
+	return fdpass_recv_stamped(sock, buf, size, stampp);
+}
+
 ssize_t wire_pack_refusal(uint64_t id, int status, const char *message, void *buf)
 {
 	Smh__Response resp = SMH__RESPONSE__INIT;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "proto/smh.pb-c.h"
 
@@ -64,6 +65,16 @@ ssize_t wire_recv(int sock, void *buf, size_t size, struct wire_fds *fds, size_t
  * dropped; the system's errno otherwise.
  */
 ssize_t wire_recv_no_fds(int sock, void *buf, size_t size);
+
+/* Has the kernel stamp @sock's datagrams with their arrival (SO_TIMESTAMPNS). 0 or -errno. */
+int wire_stamp_on(int sock);
+
+/*
+ * wire_recv_no_fds() on a socket wire_stamp_on() succeeded on: also stores when
+ * the datagram entered the socket (CLOCK_REALTIME) in *@stampp, zero if the kernel gave none.
+ * Fds sent are dropped by the kernel as with wire_recv_no_fds() (common/fdpass.h).
+ */
+ssize_t wire_recv_stamped(int sock, void *buf, size_t size, struct timespec *stampp);
 
 /*
  * Packs a Response to request @id that refuses it with @status (a negative errno) and

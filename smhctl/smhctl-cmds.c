@@ -146,9 +146,25 @@ struct backlog {
 	uint64_t bytes, blocks;
 };
 
+/* The requests' waits in smhd: "1234 requests answered, longest wait ...; over 1 ms: 3, ...". */
+static void waits_table(const struct smh_waits *w)
+{
+	static const char *const bounds[SMH_WAIT_BOUNDS] = { "1 ms", "5 ms", "20 ms", "100 ms",
+							     "1 s" };
+
+	printf("%llu request%s answered, longest wait in smhd %llu.%03llu ms",
+	       (unsigned long long)w->requests, w->requests == 1 ? "" : "s",
+	       (unsigned long long)(w->longest_us / 1000),
+	       (unsigned long long)(w->longest_us % 1000));
+	for (int i = 0; i < SMH_WAIT_BOUNDS; i++)
+		printf("%sover %s: %llu", i ? ", " : "; ", bounds[i],
+		       (unsigned long long)w->over[i]);
+	printf("\n");
+}
+
 static void stats_table(const struct smh_stats *st, const struct backlog *scrub,
-			const struct smh_poison_info *poison, const struct smh_region_info *regions,
-			size_t n_regions)
+			const struct smh_waits *waits, const struct smh_poison_info *poison,
+			const struct smh_region_info *regions, size_t n_regions)
 {
 	int w_label = label_width(regions, n_regions);
 	char label[16], total[32], used[32], free_[32], largest[32], frag[16];
@@ -176,6 +192,8 @@ static void stats_table(const struct smh_stats *st, const struct backlog *scrub,
 		printf("scrubbing %s in %llu block%s (given back, free once zeroed)\n", used,
 		       (unsigned long long)scrub->blocks, scrub->blocks == 1 ? "" : "s");
 	}
+	if (waits) /* NULL: an smhd older than the counts */
+		waits_table(waits);
 	ctl_poison_stats_table(poison);
 }
 
@@ -201,9 +219,26 @@ static void region_stats_json(struct json *j, const struct smh_region_stats *r, 
 	json_object_end(j);
 }
 
+static void waits_json(struct json *j, const struct smh_waits *w)
+{
+	static const char *const keys[SMH_WAIT_BOUNDS] = { "1ms", "5ms", "20ms", "100ms", "1s" };
+
+	json_key(j, "requests");
+	json_uint(j, w->requests);
+	json_key(j, "wait_longest_us");
+	json_uint(j, w->longest_us);
+	json_key(j, "waits_over");
+	json_object_begin(j);
+	for (int i = 0; i < SMH_WAIT_BOUNDS; i++) {
+		json_key(j, keys[i]);
+		json_uint(j, w->over[i]);
+	}
+	json_object_end(j);
+}
+
 static void stats_json(const struct smh_stats *st, const struct backlog *scrub,
-		       const struct smh_poison_info *poison, const struct smh_region_info *regions,
-		       size_t n_regions)
+		       const struct smh_waits *waits, const struct smh_poison_info *poison,
+		       const struct smh_region_info *regions, size_t n_regions)
 {
 	struct json j;
 	char label[16];
@@ -222,6 +257,8 @@ static void stats_json(const struct smh_stats *st, const struct backlog *scrub,
 	json_uint(&j, scrub->bytes);
 	json_key(&j, "scrubbing_blocks");
 	json_uint(&j, scrub->blocks);
+	if (waits)
+		waits_json(&j, waits);
 	ctl_poison_stats_json(&j, poison);
 	json_key(&j, "regions");
 	json_array_begin(&j);
@@ -240,6 +277,8 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 	struct smh_region_info *regions = NULL;
 	struct smh_stats st = { 0 };
 	struct backlog scrub = { 0 };
+	struct smh_waits waits;
+	bool have_waits = false;
 	struct smh_poison_info poison;
 	size_t n = 0;
 	int status, err;
@@ -250,12 +289,13 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 		status = ctl_failed(ctl, client, "could not get the regions", err);
 	else if ((err = smh_get_stats(client, &st)) < 0 ||
 		 (err = smh_get_scrubbing(client, &scrub.bytes, &scrub.blocks)) < 0 ||
+		 (err = ctl_get_waits(client, &waits, &have_waits)) < 0 ||
 		 (err = ctl_get_poison(client, &poison)) < 0)
 		status = ctl_failed(ctl, client, "could not get the statistics", err);
 	else if (ctl->json)
-		stats_json(&st, &scrub, &poison, regions, n);
+		stats_json(&st, &scrub, have_waits ? &waits : NULL, &poison, regions, n);
 	else
-		stats_table(&st, &scrub, &poison, regions, n);
+		stats_table(&st, &scrub, have_waits ? &waits : NULL, &poison, regions, n);
 	smh_stats_finish(&st);
 	free(regions);
 	smh_disconnect(client);

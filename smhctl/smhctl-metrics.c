@@ -12,6 +12,7 @@
  * requests smhd refused since it started, a counter per kind (smh_refusals_total{kind=...}),
  * every kind the daemon counts, zeros included, so that rate() has a series from the start.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -143,6 +144,34 @@ static void print_refusals(const struct smh_refusal_count *counts, size_t n)
 		       (unsigned long long)counts[i].count);
 }
 
+int ctl_get_waits(struct smh_client *client, struct smh_waits *w, bool *havep)
+{
+	int err = smh_get_waits(client, w);
+
+	*havep = err == 0;
+	return err == -EOPNOTSUPP ? 0 : err;
+}
+
+static void print_waits(const struct smh_waits *w)
+{
+	static const char *const bounds[SMH_WAIT_BOUNDS] = { "0.001", "0.005", "0.02", "0.1", "1" };
+
+	printf("# HELP smh_requests_total Requests smhd answered since it started.\n"
+	       "# TYPE smh_requests_total counter\n");
+	printf("smh_requests_total %llu\n", (unsigned long long)w->requests);
+	print_header("smh_request_wait_longest_seconds",
+		     "The longest a request waited in smhd, from its arrival to its reply.");
+	printf("smh_request_wait_longest_seconds %llu.%06llu\n",
+	       (unsigned long long)(w->longest_us / 1000000),
+	       (unsigned long long)(w->longest_us % 1000000));
+	printf("# HELP smh_request_waits_over_total Requests that waited in smhd longer than "
+	       "the label's seconds (docs/metrics.md).\n# TYPE smh_request_waits_over_total "
+	       "counter\n");
+	for (int i = 0; i < SMH_WAIT_BOUNDS; i++)
+		printf("smh_request_waits_over_total{over=\"%s\"} %llu\n", bounds[i],
+		       (unsigned long long)w->over[i]);
+}
+
 static void print_down(void)
 {
 	print_header("smh_up", "1 when smhd answered, 0 when it could not be reached.");
@@ -157,6 +186,8 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 	struct smh_client *client;
 	uint64_t scrub_bytes = 0, scrub_blocks = 0;
 	struct smh_refusal_count *refusals = NULL;
+	struct smh_waits waits;
+	bool have_waits = false;
 	size_t n = 0, n_refusals = 0;
 	int c, status, err;
 
@@ -181,11 +212,15 @@ int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 		status = ctl_failed(ctl, client, "could not get the scrub backlog", err);
 	else if ((err = smh_get_refusals(client, &refusals, &n_refusals)) < 0)
 		status = ctl_failed(ctl, client, "could not get the refusals", err);
+	else if ((err = ctl_get_waits(client, &waits, &have_waits)) < 0)
+		status = ctl_failed(ctl, client, "could not get the requests' waits", err);
 	if (status) {
 		print_down();
 	} else {
 		print_metrics(&st, regions, n, scrub_bytes, scrub_blocks);
 		print_refusals(refusals, n_refusals);
+		if (have_waits) /* not from an smhd older than the counts */
+			print_waits(&waits);
 	}
 	free(refusals);
 	smh_stats_finish(&st);

@@ -102,4 +102,10 @@ int ctl_get_poison(struct smh_client *client, struct smh_poison_info *p);
 void ctl_poison_stats_table(const struct smh_poison_info *p);
 void ctl_poison_stats_json(struct json *j, const struct smh_poison_info *p);
 
+/*
+ * The requests' waits (smhctl-metrics.c), for `smhctl stats` too: smh_get_waits(), with an smhd
+ * older than the counts not an error; *@havep says whether @w holds them. 0 or -errno.
+ */
+int ctl_get_waits(struct smh_client *client, struct smh_waits *w, bool *havep);
+
 #endif

@@ -290,10 +290,13 @@ static void answer_allocs(struct fake *f, const Smh__AllocsRequest *req, struct 
 	an->resp.allocs = &an->allocs;
 }
 
-static void answer_inspection(const Smh__Request *req, struct answer *an)
+static void answer_inspection(const struct fake *f, const Smh__Request *req, struct answer *an)
 {
 	if (req->body_case == SMH__REQUEST__BODY_STATS) {
 		static Smh__RegionStats rs[N_REGIONS], *rsp[N_REGIONS];
+		/* Waits over 5 ms, over a bound the library does not know (7 ms), over 1 s. */
+		static Smh__WaitCount wc[3], *wcp[3];
+		static const uint32_t over_ms[3] = { 5, 7, 1000 };
 
 		smh__stats_reply__init(&an->stats);
 		for (uint32_t i = 0; i < N_REGIONS; i++) {
@@ -306,6 +309,16 @@ static void answer_inspection(const Smh__Request *req, struct answer *an)
 		an->stats.regions = rsp;
 		an->stats.granule = 64;
 		an->stats.n_clients = 1;
+		for (int i = 0; i < 3; i++) {
+			smh__wait_count__init(&wc[i]);
+			wc[i].over_ms = over_ms[i];
+			wc[i].count = 10u + (unsigned)i;
+			wcp[i] = &wc[i];
+		}
+		an->stats.requests = 42;
+		an->stats.wait_longest_us = 1234567;
+		an->stats.n_waits = f->stats_without_waits ? 0 : 3;
+		an->stats.waits = wcp;
 		an->resp.body_case = SMH__RESPONSE__BODY_STATS;
 		an->resp.stats = &an->stats;
 		return;
@@ -362,7 +375,7 @@ static int answer(struct fake *f, const Smh__Request *req, struct answer *an)
 		answer_allocs(f, req->allocs, an);
 		return 0;
 	default:
-		answer_inspection(req, an);
+		answer_inspection(f, req, an);
 		return 0;
 	}
 }

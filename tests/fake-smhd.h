@@ -9,6 +9,7 @@
 #define TESTS_FAKE_SMHD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,8 @@ struct fake {
 	unsigned hang_up_skip, n_hang_ups;
 	/* What its hellos say: a restarted daemon may give back fewer holds than the client has. */
 	uint64_t session, n_reclaimed;
+	/* Stats replies as a daemon from before the requests' waits sent them (none). */
+	bool stats_without_waits;
 	/* Hellos after the first @answered_hellos (0: all) get no reply, the connection open. */
 	unsigned answered_hellos;
 	/* Requests received, by body case, over all connections; connections that ended. */

@@ -203,6 +203,32 @@ static void test_refusals(void **state)
 	fake_stop(f);
 }
 
+/* The requests' waits: the bounds the library knows are read, another is left out. */
+static void test_waits(void **state)
+{
+	struct fake *f = fake_start(FAKE_OK);
+	struct smh_client *client = connect_fake(f);
+	struct smh_waits w;
+
+	(void)state;
+	assert_int_equal(smh_get_waits(client, NULL), -EINVAL);
+	assert_int_equal(smh_get_waits(client, &w), 0);
+	assert_int_equal(w.requests, 42);
+	assert_int_equal(w.longest_us, 1234567);
+	assert_int_equal(w.over[0], 0);  /* 1 ms: not sent */
+	assert_int_equal(w.over[1], 10); /* 5 ms */
+	assert_int_equal(w.over[2], 0);
+	assert_int_equal(w.over[3], 0);
+	assert_int_equal(w.over[4], 12); /* 1 s; 7 ms (11) is no bound of the library */
+	/* A daemon from before the counts sends none: not zeros, -EOPNOTSUPP. */
+	f->stats_without_waits = true;
+	assert_int_equal(smh_get_waits(client, &w), -EOPNOTSUPP);
+	assert_int_equal(w.requests, 0);
+	assert_int_equal(w.longest_us, 0);
+	smh_disconnect(client);
+	fake_stop(f);
+}
+
 /*
  * A buffer larger than any object of this process (PTRDIFF_MAX: 2 GiB on 32-bit systems) is
  * refused by the library, with a sentence, before the daemon is asked; so is a realloc to one.
@@ -725,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_and_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmappable_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_realloc_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),

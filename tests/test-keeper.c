@@ -6,7 +6,8 @@
  * fdpass: a round trip, fds past the caller's limit (the kernel's MSG_CTRUNC, and the one that
  * CMSG_SPACE's rounding lets in), a datagram longer than the buffer, an empty datagram and a
  * hang-up, EINTR (recvmsg and sendmsg are wrapped with -Wl,--wrap to fail first), and control
- * data no kernel sends (the wrapper fabricates it). The keeper: a PUT and a GET that gives back
+ * data no kernel sends (the wrapper fabricates it); the stamped receive smhd uses (the arrival
+ * time, and fds sent that never enter the process). The keeper: a PUT and a GET that gives back
  * the very same files, a PUT that replaces the held fds, and malformed requests and replies,
  * each refused with the fds it carried closed. Every test ends with the process's fd count
  * where it started.
@@ -17,6 +18,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,12 +44,15 @@ ssize_t __wrap_sendmsg(int sock, const struct msghdr *msg, int flags);
 
 static int recv_eintr, send_eintr; /* calls to fail with EINTR first */
 static int recv_calls, send_calls;
+static bool got_rights; /* a real recvmsg() returned an SCM_RIGHTS message */
 /* When set, the next recvmsg() returns "x" with this control data instead of reading. */
 static const void *fake_control;
 static size_t fake_controllen;
 
 ssize_t __wrap_recvmsg(int sock, struct msghdr *msg, int flags)
 {
+	ssize_t ret;
+
 	recv_calls++;
 	if (recv_eintr > 0) {
 		recv_eintr--;
@@ -62,7 +68,12 @@ ssize_t __wrap_recvmsg(int sock, struct msghdr *msg, int flags)
 		fake_control = NULL;
 		return 1;
 	}
-	return __real_recvmsg(sock, msg, flags);
+	ret = __real_recvmsg(sock, msg, flags);
+	if (ret >= 0) { /* what the kernel put in the control buffer */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
+			got_rights |= c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS;
+	}
+	return ret;
 }
 
 ssize_t __wrap_sendmsg(int sock, const struct msghdr *msg, int flags)
@@ -343,6 +354,69 @@ static void test_fdpass_malformed_control(void **state)
 	close(fd);
 }
 
+static bool ts_le(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+/*
+ * Stamped (smhd's client sockets): the datagram's arrival time comes back, and fds sent never
+ * enter the process: the timestamp fills the control buffer, the kernel drops them.
+ */
+static void test_fdpass_stamped(void **state)
+{
+	struct timespec before, stamp, after;
+	int fd, fds[3];
+	char buf[16];
+
+	(void)state;
+	if (test_under_qemu_user("SO_TIMESTAMPNS (qemu-user refuses it; smhd then gives no "
+				 "control buffer at all)"))
+		skip();
+	fd = new_memfd("a");
+	fds[0] = fds[1] = fds[2] = fd;
+	assert_int_equal(fdpass_stamp_on(sv[1]), 0);
+	clock_gettime(CLOCK_REALTIME, &before);
+	assert_int_equal(fdpass_send(sv[0], "ab", 2, NULL, 0), 0);
+	assert_int_equal(fdpass_recv_stamped(sv[1], buf, sizeof(buf), &stamp), 2);
+	clock_gettime(CLOCK_REALTIME, &after);
+	assert_true(ts_le(&before, &stamp));
+	assert_true(ts_le(&stamp, &after));
+	for (size_t n = 1; n <= 3; n++) {
+		got_rights = false;
+		assert_int_equal(fdpass_send(sv[0], "cd", 2, fds, n), 0);
+		assert_int_equal(fdpass_recv_stamped(sv[1], buf, sizeof(buf), &stamp), -EPROTO);
+		assert_false(got_rights);
+	}
+	assert_int_equal(fdpass_send(sv[0], "efg", 3, NULL, 0), 0);
+	assert_int_equal(fdpass_recv_stamped(sv[1], buf, sizeof(buf), &stamp), 3);
+	assert_memory_equal(buf, "efg", 3);
+	assert_true(stamp.tv_sec > 0);
+	close(fd);
+}
+
+/* An fd that arrives with the timestamp all the same (no kernel sends it) is closed: -EPROTO. */
+static void test_fdpass_stamped_fd_closed(void **state)
+{
+	int fd = new_memfd("a");
+	struct timespec stamp;
+	struct cmsghdr *c;
+	union fake f;
+	char buf[16];
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	c = (struct cmsghdr *)f.buf;
+	*c = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)),
+			       .cmsg_level = SOL_SOCKET,
+			       .cmsg_type = SCM_RIGHTS };
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	fake_control = f.buf;
+	fake_controllen = CMSG_SPACE(sizeof(int));
+	assert_int_equal(fdpass_recv_stamped(sv[1], buf, sizeof(buf), &stamp), -EPROTO);
+	assert_false(is_open(fd));
+}
+
 /* ---------------------------------------------------------------- the keeper */
 
 static struct keeper k;
@@ -572,6 +646,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fdpass_beyond_limit_rounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fdpass_no_fds_wanted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fdpass_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fdpass_stamped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fdpass_stamped_fd_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fdpass_empty_and_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fdpass_eintr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fdpass_eagain, setup, teardown),

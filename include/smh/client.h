@@ -359,6 +359,28 @@ void smh_stats_finish(struct smh_stats *stats);
  */
 int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blocksp);
 
+/* The bounds smh_get_waits() counts over: 1, 5, 20, 100 and 1000 ms. */
+#define SMH_WAIT_BOUNDS 5
+
+/*
+ * How long requests waited in smhd since it started: from the moment a request entered its
+ * socket (the kernel's timestamp) to the moment its reply was written. It is the time a client
+ * lost to smhd (its loop busy with others' work, memory being scrubbed, smhd off the CPU), not
+ * the time the client waited for a CPU itself.
+ */
+struct smh_waits {
+	uint64_t requests;   /* answered with an arrival time */
+	uint64_t longest_us; /* the longest wait */
+	uint64_t
+		over[SMH_WAIT_BOUNDS]; /* requests that waited longer than 1, 5, 20, 100, 1000 ms */
+};
+
+/*
+ * Fills @waits. Returns 0 or a negative errno: -EINVAL (@waits NULL), -EOPNOTSUPP from a
+ * daemon older than the counts (@waits is zeroed on any error).
+ */
+int smh_get_waits(struct smh_client *client, struct smh_waits *waits);
+
 /* What smh_get_poison() keeps of the latest reports. */
 #define SMH_POISON_LAST 8
 
