@@ -18,6 +18,8 @@
  * Freeing a large table at once stalls too (unmapping 16 MiB of written pages takes
  * milliseconds), so tables of MAPPED_BYTES and more are mmap()ed, and the old one is unmapped
  * a chunk at a time behind the cursor: lookups and erasures in it never read below the cursor.
+ * A new mapped table goes to the populate function, when there is one, before any slot of it
+ * is written: the moves would otherwise take a page fault every 256 slots.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -94,6 +96,7 @@ void hmap_init(struct hmap *map)
 	map->released = 0;
 	map->unmap = NULL;
 	map->unmap_data = NULL;
+	map->populate = NULL;
 }
 
 /* The slot of @key, or NULL; slots below @lo are empty and not read (they may be unmapped). */
@@ -203,9 +206,15 @@ void hmap_set_unmap(struct hmap *map, void (*unmap)(void *data, void *addr, size
 	map->unmap_data = data;
 }
 
+void hmap_set_populate(struct hmap *map, void (*populate)(void *data, void *addr, size_t len))
+{
+	map->populate = populate;
+}
+
 void hmap_finish(struct hmap *map)
 {
 	void (*unmap)(void *data, void *addr, size_t len) = map->unmap;
+	void (*populate)(void *data, void *addr, size_t len) = map->populate;
 	void *data = map->unmap_data;
 
 	table_destroy(map, map->slots, map->mask);
@@ -213,6 +222,7 @@ void hmap_finish(struct hmap *map)
 		old_destroy(map);
 	hmap_init(map);
 	hmap_set_unmap(map, unmap, data);
+	hmap_set_populate(map, populate);
 }
 
 /*
@@ -247,10 +257,13 @@ static void migrate(struct hmap *map, size_t steps, bool all)
 
 /*
  * Puts @slots (@cap of them, zeroed) in use: the entries of the table in use, if any, move
- * over from it as an old table; an empty one is freed at once.
+ * over from it as an old table; an empty one is freed at once. A mapped one goes to the
+ * populate function first.
  */
 static void replace_table(struct hmap *map, struct hmap_slot *slots, size_t cap)
 {
+	if (map->populate && map->unmap && table_bytes(cap - 1) >= MAPPED_BYTES)
+		map->populate(map->unmap_data, slots, table_bytes(cap - 1));
 	if (map->n > 0) {
 		map->old = map->slots;
 		map->old_mask = map->mask;

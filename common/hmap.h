@@ -38,11 +38,12 @@ struct hmap {
 	size_t released; /* old's slots below it are given back (a large table's) */
 	void (*unmap)(void *data, void *addr, size_t len); /* see hmap_set_unmap() */
 	void *unmap_data;
+	void (*populate)(void *data, void *addr, size_t len); /* likewise, with unmap_data */
 };
 
 /* An empty map; hmap_finish() on it is a no-op. */
 void hmap_init(struct hmap *map);
-/* Frees the tables: the map is empty again, its unmap function kept. */
+/* Frees the tables: the map is empty again, its unmap and populate functions kept. */
 void hmap_finish(struct hmap *map);
 
 /*
@@ -53,6 +54,16 @@ void hmap_finish(struct hmap *map);
  */
 void hmap_set_unmap(struct hmap *map, void (*unmap)(void *data, void *addr, size_t len),
 		    void *data);
+
+/*
+ * Optional, with hmap_set_unmap()'s @data: told of each new large (mapped) table as it is made,
+ * zeroed and not yet touched, so that another thread can fault its pages in before the moves
+ * write them (MADV_POPULATE_WRITE): a table of a million entries is some 4000 page faults,
+ * which the caller's thread then does not take. It must not change the memory's contents, and
+ * it is told before the table is given back, if it ever is (to the same @unmap: there must be
+ * one, or the populate function is not called).
+ */
+void hmap_set_populate(struct hmap *map, void (*populate)(void *data, void *addr, size_t len));
 
 /* The value stored under @key, or NULL. */
 void *hmap_get(const struct hmap *map, uint64_t key);

@@ -16,7 +16,8 @@
  * the new one (buddy_allocs_find()); an old slot's index carries OLD_SLOT. The next resize
  * comes at least 1/16 of the old capacity of removals or 1/4 of insertions later, and the move
  * takes at most capacity + entries steps, so 32 steps per call end it long before; should it
- * not, the rest moves then.
+ * not, the rest moves then. A new mapped table goes to the populate hook first (the daemon's
+ * thread faults it in: a million entries' table is 4000 page faults the moves would take).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -190,6 +191,8 @@ static int rehash(struct buddy_allocs *t, unsigned bits)
 
 	if (!slot)
 		return -ENOMEM;
+	if (table_bytes(bits) >= MAPPED_BYTES && t->unmap.fn && t->unmap.populate)
+		t->unmap.populate(t->unmap.data, slot, table_bytes(bits));
 	migrate(t, UINT32_MAX, true); /* a resize came before the last move ended */
 	t->slot = slot;
 	t->bits = bits;

@@ -25,11 +25,15 @@
 /*
  * How the index gives back mapped memory it no longer needs (an old table, a shrunk array):
  * munmap() when @fn is NULL, else @fn, which then owns [@addr, @addr + @len) and must unmap it
- * (buddy_set_unmap(): the daemon has a thread do it, off its loop).
+ * (buddy_set_unmap(): the daemon has a thread do it, off its loop). With @fn, @populate (if
+ * set: buddy_set_populate()) is told of each new mapped allocation table before it is written,
+ * to fault its pages in off the caller's thread; it changes no byte, and hears of a table
+ * before @fn is given it.
  */
 struct buddy_unmap {
 	void (*fn)(void *data, void *addr, size_t len);
 	void *data;
+	void (*populate)(void *data, void *addr, size_t len);
 };
 
 void buddy_unmap_give(const struct buddy_unmap *u, void *addr, size_t len);

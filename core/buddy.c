@@ -162,6 +162,11 @@ void buddy_set_unmap(struct buddy *b, void (*unmap)(void *data, void *addr, size
 	b->runs.unmap = b->allocs.unmap = (struct buddy_unmap){ .fn = unmap, .data = data };
 }
 
+void buddy_set_populate(struct buddy *b, void (*populate)(void *data, void *addr, size_t len))
+{
+	b->allocs.unmap.populate = populate;
+}
+
 void buddy_destroy(struct buddy *buddy)
 {
 	if (!buddy)

@@ -104,6 +104,14 @@ void buddy_set_unmap(struct buddy *buddy, void (*unmap)(void *data, void *addr, 
 		     void *data);
 
 /*
+ * After buddy_set_unmap() (which clears it): @populate(unmap's data, addr, len) is told of each
+ * new mapped table of live allocations before the allocator writes it, so that another thread
+ * can fault it in (MADV_POPULATE_WRITE) and the caller's does not take a page fault per page.
+ * It must not change the memory; it hears of a table before the unmap function gets it.
+ */
+void buddy_set_populate(struct buddy *buddy, void (*populate)(void *data, void *addr, size_t len));
+
+/*
  * Allocates @size bytes whose address is a multiple of @align (a power of two; 0 or anything
  * up to the granule means no constraint beyond the granule). Sets *addrp and, if @sizep is not
  * NULL, *sizep to the usable size: @size rounded up to the granule.

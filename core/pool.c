@@ -113,6 +113,12 @@ void pool_set_unmap(struct pool *pool, void (*unmap)(void *data, void *addr, siz
 		buddy_set_unmap(pool->regions[i].buddy, unmap, data);
 }
 
+void pool_set_populate(struct pool *pool, void (*populate)(void *data, void *addr, size_t len))
+{
+	for (size_t i = 0; i < pool->n_regions; i++)
+		buddy_set_populate(pool->regions[i].buddy, populate);
+}
+
 size_t pool_n_regions(const struct pool *pool)
 {
 	return pool->n_regions;

@@ -72,6 +72,9 @@ int pool_create(const struct dt_config *cfg, uint64_t granule, const struct pool
 void pool_set_unmap(struct pool *pool, void (*unmap)(void *data, void *addr, size_t len),
 		    void *data);
 
+/* buddy_set_populate() for every region's allocator (after pool_set_unmap()). */
+void pool_set_populate(struct pool *pool, void (*populate)(void *data, void *addr, size_t len));
+
 /* Frees the pool and its allocators. pool_destroy(NULL) does nothing. */
 void pool_destroy(struct pool *pool);
 

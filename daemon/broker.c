@@ -22,6 +22,7 @@ void broker_init(struct broker *b, struct pool *pool, const struct broker_scrub 
 		b->scrub = *scrub;
 	hmap_init(&b->tokens);
 	hmap_set_unmap(&b->tokens, b->scrub.unmap, b->scrub.unmap_data);
+	hmap_set_populate(&b->tokens, b->scrub.populate);
 	list_init(&b->clients);
 	treap_init(&b->by_handle);
 	slab_init_shared(&b->alloc_slab, sizeof(struct broker_alloc), b->scrub.depot);

@@ -86,6 +86,11 @@ struct broker_scrub {
 	 */
 	void (*unmap)(void *data, void *addr, size_t len);
 	void *unmap_data;
+	/*
+	 * Optional: faults in the new tables of the broker's hash maps off the loop
+	 * (hmap_set_populate()), with @unmap_data. NULL: the loop takes the faults.
+	 */
+	void (*populate)(void *data, void *addr, size_t len);
 };
 
 struct broker_client {

@@ -24,7 +24,8 @@
  * - Memory the loop gives back to the system (empty slab chunks: scrub_unmap()) is unmapped by
  *   the thread too, through a third stack: an munmap() is a TLB shootdown that waits for every
  *   other CPU running the process, 5-6 ms now and then on the 2-vCPU VM, which the loop must
- *   not wait for.
+ *   not wait for. The other way round, the thread faults in the large hash tables the loop is
+ *   about to fill (scrub_populate()), ahead of the loop's writes.
  * - A mutex guards what is not on that path: the wake function (set at start and stop) and the
  *   poison statistics. The loop only tries it for the statistics, and answers with the last
  *   figures it got when the thread holds it.
@@ -94,6 +95,20 @@ struct unmap_node {
 	size_t len;
 };
 
+/* Memory to fault in (scrub_populate()): the memory must stay zero, so the node is apart. */
+struct populate_node {
+	struct populate_node *next;
+	void *addr;
+	size_t len;
+};
+
+/* Faulted in between two looks at the stop flag. */
+#define POPULATE_CHUNK (UINT64_C(1) << 20)
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 /* Ranges sorted and joined per munmap() round. */
 #define UNMAP_BATCH 256
 
@@ -121,11 +136,12 @@ struct scrub {
 	_Atomic(struct item *) todo_in; /* the loop pushes blocks, the thread takes them all */
 	_Atomic(struct item *) done_in; /* the thread pushes batches, the loop takes them all */
 	_Atomic(struct unmap_node *) unmap_in; /* the loop pushes, the thread unmaps them all */
-	atomic_bool stop;                      /* finish the queue and exit */
-	atomic_bool drain;                     /* release every quarantined block */
-	atomic_bool hurry;                     /* read between chunks: ignore the rate */
-	pthread_mutex_t lock;                  /* the wake function and poison_st */
-	void (*wake)(void *data);              /* under lock */
+	_Atomic(struct populate_node *) populate_in; /* likewise, to fault in */
+	atomic_bool stop;                            /* finish the queue and exit */
+	atomic_bool drain;                           /* release every quarantined block */
+	atomic_bool hurry;                           /* read between chunks: ignore the rate */
+	pthread_mutex_t lock;                        /* the wake function and poison_st */
+	void (*wake)(void *data);                    /* under lock */
 	void *wake_data;
 	/* Poison mode: set before the first block is queued, then read-only. */
 	bool poison;
@@ -336,15 +352,43 @@ static int by_address(const void *a, const void *b)
 }
 
 /*
+ * Faults in the ranges on the populate stack and frees their nodes (only frees them with @skip,
+ * or once one madvise() failed or a stop was asked). A range on it was pushed before any unmap
+ * of it: the thread takes the unmap stack first, populates, then unmaps, so that it never
+ * faults in memory given back (or mapped again for something else). A kernel without
+ * MADV_POPULATE_WRITE refuses it: the loop takes the faults, as before.
+ */
+static void populate_all(struct scrub *s, bool skip)
+{
+	struct populate_node *n =
+		atomic_exchange_explicit(&s->populate_in, NULL, memory_order_acquire);
+
+	while (n) {
+		struct populate_node *next = n->next;
+
+		for (size_t done = 0, len; !skip && done < n->len; done += len) {
+			len = n->len - done < POPULATE_CHUNK ? n->len - done : POPULATE_CHUNK;
+			skip = atomic_load_explicit(&s->stop, memory_order_relaxed) ||
+			       madvise((unsigned char *)n->addr + done, len, MADV_POPULATE_WRITE) <
+				       0;
+		}
+		free(n);
+		n = next;
+	}
+}
+
+/*
  * Unmaps everything on the unmap stack (the thread's, or the loop's once it is gone), joining
  * ranges that touch: every munmap() write-locks the address space and waits for the other
  * CPUs' TLBs, so fewer is better for the loop too (chunks of a batch come back in a row).
+ * What is on the populate stack is faulted in first (populate_all()).
  */
-static void unmap_all(struct scrub *s)
+static void unmap_all(struct scrub *s, bool skip_populate)
 {
 	struct unmap_node *n = atomic_exchange_explicit(&s->unmap_in, NULL, memory_order_acquire);
 	struct unmap_range r[UNMAP_BATCH];
 
+	populate_all(s, skip_populate);
 	while (n) {
 		size_t k = 0, j = 0;
 
@@ -391,7 +435,7 @@ static void *run(void *data)
 	for (;;) {
 		/* Read before taking: what was queued before scrub_destroy() is in the take. */
 		stop = atomic_load_explicit(&s->stop, memory_order_acquire);
-		unmap_all(s);
+		unmap_all(s, stop);
 		take_todo(s);
 		drain = atomic_exchange_explicit(&s->drain, false, memory_order_acquire);
 		if (!s->todo.head && !drain && !stop) {
@@ -437,6 +481,28 @@ void scrub_unmap_hook(void *scrub, void *addr, size_t len)
 	scrub_unmap(scrub, addr, len);
 }
 
+void scrub_populate(struct scrub *s, void *addr, size_t len)
+{
+	struct populate_node *n = malloc(sizeof(*n)),
+			     *old = atomic_load_explicit(&s->populate_in, memory_order_relaxed);
+
+	if (!n) /* the loop takes the faults */
+		return;
+	n->addr = addr;
+	n->len = len;
+	do
+		n->next = old;
+	while (!atomic_compare_exchange_weak_explicit(&s->populate_in, &old, n,
+						      memory_order_release, memory_order_relaxed));
+	if (!old)
+		sem_post(&s->work);
+}
+
+void scrub_populate_hook(void *scrub, void *addr, size_t len)
+{
+	scrub_populate(scrub, addr, len);
+}
+
 struct slab_depot *scrub_depot(struct scrub *s)
 {
 	return &s->depot;
@@ -464,6 +530,7 @@ int scrub_create(struct backend *backend, struct pool *pool, uint64_t rate, stru
 	atomic_init(&s->todo_in, NULL);
 	atomic_init(&s->done_in, NULL);
 	atomic_init(&s->unmap_in, NULL);
+	atomic_init(&s->populate_in, NULL);
 	fifo_init(&s->todo);
 	/* Without poison mode, no room for an origin: the queue costs what it did before. */
 	slab_depot_init(&s->depot, DEPOT_KEEP);
@@ -528,7 +595,7 @@ void scrub_destroy(struct scrub *s)
 		give_back(s, it);
 	slab_finish(&s->items);
 	slab_depot_finish(&s->depot);
-	unmap_all(s); /* what was handed over meanwhile: no thread to do it now */
+	unmap_all(s, true); /* what was handed over meanwhile: no thread to do it now */
 	pthread_mutex_destroy(&s->lock);
 	sem_destroy(&s->work);
 	free(s->quarantine);

@@ -79,6 +79,18 @@ void scrub_unmap(struct scrub *scrub, void *addr, size_t len);
 void scrub_unmap_hook(void *scrub, void *addr, size_t len);
 
 /*
+ * Has the thread fault in [@addr, @addr + @len) (anonymous memory, mapped and writable, zero
+ * or being written by the loop) with MADV_POPULATE_WRITE, which changes no byte, so that the
+ * loop does not take a page fault per page as it writes it. Called from the loop's thread,
+ * before any scrub_unmap() of that memory. When the thread gets to it late, or never (no
+ * memory for the request, a kernel older than 5.14), the loop takes the faults itself.
+ */
+void scrub_populate(struct scrub *scrub, void *addr, size_t len);
+
+/* scrub_populate() with @scrub as data (hmap_set_populate()). */
+void scrub_populate_hook(void *scrub, void *addr, size_t len);
+
+/*
  * The depot of empty slab chunks the queue's items use (common/slab.h), for the loop's other
  * slabs to share: a dying client's objects give chunks back as fast as the queue takes them,
  * and no system call is made for either. What it does not keep goes to scrub_unmap(). It lives

@@ -141,9 +141,12 @@ static int create_scrub(struct smhd *d, const struct smhd_options *opts)
 	bs.depot = scrub_depot(d->scrub);
 	bs.unmap = scrub_unmap_hook;
 	bs.unmap_data = d->scrub;
+	bs.populate = scrub_populate_hook;
 	broker_init(&d->broker, d->pool, &bs);
 	/* The allocators' old tables and shrunk arrays are unmapped by the scrubber's thread. */
 	pool_set_unmap(d->pool, scrub_unmap_hook, d->scrub);
+	/* Their new tables of live allocations are faulted in by that thread too. */
+	pool_set_populate(d->pool, scrub_populate_hook);
 	return 0;
 }
 

@@ -451,6 +451,60 @@ static void test_runs_shrink_in_place(void **state)
 	buddy_destroy(b);
 }
 
+/* The allocation tables a populate function was told of: zero when told, each mapped. */
+static struct {
+	void *addr[32];
+	size_t len[32];
+	unsigned n;
+} told;
+
+static void record_populate(void *data, void *addr, size_t len)
+{
+	struct handed *h = data;
+
+	assert_non_null(h); /* the unmap function's data */
+	assert_true(told.n < 32);
+	assert_true(len >= (64u << 10));
+	for (size_t i = 0; i < len; i += 4096)
+		assert_int_equal(((const unsigned char *)addr)[i], 0);
+	told.addr[told.n] = addr;
+	told.len[told.n++] = len;
+}
+
+/*
+ * With an unmap function, the populate function hears of each new mapped allocation table
+ * (growing and shrinking) before the allocator writes it, and of no small one; setting the
+ * unmap function again clears it.
+ */
+static void test_allocs_populate_told(void **state)
+{
+	struct buddy *b = NULL;
+	struct handed h = { 0 };
+	uint64_t addr;
+
+	assert_int_equal(buddy_create(BASE, 64 << 20, 64, &b), 0);
+	buddy_set_unmap(b, record_unmap, &h);
+	buddy_set_populate(b, record_populate);
+	for (uint32_t i = 0; i < 24577; i++) {
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+		if (told.n > 0)
+			assert_ptr_equal(b->allocs.slot, told.addr[told.n - 1]);
+	}
+	assert_true(told.n >= 3); /* 64, 128, 256 and 512 KiB tables */
+	assert_int_equal(told.len[told.n - 1],
+			 (size_t)(1u << b->allocs.bits) * sizeof(struct buddy_slot));
+	for (uint32_t i = 0; i < 24577; i++)
+		assert_int_equal(buddy_free(b, BASE + (uint64_t)i * 64, 64), 0);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	buddy_set_unmap(b, record_unmap, &h);
+	told.n = 0;
+	for (uint32_t i = 0; i < 24577; i++)
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+	assert_int_equal(told.n, 0);
+	buddy_set_unmap(b, NULL, NULL);
+	buddy_destroy(b);
+}
+
 /* An entry of the old table that the count leaves out, or one out of its place, is reported. */
 static void test_old_allocs_broken(void **state)
 {
@@ -499,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_allocs_resize_during_move),
 		cmocka_unit_test(test_allocs_find_reads_old_first),
 		cmocka_unit_test(test_runs_shrink_in_place),
+		cmocka_unit_test(test_allocs_populate_told),
 		cmocka_unit_test(test_old_allocs_broken),
 	};
 

@@ -3,11 +3,13 @@
  * The hash map against a shadow array: random puts, gets and removes (removal shifts entries
  * back, the part most easily got wrong), sequential keys, key 0 refused; growth moving the
  * entries over a bounded number at a time, with puts, removes and lookups reaching entries in
- * either table meanwhile; shrinking the same way as removals empty it, giving memory back.
+ * either table meanwhile; shrinking the same way as removals empty it, giving memory back; the
+ * populate function told of each new large table before it is written.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -355,6 +357,75 @@ static void test_shrinks_as_it_empties(void **state)
 		assert_int_equal(munmap(h.r[i].addr, h.r[i].len), 0);
 }
 
+/* The tables a populate function was told of. */
+static struct {
+	void *addr[64];
+	size_t len[64];
+	size_t n;
+} told;
+
+static void record_populate(void *data, void *addr, size_t len)
+{
+	(void)data;
+	assert_true(told.n < 64);
+	assert_true(len >= (1u << 20));        /* mapped tables only */
+	for (size_t i = 0; i < len; i += 4096) /* zero, and none of it written yet */
+		assert_int_equal(((const unsigned char *)addr)[i], 0);
+	told.addr[told.n] = addr;
+	told.len[told.n++] = len;
+}
+
+static bool was_told(const void *addr, size_t len)
+{
+	for (size_t i = 0; i < told.n; i++) {
+		const unsigned char *a = told.addr[i];
+
+		if ((const unsigned char *)addr >= a &&
+		    (const unsigned char *)addr + len <= a + told.len[i])
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The populate function is told of every new mapped table, growing and shrinking, before the
+ * map writes it, and of no small one; without an unmap function it is not called (the map
+ * would munmap() tables behind its back).
+ */
+static void test_populate_told_of_new_tables(void **state)
+{
+	enum { N = 200000 };
+	static char values[N + 1];
+	static struct handed h;
+	struct hmap m;
+
+	hmap_init(&m);
+	hmap_set_populate(&m, record_populate);
+	for (uint64_t k = 1; k <= N; k++)
+		assert_int_equal(hmap_put(&m, k, &values[k]), 0);
+	assert_int_equal(told.n, 0);
+	hmap_finish(&m);
+
+	hmap_set_unmap(&m, quarantine, &h);
+	for (uint64_t k = 1; k <= 2 * N; k++) {
+		assert_int_equal(hmap_put(&m, k, &values[k % N]), 0);
+		if ((m.mask + 1) * sizeof(struct hmap_slot) >= (1u << 20))
+			assert_true(was_told(m.slots, (m.mask + 1) * sizeof(struct hmap_slot)));
+	}
+	for (uint64_t k = 1; k <= 2 * N; k++) {
+		assert_ptr_equal(hmap_remove(&m, k), &values[k % N]);
+		if ((m.mask + 1) * sizeof(struct hmap_slot) >= (1u << 20))
+			assert_true(was_told(m.slots, (m.mask + 1) * sizeof(struct hmap_slot)));
+	}
+	assert_true(told.n >= 6); /* growing from 1 MiB to 16 MiB, and shrinking back */
+	hmap_finish(&m);
+	assert_ptr_equal(m.populate, record_populate); /* kept, like the unmap function */
+	for (size_t i = 0; i < h.n; i++) { /* every mapped table handed back had been told */
+		assert_true(was_told(h.r[i].addr, h.r[i].len));
+		assert_int_equal(munmap(h.r[i].addr, h.r[i].len), 0);
+	}
+}
+
 /*
  * While the map moves to a mapped new table (growing, then shrinking), a lookup of an entry
  * still in the old table reads the old table only: the new one's untouched pages would each
@@ -410,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_grow_and_shrink_against_shadow),
 		cmocka_unit_test(test_shrinks_as_it_empties),
 		cmocka_unit_test(test_lookups_read_old_first),
+		cmocka_unit_test(test_populate_told_of_new_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

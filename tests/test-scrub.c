@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -371,8 +372,9 @@ static void test_many_blocks_cross_threads(void **state)
 /* Whether [@p, @p + @len) is unmapped: mincore() of an unmapped range fails with ENOMEM. */
 static bool unmapped(void *p, size_t len)
 {
-	unsigned char vec[4];
+	unsigned char vec[64];
 
+	assert_true(len / (size_t)sysconf(_SC_PAGESIZE) <= sizeof(vec));
 	return mincore(p, len, vec) < 0 && errno == ENOMEM;
 }
 
@@ -400,6 +402,99 @@ static void test_unmap_off_the_loop(void **state)
 			usleep(1000);
 		}
 	}
+}
+
+/* Whether every page of [@p, @p + @len) is in memory. */
+static bool resident(void *p, size_t len)
+{
+	unsigned char vec[64];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = len / page;
+
+	assert_true(n <= sizeof(vec));
+	assert_int_equal(mincore(p, len, vec), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (!(vec[i] & 1))
+			return false;
+	}
+	return true;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * madvise() as the scrubber's thread calls it (-Wl,--wrap=madvise): a populate of gate_addr
+ * waits until gate_open, and a populate that finds its memory unmapped is counted.
+ */
+int __real_madvise(void *addr, size_t len, int advice);
+int __wrap_madvise(void *addr, size_t len, int advice);
+
+static void *_Atomic gate_addr;
+static atomic_bool gate_reached, gate_open;
+static atomic_int populate_enomem;
+
+int __wrap_madvise(void *addr, size_t len, int advice)
+{
+	int ret;
+
+	if (advice == MADV_POPULATE_WRITE && addr == atomic_load(&gate_addr)) {
+		atomic_store(&gate_reached, true);
+		while (!atomic_load(&gate_open))
+			usleep(100);
+	}
+	ret = __real_madvise(addr, len, advice);
+	if (ret < 0 && errno == ENOMEM && advice == MADV_POPULATE_WRITE)
+		atomic_fetch_add(&populate_enomem, 1);
+	return ret;
+}
+
+/*
+ * Memory handed to scrub_populate() is faulted in by the thread, its bytes unchanged (zero
+ * where nobody wrote, the loop's where it did). Memory populated and then given to
+ * scrub_unmap(), both waiting for the thread at once (it is held in a populate of another
+ * range meanwhile), is faulted in before it is unmapped, never after.
+ */
+static void test_populate_off_the_loop(void **state)
+{
+	struct env *e = *state;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = 32 * page;
+	unsigned char *p, *q, *gate;
+
+	if (test_under_qemu_user("MADV_POPULATE_WRITE (qemu-user ignores it)"))
+		skip();
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	assert_false(resident(p, len));
+	p[5 * page + 7] = 0x5a; /* the loop's write, before and while the thread populates */
+	scrub_populate(e->scrub, p, len);
+	p[9 * page] = 0xa5;
+	for (int ms = 0; !resident(p, len); ms++) {
+		assert_true(ms < 60000);
+		usleep(1000);
+	}
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(p[i], i == 5 * page + 7 ? 0x5a : i == 9 * page ? 0xa5 : 0);
+	munmap(p, len);
+
+	gate = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(gate != MAP_FAILED && q != MAP_FAILED);
+	atomic_store(&gate_addr, gate);
+	scrub_populate(e->scrub, gate, page);
+	for (int ms = 0; !atomic_load(&gate_reached); ms++) {
+		assert_true(ms < 60000);
+		usleep(1000);
+	}
+	scrub_populate(e->scrub, q, len);
+	scrub_unmap(e->scrub, q, len);
+	atomic_store(&gate_open, true);
+	for (int ms = 0; !unmapped(q, len); ms++) {
+		assert_true(ms < 60000);
+		usleep(1000);
+	}
+	assert_int_equal(atomic_load(&populate_enomem), 0);
+	munmap(gate, page);
 }
 
 /* ---------------------------------------------------------------- the broker's queue */
@@ -582,6 +677,7 @@ int main(void)
 		B(test_large_block_punched),
 		B(test_many_blocks_cross_threads),
 		E(test_unmap_off_the_loop),
+		E(test_populate_off_the_loop),
 		T(test_free_queues_live_block),
 		T(test_realloc_queues_what_it_gives_back),
 		T(test_retire_in_slices),
