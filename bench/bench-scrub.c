@@ -304,10 +304,28 @@ static int probe_hog(struct smh_client *c, const char *socket, uint64_t ns, stru
 	return err;
 }
 
+/*
+ * smhd's own account of the release (smh_get_waits(), read before and after): how many
+ * requests waited in smhd over 1 and 5 ms meanwhile, from their arrival in its socket to their
+ * reply. Unlike the probe's round trip, this leaves out the time the probe waited for a CPU.
+ * The longest is smhd's since it started, so it is the release's only when it rose.
+ */
+static void waits_rows(const struct smh_waits *w0, const struct smh_waits *w1, struct table *t)
+{
+	table_add_figure(t, "requests waiting in smhd over 1 ms", "smhd waits > 1 ms",
+			 (double)(w1->over[0] - w0->over[0]));
+	table_add_figure(t, "requests waiting in smhd over 5 ms", "smhd waits > 5 ms",
+			 (double)(w1->over[1] - w0->over[1]));
+	if (w1->longest_us > w0->longest_us)
+		table_add_figure(t, "longest wait in smhd", "smhd longest wait ms",
+				 (double)w1->longest_us / 1e3);
+}
+
 static int group_disconnect(const struct bench_options *o, struct smh_client *c, const char *socket,
 			    pid_t smhd, struct table *t)
 {
-	int ready[2] = { -1, -1 }, go[2] = { -1, -1 }, rss_err;
+	int ready[2] = { -1, -1 }, go[2] = { -1, -1 }, rss_err, waits_err;
+	struct smh_waits w0, w1;
 	struct rss m;
 	uint64_t worst = 0, hog_worst = 0, ns = 0;
 	struct samples s = { 0 }, hog = { 0 };
@@ -341,10 +359,13 @@ static int group_disconnect(const struct bench_options *o, struct smh_client *c,
 	close(ready[0]);
 	if (err == 0 && rss_err == 0)
 		rss_err = rss_of(smhd, &m.anon[1], &m.shmem[1]);
+	waits_err = err == 0 ? smh_get_waits(c, &w0) : err;
 	if (err == 0)
 		err = probe_release(c, &s, go[1], &worst, &ns);
 	else
 		close(go[1]);
+	if (err == 0 && waits_err == 0)
+		waits_err = smh_get_waits(c, &w1);
 	if (pid > 0 && bench_wait(pid) < 0 && err == 0)
 		err = -ECHILD;
 	if (err < 0)
@@ -373,6 +394,11 @@ static int group_disconnect(const struct bench_options *o, struct smh_client *c,
 	row_target(r, "disconnect stall ms", "<= 5 ms", 5, true);
 	/* The window: the longer, the more of the machine's hiccups land in it. */
 	table_add_figure(t, "release of those buffers", "release ms", (double)ns / 1e6);
+	if (waits_err == 0)
+		waits_rows(&w0, &w1, t);
+	else
+		fprintf(stderr, "smh-bench: cannot read smhd's waits: %s\n",
+			smh_strerror(waits_err));
 out:
 	samples_finish(&s);
 	samples_finish(&hog);
