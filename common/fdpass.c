@@ -69,7 +69,11 @@ static void close_all(int *fds, size_t n)
  */
 static int take_fds(struct msghdr *msg, int *fds, size_t max_fds, size_t *n_fdsp, size_t *n_closedp)
 {
-	const char *end = (const char *)msg->msg_control + msg->msg_controllen;
+	const char *end;
+
+	if (!msg->msg_control) /* no control buffer: nothing came (and NULL + 0 is undefined) */
+		return 0;
+	end = (const char *)msg->msg_control + msg->msg_controllen;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		size_t n;
