@@ -98,6 +98,31 @@ static int take_fds(struct msghdr *msg, int *fds, size_t max_fds, size_t *n_fdsp
 	return *n_closedp ? -EPROTO : 0;
 }
 
+/*
+ * recvmsg() of one datagram into @msg, retried on EINTR, its fds taken into @fds (take_fds()).
+ * Returns its length or a negative errno: -EAGAIN, the system's, or -EPROTO (control data
+ * truncated or malformed) and -EMSGSIZE (datagram truncated), after which the fds taken so far
+ * are still in @fds, counted in *n_fdsp, for the caller to close.
+ */
+static ssize_t recv_taking(int sock, struct msghdr *msg, int *fds, size_t max_fds, size_t *n_fdsp,
+			   size_t *n_closedp)
+{
+	ssize_t n;
+	int ret;
+
+	do
+		n = recvmsg(sock, msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	ret = take_fds(msg, fds, max_fds, n_fdsp, n_closedp);
+	if (ret == 0 && (msg->msg_flags & MSG_CTRUNC))
+		ret = -EPROTO;
+	else if (ret == 0 && (msg->msg_flags & MSG_TRUNC))
+		ret = -EMSGSIZE;
+	return ret < 0 ? ret : n;
+}
+
 ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, size_t *n_fdsp,
 		    size_t *n_closedp)
 {
@@ -106,7 +131,6 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, 
 	union fdpass_cmsg control;
 	size_t n_closed = 0;
 	ssize_t n;
-	int ret;
 
 	*n_fdsp = 0;
 	if (n_closedp)
@@ -117,24 +141,15 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fds, size_t max_fds, 
 		msg.msg_control = control.buf;
 		msg.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
 	}
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	ret = take_fds(&msg, fds, max_fds, n_fdsp, &n_closed);
-	if (ret == 0 && (msg.msg_flags & MSG_CTRUNC))
-		ret = -EPROTO;
-	else if (ret == 0 && (msg.msg_flags & MSG_TRUNC))
-		ret = -EMSGSIZE;
-	if (ret < 0) {
+	n = recv_taking(sock, &msg, fds, max_fds, n_fdsp, &n_closed);
+	if (n < 0) {
 		close_all(fds, *n_fdsp);
 		n_closed += *n_fdsp;
 		*n_fdsp = 0;
 	}
 	if (n_closedp)
 		*n_closedp = n_closed;
-	return ret < 0 ? ret : n;
+	return n;
 }
 
 /* Room for one SCM_TIMESTAMPNS and nothing after it. */
@@ -157,24 +172,14 @@ ssize_t fdpass_recv_stamped(int sock, void *buf, size_t size, struct timespec *s
 	union fdpass_stamp_cmsg control;
 	size_t n_fds = 0, n_closed = 0;
 	ssize_t n;
-	int ret;
 
 	memset(stampp, 0, sizeof(*stampp));
 	msg.msg_control = control.buf;
 	msg.msg_controllen = sizeof(control.buf);
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	/* An fd is not expected (the timestamp fills the buffer); one that came is not kept. */
+	n = recv_taking(sock, &msg, NULL, 0, &n_fds, &n_closed);
 	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	/* Not expected (the timestamp fills the buffer), but an fd that did come is not kept. */
-	ret = take_fds(&msg, NULL, 0, &n_fds, &n_closed);
-	if (ret == 0 && (msg.msg_flags & MSG_CTRUNC))
-		ret = -EPROTO;
-	else if (ret == 0 && (msg.msg_flags & MSG_TRUNC))
-		ret = -EMSGSIZE;
-	if (ret < 0)
-		return ret;
+		return n;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
 		    c->cmsg_len == CMSG_LEN(sizeof(*stampp)))
