@@ -168,17 +168,23 @@ static int read_stats(struct smh_client *client, const Smh__Response *resp, void
 	return convert_stats(client, resp->stats, stats);
 }
 
-int smh_get_stats(struct smh_client *client, struct smh_stats *stats)
+/* A stats request, its reply read by @reader into @data: what every stats getter asks. */
+static int stats_round_trip(struct smh_client *client, client_read_fn *reader, void *data)
 {
 	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
 	Smh__Request req = SMH__REQUEST__INIT;
 
+	req.body_case = SMH__REQUEST__BODY_STATS;
+	req.stats = &body;
+	return client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, reader, data);
+}
+
+int smh_get_stats(struct smh_client *client, struct smh_stats *stats)
+{
 	if (!stats)
 		return -EINVAL;
 	memset(stats, 0, sizeof(*stats));
-	req.body_case = SMH__REQUEST__BODY_STATS;
-	req.stats = &body;
-	return client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_stats, stats);
+	return stats_round_trip(client, read_stats, stats);
 }
 
 struct scrubbing {
@@ -196,16 +202,12 @@ static int read_scrubbing(struct smh_client *client, const Smh__Response *resp, 
 
 int smh_get_scrubbing(struct smh_client *client, uint64_t *bytesp, uint64_t *blocksp)
 {
-	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
-	Smh__Request req = SMH__REQUEST__INIT;
 	struct scrubbing s = { 0 };
 	int ret;
 
 	if (!bytesp || !blocksp)
 		return -EINVAL;
-	req.body_case = SMH__REQUEST__BODY_STATS;
-	req.stats = &body;
-	ret = client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_scrubbing, &s);
+	ret = stats_round_trip(client, read_scrubbing, &s);
 	if (ret == 0) {
 		*bytesp = s.bytes;
 		*blocksp = s.blocks;
@@ -235,16 +237,12 @@ static int read_waits(struct smh_client *client, const Smh__Response *resp, void
 
 int smh_get_waits(struct smh_client *client, struct smh_waits *waits)
 {
-	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
-	Smh__Request req = SMH__REQUEST__INIT;
 	int ret;
 
 	if (!waits)
 		return -EINVAL;
 	memset(waits, 0, sizeof(*waits));
-	req.body_case = SMH__REQUEST__BODY_STATS;
-	req.stats = &body;
-	ret = client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_waits, waits);
+	ret = stats_round_trip(client, read_waits, waits);
 	if (ret < 0)
 		memset(waits, 0, sizeof(*waits));
 	return ret;
@@ -292,16 +290,12 @@ static int read_refusals(struct smh_client *client, const Smh__Response *resp, v
 
 int smh_get_refusals(struct smh_client *client, struct smh_refusal_count **countsp, size_t *np)
 {
-	Smh__StatsRequest body = SMH__STATS_REQUEST__INIT;
-	Smh__Request req = SMH__REQUEST__INIT;
 	struct refusals r = { 0 };
 	int ret;
 
 	if (!countsp || !np)
 		return -EINVAL;
-	req.body_case = SMH__REQUEST__BODY_STATS;
-	req.stats = &body;
-	ret = client_round_trip(client, &req, SMH__RESPONSE__BODY_STATS, read_refusals, &r);
+	ret = stats_round_trip(client, read_refusals, &r);
 	if (ret < 0) {
 		free(r.counts);
 		return ret;
