@@ -312,6 +312,15 @@ union fake {
 	struct cmsghdr align;
 };
 
+/* Puts at @at in @f's buffer an SCM_RIGHTS message of @len bytes (a lie or not) carrying @fd. */
+static void fake_rights(union fake *f, size_t at, size_t len, int fd)
+{
+	struct cmsghdr *c = (struct cmsghdr *)(f->buf + at);
+
+	*c = (struct cmsghdr){ .cmsg_len = len, .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+}
+
 static void test_fdpass_malformed_control(void **state)
 {
 	int fd = new_memfd("a"), got[8] = { -1 };
@@ -323,11 +332,7 @@ static void test_fdpass_malformed_control(void **state)
 	(void)state;
 	/* A valid SCM_RIGHTS with @fd, then a header claiming less than a header. */
 	memset(&f, 0, sizeof(f));
-	c = (struct cmsghdr *)f.buf;
-	*c = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)),
-			       .cmsg_level = SOL_SOCKET,
-			       .cmsg_type = SCM_RIGHTS };
-	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	fake_rights(&f, 0, CMSG_LEN(sizeof(int)), fd);
 	c = (struct cmsghdr *)(f.buf + CMSG_SPACE(sizeof(int)));
 	*c = (struct cmsghdr){ .cmsg_len = 8, .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
 	fake_control = f.buf;
@@ -340,11 +345,7 @@ static void test_fdpass_malformed_control(void **state)
 	/* One header claiming more than the buffer holds: its "fds" are not touched. */
 	fd = new_memfd("b");
 	memset(&f, 0, sizeof(f));
-	c = (struct cmsghdr *)f.buf;
-	*c = (struct cmsghdr){ .cmsg_len = 1000,
-			       .cmsg_level = SOL_SOCKET,
-			       .cmsg_type = SCM_RIGHTS };
-	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	fake_rights(&f, 0, 1000, fd);
 	fake_control = f.buf;
 	fake_controllen = CMSG_SPACE(sizeof(int));
 	assert_int_equal(fdpass_recv(sv[1], buf, sizeof(buf), got, 8, &n_fds, &n_closed), -EPROTO);
@@ -400,17 +401,12 @@ static void test_fdpass_stamped_fd_closed(void **state)
 {
 	int fd = new_memfd("a");
 	struct timespec stamp;
-	struct cmsghdr *c;
 	union fake f;
 	char buf[16];
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
-	c = (struct cmsghdr *)f.buf;
-	*c = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)),
-			       .cmsg_level = SOL_SOCKET,
-			       .cmsg_type = SCM_RIGHTS };
-	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	fake_rights(&f, 0, CMSG_LEN(sizeof(int)), fd);
 	fake_control = f.buf;
 	fake_controllen = CMSG_SPACE(sizeof(int));
 	assert_int_equal(fdpass_recv_stamped(sv[1], buf, sizeof(buf), &stamp), -EPROTO);
