@@ -2,7 +2,8 @@
 /*
  * The buddy allocator's table of live allocations (see buddy-index.h): linear probing on the
  * first granule with Fibonacci hashing, deletion by backward shift (no tombstones), grown at
- * 3/4 load and shrunk below 1/8.
+ * 3/4 load and shrunk below 1/8 (with a populate hook: grown from 5/8, shrunk from 1/8 down to
+ * 3/32; below).
  *
  * Moving a large table at once stalls its caller: a client holding a million buffers that
  * disconnects shrinks a 16 MiB table to 8 MiB after three quarters of them are freed, and the
@@ -14,16 +15,27 @@
  * slot being emptied, so the slots below the cursor stay empty and are never read again). The
  * old table is unmapped a chunk at a time behind the cursor. A lookup tries the old table, then
  * the new one (buddy_allocs_find()); an old slot's index carries OLD_SLOT. The next resize
- * comes at least 1/16 of the old capacity of removals or 1/4 of insertions later, and the move
- * takes at most capacity + entries steps, so 32 steps per call end it long before; should it
- * not, the rest moves then. A new mapped table goes to the populate hook first (the daemon's
- * thread faults it in: a million entries' table is 4000 page faults the moves would take).
+ * that cannot wait (below) comes at least 3/64 of the old capacity of calls later, and the move
+ * takes at most capacity + entries steps (9/8 of the capacity after a shrink), so 32 steps per
+ * call end it before; should it not, the rest moves then. One that can wait waits for the move.
+ *
+ * A new mapped table goes to the populate hook first (the daemon's thread faults it in: a
+ * million entries' table is 4000 page faults the moves would take, and on a virtual machine a
+ * page fault can take milliseconds). With the hook, a resize does not wait for the thread
+ * inside the caller: the new table is kept aside (`next`) and taken once its pages are in
+ * (mincore() of its last page, which MADV_POPULATE_WRITE faults in last), looked at every
+ * NEXT_CHECK_CALLS calls. Growth starts that early, at 5/8 load, so that the table is ready by
+ * 3/4, where it must be taken, faulted in or not. A shrink has no such limit (the larger table
+ * serves as well); it is taken below 3/32 load all the same, so that memory is given back if
+ * the thread never gets there (a kernel without MADV_POPULATE_WRITE). A table kept aside for
+ * the other direction is given back unused.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/buddy-index.h"
 
@@ -35,6 +47,8 @@
 #define MIGRATE_STEPS 32
 /* The largest table: 2^30 slots, so that an old slot's index has OLD_SLOT free. */
 #define MAX_BITS 30
+/* Calls between two looks at whether the table kept aside is faulted in (a system call). */
+#define NEXT_CHECK_CALLS 64
 
 static size_t table_bytes(unsigned bits)
 {
@@ -183,16 +197,18 @@ static void migrate(struct buddy_allocs *t, uint32_t steps, bool all)
 		old_destroy(t);
 }
 
-/* Moves the table to 2^@bits slots. Returns 0 or -ENOMEM (the table is unchanged then). */
-static int rehash(struct buddy_allocs *t, unsigned bits)
+/* Whether a new table of 2^@bits slots goes to the populate hook, and may wait aside for it. */
+static bool deferrable(const struct buddy_allocs *t, unsigned bits)
 {
-	struct buddy_slot *slot = table_create(bits), *old = t->slot;
+	return table_bytes(bits) >= MAPPED_BYTES && t->unmap.fn && t->unmap.populate;
+}
+
+/* Moves the table to @slot, 2^@bits slots, empty. */
+static void switch_to(struct buddy_allocs *t, struct buddy_slot *slot, unsigned bits)
+{
+	struct buddy_slot *old = t->slot;
 	unsigned old_bits = t->bits;
 
-	if (!slot)
-		return -ENOMEM;
-	if (table_bytes(bits) >= MAPPED_BYTES && t->unmap.fn && t->unmap.populate)
-		t->unmap.populate(t->unmap.data, slot, table_bytes(bits));
 	migrate(t, UINT32_MAX, true); /* a resize came before the last move ended */
 	t->slot = slot;
 	t->bits = bits;
@@ -200,7 +216,7 @@ static int rehash(struct buddy_allocs *t, unsigned bits)
 		t->old = old;
 		t->old_bits = old_bits;
 		t->old_n = t->n;
-		return 0;
+		return;
 	}
 	for (uint32_t i = 0; old && i <= mask_of(old_bits); i++) {
 		if (used(&old[i]))
@@ -210,6 +226,85 @@ static int rehash(struct buddy_allocs *t, unsigned bits)
 		buddy_unmap_give(&t->unmap, old, table_bytes(old_bits));
 	else if (old)
 		table_destroy(old, old_bits);
+}
+
+/* Moves the table to 2^@bits slots now. Returns 0 or -ENOMEM (the table is unchanged then). */
+static int rehash(struct buddy_allocs *t, unsigned bits)
+{
+	struct buddy_slot *slot = table_create(bits);
+
+	if (!slot)
+		return -ENOMEM;
+	if (deferrable(t, bits))
+		t->unmap.populate(t->unmap.data, slot, table_bytes(bits));
+	switch_to(t, slot, bits);
+	return 0;
+}
+
+/* Gives back the table kept aside, unused. */
+static void next_drop(struct buddy_allocs *t)
+{
+	if (t->next)
+		buddy_unmap_give(&t->unmap, t->next, table_bytes(t->next_bits));
+	t->next = NULL;
+	t->next_bits = 0;
+}
+
+/*
+ * Whether every page of the table kept aside is in memory. Looked at from the end: the populate
+ * hook faults the pages in in ascending order, so the last one mostly answers at once.
+ */
+static bool next_in(const struct buddy_allocs *t)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = table_bytes(t->next_bits) / page;
+	unsigned char in[256];
+
+	while (n > 0) {
+		size_t k = n < sizeof(in) ? n : sizeof(in);
+
+		n -= k;
+		if (mincore((unsigned char *)t->next + n * page, k * page, in) < 0)
+			return false;
+		for (size_t i = 0; i < k; i++) {
+			if (!(in[i] & 1))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Moves the table to 2^@bits slots: now when @must or when the table is not one for the
+ * populate hook; else once the table kept aside for it is in memory and no move goes on.
+ * Returns 0, or -ENOMEM when @must (the table is unchanged then).
+ */
+static int resize(struct buddy_allocs *t, unsigned bits, bool must)
+{
+	struct buddy_slot *slot;
+
+	if (t->next && t->next_bits != bits)
+		next_drop(t);
+	if (!t->next && !deferrable(t, bits))
+		return rehash(t, bits);
+	if (!t->next) {
+		t->next = table_create(bits);
+		if (!t->next)
+			return must ? -ENOMEM : 0;
+		t->next_bits = bits;
+		t->next_wait = NEXT_CHECK_CALLS;
+		t->unmap.populate(t->unmap.data, t->next, table_bytes(bits));
+	}
+	if (!must) {
+		if (t->old || --t->next_wait > 0)
+			return 0;
+		t->next_wait = NEXT_CHECK_CALLS;
+		if (!next_in(t))
+			return 0;
+	}
+	slot = t->next;
+	t->next = NULL;
+	t->next_bits = 0;
+	switch_to(t, slot, bits);
 	return 0;
 }
 
@@ -223,6 +318,7 @@ void buddy_allocs_finish(struct buddy_allocs *t)
 {
 	if (t->old)
 		old_destroy(t);
+	next_drop(t);
 	if (t->slot)
 		table_destroy(t->slot, t->bits);
 	t->slot = NULL;
@@ -235,14 +331,22 @@ size_t buddy_allocs_bytes(const struct buddy_allocs *t)
 
 	if (t->old)
 		bytes += table_bytes(t->old_bits) - t->released * sizeof(*t->old);
+	if (t->next)
+		bytes += table_bytes(t->next_bits);
 	return bytes;
 }
 
 int buddy_allocs_reserve(struct buddy_allocs *t)
 {
-	if ((uint64_t)(t->n + 1) * 4 <= (uint64_t)3 << t->bits)
-		return 0;
-	return t->bits < MAX_BITS ? rehash(t, t->bits + 1) : -ENOMEM;
+	uint64_t n = (uint64_t)t->n + 1;
+
+	if (t->next && t->next_bits < t->bits && n * 4 > UINT64_C(1) << t->bits)
+		next_drop(t); /* the shrink it was for is far off (1/8 of the capacity in calls) */
+	if (n * 4 > (uint64_t)3 << t->bits)
+		return t->bits < MAX_BITS ? resize(t, t->bits + 1, true) : -ENOMEM;
+	if (n * 8 > (uint64_t)5 << t->bits && t->bits < MAX_BITS && deferrable(t, t->bits + 1))
+		(void)resize(t, t->bits + 1, false); /* out of memory: tried again at 3/4 */
+	return 0;
 }
 
 void buddy_allocs_insert(struct buddy_allocs *t, uint32_t start, uint32_t len)
@@ -285,8 +389,13 @@ void buddy_allocs_remove(struct buddy_allocs *t, uint32_t i)
 	}
 	t->n--;
 	migrate(t, MIGRATE_STEPS, false);
+	/* the growth it was for is far off: a count that swings between 3/8 and 5/8 load costs
+	 * the hook a table's faults per 1/4 of the capacity in calls, no more */
+	if (t->next && t->next_bits > t->bits && (uint64_t)t->n * 8 < UINT64_C(3) << t->bits)
+		next_drop(t);
 	if (t->bits > BUDDY_ALLOCS_MIN_BITS && (uint64_t)t->n * 8 < (UINT64_C(1) << t->bits))
-		(void)rehash(t, t->bits - 1); /* a refused shrink keeps the larger table */
+		(void)resize(t, t->bits - 1, (uint64_t)t->n * 32 < (UINT64_C(3) << t->bits));
+	/* a refused shrink keeps the larger table */
 }
 
 /* ---------------------------------------------------------------- check */
@@ -328,6 +437,10 @@ int buddy_allocs_check(const struct buddy_allocs *t, char *why, size_t why_size)
 		FAIL("allocation table holds %u entries, %u recorded", count, t->n);
 	if ((uint64_t)count * 4 > (uint64_t)3 << t->bits)
 		FAIL("allocation table over-full: %u in %u slots", count, 1u << t->bits);
+	/* its pages are not read: a read would map them, and tell mincore() they are in */
+	if (t->next && t->next_bits != t->bits + 1 && t->next_bits + 1 != t->bits)
+		FAIL("allocation table kept aside has 2^%u slots, the table 2^%u", t->next_bits,
+		     t->bits);
 	return 0;
 }
 

@@ -70,7 +70,9 @@ struct buddy_slot {
 /*
  * The live allocations: open addressing, linear probing, 2^bits slots. A large table moves to
  * its new size a few slots per call: until it is done, `old` holds the entries not moved yet
- * (old_n of the n), at slots from `cursor` up; the slots below `released` are unmapped.
+ * (old_n of the n), at slots from `cursor` up; the slots below `released` are unmapped. With a
+ * populate hook, the table of the next size waits in `next` (2^next_bits slots, empty) while
+ * the hook faults it in; whether it is in is looked at when `next_wait` calls count down.
  */
 struct buddy_allocs {
 	struct buddy_slot *slot;
@@ -79,6 +81,9 @@ struct buddy_allocs {
 	struct buddy_slot *old;
 	uint32_t old_n, cursor, released;
 	unsigned old_bits;
+	struct buddy_slot *next;
+	unsigned next_bits;
+	uint32_t next_wait;
 	struct buddy_unmap unmap;
 };
 

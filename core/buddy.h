@@ -107,7 +107,10 @@ void buddy_set_unmap(struct buddy *buddy, void (*unmap)(void *data, void *addr, 
  * After buddy_set_unmap() (which clears it): @populate(unmap's data, addr, len) is told of each
  * new mapped table of live allocations before the allocator writes it, so that another thread
  * can fault it in (MADV_POPULATE_WRITE) and the caller's does not take a page fault per page.
- * It must not change the memory; it hears of a table before the unmap function gets it.
+ * It must not change the memory; it hears of a table before the unmap function gets it. The
+ * allocator goes on with the table it has until the new one's last page is in memory
+ * (mincore()), so @populate faults the pages in in ascending order, as MADV_POPULATE_WRITE
+ * does; where it must resize (3/4 load, or below 3/32), it takes the new table all the same.
  */
 void buddy_set_populate(struct buddy *buddy, void (*populate)(void *data, void *addr, size_t len));
 

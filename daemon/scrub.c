@@ -25,7 +25,9 @@
  *   the thread too, through a third stack: an munmap() is a TLB shootdown that waits for every
  *   other CPU running the process, 5-6 ms now and then on the 2-vCPU VM, which the loop must
  *   not wait for. The other way round, the thread faults in the large hash tables the loop is
- *   about to fill (scrub_populate()), ahead of the loop's writes.
+ *   about to fill (scrub_populate()), ahead of the loop's writes; the buddy's allocation
+ *   table waits aside until it is in (core/buddy-allocs.c), so its faults never fall to the
+ *   loop when the thread is slow to run.
  * - A mutex guards what is not on that path: the wake function (set at start and stop) and the
  *   poison statistics. The loop only tries it for the statistics, and answers with the last
  *   figures it got when the thread holds it.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -451,56 +452,267 @@ static void test_runs_shrink_in_place(void **state)
 	buddy_destroy(b);
 }
 
-/* The allocation tables a populate function was told of: zero when told, each mapped. */
+/* How many pages of [@addr, @addr + @len) are in memory. */
+static size_t resident(const void *addr, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = len / page, in = 0;
+	unsigned char *vec = malloc(n);
+
+	assert_non_null(vec);
+	assert_int_equal(mincore((void *)addr, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	return in;
+}
+
+/*
+ * The allocation tables a populate function was told of: zero when told, each mapped. With
+ * `touch`, it faults each in at once (by writing zeros, as MADV_POPULATE_WRITE would); else it
+ * leaves them alone, as a thread that has not got there yet.
+ */
 static struct {
 	void *addr[32];
 	size_t len[32];
 	unsigned n;
+	bool touch;
 } told;
 
 static void record_populate(void *data, void *addr, size_t len)
 {
 	struct handed *h = data;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	assert_non_null(h); /* the unmap function's data */
 	assert_true(told.n < 32);
 	assert_true(len >= (64u << 10));
-	for (size_t i = 0; i < len; i += 4096)
-		assert_int_equal(((const unsigned char *)addr)[i], 0);
+	assert_int_equal(resident(addr, len), 0); /* untouched */
+	for (size_t i = 0; told.touch && i < len; i += page)
+		((unsigned char *)addr)[i] = 0;
 	told.addr[told.n] = addr;
 	told.len[told.n++] = len;
 }
 
+/* The table kept aside, if any, has not been touched (unless the populate function did). */
+static void aside_untouched(const struct buddy *b)
+{
+	if (b->allocs.next && !told.touch)
+		assert_int_equal(resident(b->allocs.next, (size_t)8 << b->allocs.next_bits), 0);
+}
+
+static struct buddy *watched(bool touch, struct handed *h)
+{
+	struct buddy *b = NULL;
+
+	assert_int_equal(buddy_create(BASE, 64 << 20, 64, &b), 0);
+	buddy_set_unmap(b, record_unmap, h);
+	buddy_set_populate(b, record_populate);
+	told.n = 0;
+	told.touch = touch;
+	return b;
+}
+
+/* Allocates one granule at granule @i, which must be the first free one. */
+static void alloc_at(struct buddy *b, uint32_t i)
+{
+	uint64_t addr;
+
+	assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+	assert_int_equal(addr, BASE + (uint64_t)i * 64);
+}
+
 /*
  * With an unmap function, the populate function hears of each new mapped allocation table
- * (growing and shrinking) before the allocator writes it, and of no small one; setting the
- * unmap function again clears it.
+ * (growing and shrinking) before the allocator writes it, and of no small one; it becomes the
+ * table once faulted in. Setting the unmap function again clears it.
  */
 static void test_allocs_populate_told(void **state)
 {
-	struct buddy *b = NULL;
 	struct handed h = { 0 };
-	uint64_t addr;
+	struct buddy *b = watched(true, &h);
+	unsigned seen = 0;
+	uint32_t since = 0;
 
-	assert_int_equal(buddy_create(BASE, 64 << 20, 64, &b), 0);
-	buddy_set_unmap(b, record_unmap, &h);
-	buddy_set_populate(b, record_populate);
-	for (uint32_t i = 0; i < 24577; i++) {
-		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
-		if (told.n > 0)
+	for (uint32_t i = 0; i < 2 * 24577; i++) {
+		if (i < 24577)
+			alloc_at(b, i);
+		else
+			assert_int_equal(buddy_free(b, BASE + (uint64_t)(i - 24577) * 64, 64), 0);
+		since++;
+		if (told.n != seen) {
+			seen = told.n;
+			since = 0;
+		}
+		/* a table faulted in waits aside until the look in the NEXT_CHECK_CALLS-th call,
+		 * counting the one that made it */
+		if (told.n > 0 && since < NEXT_CHECK_CALLS - 1)
+			assert_ptr_equal(b->allocs.next, told.addr[told.n - 1]);
+		if (told.n > 0 && since == NEXT_CHECK_CALLS - 1)
 			assert_ptr_equal(b->allocs.slot, told.addr[told.n - 1]);
+		if (i == 24576) {
+			assert_true(told.n >= 3); /* 64, 128, 256 and 512 KiB tables */
+			assert_int_equal(told.len[told.n - 1], (size_t)8 << b->allocs.bits);
+		}
 	}
-	assert_true(told.n >= 3); /* 64, 128, 256 and 512 KiB tables */
-	assert_int_equal(told.len[told.n - 1],
-			 (size_t)(1u << b->allocs.bits) * sizeof(struct buddy_slot));
-	for (uint32_t i = 0; i < 24577; i++)
-		assert_int_equal(buddy_free(b, BASE + (uint64_t)i * 64, 64), 0);
+	assert_true(told.n >= 6); /* and back down */
 	assert_int_equal(buddy_check(b, NULL, 0), 0);
 	buddy_set_unmap(b, record_unmap, &h);
 	told.n = 0;
 	for (uint32_t i = 0; i < 24577; i++)
-		assert_int_equal(buddy_alloc(b, 64, 0, &addr, NULL), 0);
+		alloc_at(b, i);
 	assert_int_equal(told.n, 0);
+	assert_null(b->allocs.next);
+	buddy_set_unmap(b, NULL, NULL);
+	buddy_destroy(b);
+}
+
+/*
+ * The allocation count at which the table of 2^15 slots grows to 2^16 (freshly made from
+ * granule 0 up), and at which the populate function heard of the new one.
+ */
+static void grow_to_16(struct buddy *b, uint32_t *told_at, uint32_t *grew_at)
+{
+	*told_at = *grew_at = 0;
+	for (uint32_t i = 0; !*grew_at; i++) {
+		assert_true(i < 24577);
+		alloc_at(b, i);
+		if (!*told_at && told.n > 0 && told.len[told.n - 1] == (512u << 10))
+			*told_at = i + 1;
+		if (b->allocs.bits == 16)
+			*grew_at = i + 1;
+		aside_untouched(b);
+		if (i % 1024 == 0 || *grew_at)
+			assert_int_equal(buddy_check(b, NULL, 0), 0);
+	}
+	assert_ptr_equal(b->allocs.slot, told.addr[told.n - 1]);
+}
+
+/*
+ * Growth does not wait for the populate function in the caller: the next table is made at 5/8
+ * load and kept aside, and is taken once faulted in (by NEXT_CHECK_CALLS calls later); one the
+ * function has not faulted in is taken at 3/4 load, where the table must grow. It counts in
+ * the allocator's memory meanwhile.
+ */
+static void test_allocs_grow_waits_for_populate(void **state)
+{
+	struct handed h = { 0 };
+	struct buddy *b = watched(true, &h);
+	uint32_t told_at, grew_at;
+	size_t bytes;
+
+	grow_to_16(b, &told_at, &grew_at);
+	assert_int_equal(told_at, 20481); /* 5/8 of 2^15, and one */
+	assert_int_equal(grew_at, told_at + NEXT_CHECK_CALLS - 1);
+	buddy_set_unmap(b, NULL, NULL);
+	buddy_destroy(b);
+
+	b = watched(false, &h);
+	grow_to_16(b, &told_at, &grew_at);
+	assert_int_equal(told_at, 20481);
+	assert_int_equal(grew_at, 24577); /* 3/4 of 2^15, and one */
+	buddy_set_unmap(b, NULL, NULL);
+	buddy_destroy(b);
+
+	b = watched(false, &h);
+	for (uint32_t i = 0; i < 20480; i++)
+		alloc_at(b, i);
+	bytes = buddy_metadata_bytes(b);
+	assert_null(b->allocs.next);
+	alloc_at(b, 20480);
+	assert_non_null(b->allocs.next);
+	assert_int_equal(buddy_metadata_bytes(b), bytes + (512u << 10));
+	buddy_set_unmap(b, NULL, NULL);
+	buddy_destroy(b);
+}
+
+/*
+ * The same for a shrink, which has no limit: the smaller table is made below 1/8 load, taken
+ * once faulted in, and below 3/32 all the same; every allocation is found throughout.
+ */
+static void test_allocs_shrink_waits_for_populate(void **state)
+{
+	for (int touch = 0; touch < 2; touch++) {
+		struct handed h = { 0 };
+		struct buddy *b = watched(touch, &h);
+		uint32_t made_at = 0, shrank_at = 0;
+
+		for (uint32_t i = 0; i < 24577 + 4096; i++) /* grown to 2^16, the move over */
+			alloc_at(b, i);
+		assert_int_equal(b->allocs.bits, 16);
+		assert_null(b->allocs.old);
+		for (uint32_t i = 0; !shrank_at; i++) {
+			assert_int_equal(buddy_free(b, BASE + (uint64_t)i * 64, 64), 0);
+			if (!made_at && b->allocs.next)
+				made_at = b->allocs.n;
+			if (b->allocs.bits == 15)
+				shrank_at = b->allocs.n;
+			aside_untouched(b);
+			if (i % 1024 == 0 || shrank_at)
+				assert_int_equal(buddy_check(b, NULL, 0), 0);
+		}
+		assert_int_equal(made_at, 8191); /* below 1/8 of 2^16 */
+		if (touch)
+			assert_int_equal(shrank_at, made_at - (NEXT_CHECK_CALLS - 1));
+		else
+			assert_int_equal(shrank_at, 6143); /* below 3/32 */
+		assert_ptr_equal(b->allocs.slot, told.addr[told.n - 1]);
+		while (b->allocs.n > 0) {
+			uint32_t s = 0;
+
+			while (buddy_allocs_find(&b->allocs, s) == BUDDY_NIL)
+				s++;
+			assert_int_equal(buddy_free(b, BASE + (uint64_t)s * 64, 64), 0);
+		}
+		assert_int_equal(buddy_check(b, NULL, 0), 0);
+		assert_null(b->allocs.next);
+		buddy_set_unmap(b, NULL, NULL);
+		buddy_destroy(b);
+	}
+}
+
+/*
+ * A table kept aside for one direction is given back, unused (not even read), once the count
+ * has gone far the other way: a shrink's when the count is back over 1/4, a growth's when it is
+ * under 3/8.
+ */
+static void test_allocs_next_dropped(void **state)
+{
+	struct handed h = { 0 };
+	struct buddy *b = watched(false, &h);
+	uint64_t *addr = malloc(65536 * sizeof(*addr));
+	uint32_t n = 0, first = 0;
+	void *next;
+
+	assert_non_null(addr);
+	for (; n < 24577 + 4096; n++)
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr[n], NULL), 0);
+	while (b->allocs.n >= 8192)
+		assert_int_equal(buddy_free(b, addr[first++], 64), 0);
+	next = b->allocs.next;
+	assert_non_null(next);
+	assert_int_equal(b->allocs.next_bits, 15);
+	aside_untouched(b);
+	h.calls = 0;
+	while (b->allocs.n <= 16384)
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr[n++], NULL), 0);
+	assert_null(b->allocs.next);
+	assert_int_equal(h.calls, 1);
+	assert_ptr_equal(h.addr, next);
+	assert_int_equal(h.len, 256u << 10);
+	while (b->allocs.n <= 40960) /* 5/8 of 2^16 */
+		assert_int_equal(buddy_alloc(b, 64, 0, &addr[n++], NULL), 0);
+	next = b->allocs.next;
+	assert_non_null(next);
+	assert_int_equal(b->allocs.next_bits, 17);
+	aside_untouched(b);
+	h.calls = 0;
+	while (b->allocs.n >= 24576) /* 3/8 */
+		assert_int_equal(buddy_free(b, addr[first++], 64), 0);
+	assert_null(b->allocs.next);
+	assert_int_equal(h.calls, 1);
+	assert_ptr_equal(h.addr, next);
+	assert_int_equal(buddy_check(b, NULL, 0), 0);
+	free(addr);
 	buddy_set_unmap(b, NULL, NULL);
 	buddy_destroy(b);
 }
@@ -554,6 +766,9 @@ int main(void)
 		cmocka_unit_test(test_allocs_find_reads_old_first),
 		cmocka_unit_test(test_runs_shrink_in_place),
 		cmocka_unit_test(test_allocs_populate_told),
+		cmocka_unit_test(test_allocs_grow_waits_for_populate),
+		cmocka_unit_test(test_allocs_shrink_waits_for_populate),
+		cmocka_unit_test(test_allocs_next_dropped),
 		cmocka_unit_test(test_old_allocs_broken),
 	};
 

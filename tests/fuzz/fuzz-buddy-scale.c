@@ -8,7 +8,10 @@
  *
  * Input: byte 0 chooses the granule (64 or 4096; bit 1) and whether an unmap function is set
  * (bit 0): it makes what it is handed inaccessible (PROT_NONE) instead of unmapping it, until
- * the end, so that the allocator reading memory it gave away faults. Byte 1: the range,
+ * the end, so that the allocator reading memory it gave away faults. With it, bit 2 sets a
+ * populate function too, which faults a new table in at once or leaves it alone (as a thread
+ * that has not run yet), at random: the allocator keeps the table aside until it is in, and
+ * takes it when it must, or gives it back when the count turns. Byte 1: the range,
  * 2^12 to 2^20 granules from an odd base. Then 3-byte operations: bulk allocations (up to 8192
  * at a time, of 1 to 4 granules, or of mixed sizes), freeing every k-th allocation (free runs
  * between the survivors: a large run array), freeing a share or all of them in a shuffled
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/buddy.h"
 #include "tests/fuzz/fuzz.h"
@@ -73,6 +77,28 @@ static uint64_t next_rand(struct state *s)
 	s->rng ^= s->rng >> 7;
 	s->rng ^= s->rng << 17;
 	return s->rng;
+}
+
+/*
+ * Faults a new table in (writing its zeros back: it must still be all zero), or leaves it
+ * alone: not even read, which would map its pages and tell mincore() they are in.
+ */
+static void populate(void *data, void *addr, size_t len)
+{
+	struct state *s = data;
+	unsigned char *a = addr;
+	bool touch = next_rand(s) & 1;
+
+	for (size_t i = 0; i < s->n_handed; i++) { /* not memory given back */
+		unsigned char *b = s->handed[i].addr;
+
+		FUZZ_CHECK(a + len <= b || b + s->handed[i].len <= a);
+	}
+	FUZZ_CHECK(len >= (64u << 10));
+	for (size_t i = 0; touch && i < len; i += (size_t)sysconf(_SC_PAGESIZE)) {
+		FUZZ_CHECK(a[i] == 0);
+		a[i] = 0;
+	}
 }
 
 static uint64_t round_up(uint64_t v, uint64_t granule)
@@ -260,6 +286,8 @@ static void create(struct state *s, struct fuzz_input *in)
 	FUZZ_CHECK(buddy_create(base, granules * s->granule + s->granule, s->granule, &s->b) == 0);
 	if (mode & 1)
 		buddy_set_unmap(s->b, quarantine, s);
+	if ((mode & 5) == 5)
+		buddy_set_populate(s->b, populate);
 	s->lo = round_up(base, s->granule);
 	s->last = s->lo + granules * s->granule - 1;
 	s->rng = 88172645463325252ull ^ r;
