@@ -6,6 +6,7 @@
  * percentiles and their ratio is of operations per second; figure rows (smhd's memory) have
  * one figure, in the key line.
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "bench/bench.h"
@@ -89,8 +90,10 @@ void report_json(const struct bench_options *o, const struct table *t)
 			printf(", \"ops_s\": %.1f", r->st.ops_s);
 		if (r->baseline)
 			printf(", \"baseline\": \"%s\", \"ratio\": %.4f", r->baseline, r->ratio);
-		if (r->key)
+		if (r->key && isfinite(r->key_value))
 			printf(", \"key\": \"%s\", \"value\": %.4f", r->key, r->key_value);
+		else if (r->key) /* a figure that could not be had: JSON has no NaN */
+			printf(", \"key\": \"%s\", \"value\": null", r->key);
 		if (r->target)
 			printf(", \"target\": \"%s\", \"met\": %s", r->target,
 			       r->met ? "true" : "false");
