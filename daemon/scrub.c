@@ -358,7 +358,8 @@ static int by_address(const void *a, const void *b)
  * or once one madvise() failed or a stop was asked). A range on it was pushed before any unmap
  * of it: the thread takes the unmap stack first, populates, then unmaps, so that it never
  * faults in memory given back (or mapped again for something else). A kernel without
- * MADV_POPULATE_WRITE refuses it: the loop takes the faults, as before.
+ * MADV_POPULATE_WRITE refuses it: the loop takes the faults, as before (a buddy allocation
+ * table once its allocator must take it: core/buddy-allocs.c).
  */
 static void populate_all(struct scrub *s, bool skip)
 {

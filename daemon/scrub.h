@@ -83,7 +83,9 @@ void scrub_unmap_hook(void *scrub, void *addr, size_t len);
  * or being written by the loop) with MADV_POPULATE_WRITE, which changes no byte, so that the
  * loop does not take a page fault per page as it writes it. Called from the loop's thread,
  * before any scrub_unmap() of that memory. When the thread gets to it late, or never (no
- * memory for the request, a kernel older than 5.14), the loop takes the faults itself.
+ * memory for the request, a kernel older than 5.14), the loop takes the faults itself; the
+ * buddy's allocation tables are kept aside until they are in, and taken unfaulted only where
+ * they must be (core/buddy-allocs.c).
  */
 void scrub_populate(struct scrub *scrub, void *addr, size_t len);
 
